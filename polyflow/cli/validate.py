@@ -1,0 +1,65 @@
+"""`polyflow validate FILE...`: check documents without touching any database."""
+
+from __future__ import annotations
+
+import click
+
+from polyflow.spec import Compilation, SpecValidationError, check, read_files
+from polyflow.spec.describe import describe_schedule, describe_template_source
+
+# Keep the summary to one screen: long pipelines show their first ops only.
+MAX_OPS_SHOWN = 12
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def validate(files: tuple[str, ...]) -> None:
+    """Validate pipeline, action and event documents in FILES.
+
+    Every error of every file is reported as `FILE: PATH: message`. Actions
+    and events that the files reference but do not define are listed: they
+    are resolved from the registry at apply time.
+
+    Exit status: 0 when all files are valid, 1 when any is not, 2 on usage errors.
+    """
+    raws, read_errors = read_files(files)
+    try:
+        compilation = check(raws, earlier_errors=read_errors)
+    except SpecValidationError as error:
+        for item in error.errors:
+            click.echo(str(item), err=True)
+        count = len(error.errors)
+        click.echo(f"{count} error{'s' if count != 1 else ''} found.", err=True)
+        raise SystemExit(1) from None
+    click.echo(summary(compilation))
+
+
+def summary(compilation: Compilation) -> str:
+    lines = []
+    for plan in compilation.pipelines:
+        lines.append(f"{compilation.sources[plan.name]}: pipeline {plan.name}: valid, "
+                     f"{len(plan.ops)} op{'s' if len(plan.ops) != 1 else ''}")
+        lines.append(f"  schedule: {describe_schedule(plan.schedule)}")
+        width = max(len(name) for name in plan.order[:MAX_OPS_SHOWN])
+        lines.append("  ops, in order:")
+        for name in plan.order[:MAX_OPS_SHOWN]:
+            op = plan.op(name)
+            after = f"  after {', '.join(op.dependencies)}" if op.dependencies else ""
+            lines.append(f"    {name:<{width}}  {describe_template_source(op)}{after}")
+        if len(plan.order) > MAX_OPS_SHOWN:
+            lines.append(f"    ... and {len(plan.order) - MAX_OPS_SHOWN} more ops")
+        if plan.events:
+            lines.append(f"  runs on events: {', '.join(plan.events)}")
+    for action in compilation.actions:
+        version = "next version" if action.version is None else f"version {action.version}"
+        lines.append(f"action {action.name} ({version}): valid")
+    for event in compilation.events:
+        lines.append(f"event {event.name}: valid")
+    if compilation.external_actions or compilation.external_events:
+        lines.append("resolved from the registry at apply time:")
+        for ref, users in compilation.external_actions.items():
+            version = "latest version" if ref.version is None else f"version {ref.version}"
+            lines.append(f"  action {ref.name} ({version}), used by {', '.join(users)}")
+        for event, users in compilation.external_events.items():
+            lines.append(f"  event {event}, subscribed by {', '.join(users)}")
+    return "\n".join(lines)

@@ -1,0 +1,217 @@
+"""Polyflow's settings: one ``POLYFLOW`` dict in the Django settings.
+
+Read them the way DRF reads ``REST_FRAMEWORK``::
+
+    from polyflow.conf import polyflow_settings
+    polyflow_settings.BACKEND
+
+A host project sets only the keys it changes::
+
+    POLYFLOW = {"BACKEND": "kubernetes", "MAX_CONCURRENCY": 20}
+
+Mistakes fail loudly (``ImproperlyConfigured``) instead of being ignored: a
+misspelled key names the key it probably meant, a value of the wrong type names
+the type expected.
+"""
+
+import difflib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+# django.test.signals re-exports this same signal; importing it from core keeps
+# django.test out of production processes.
+from django.core.signals import setting_changed
+
+DEFAULTS: dict[str, Any] = {
+    # str. Where the embedded SQLite database (the standalone project's) and the
+    # local backend's run directories live. A leading "~" is expanded when read.
+    "HOME": "~/.polyflow",
+    # str, one of BACKEND_CHOICES. What runs ops: "local" runs them as
+    # subprocesses on this machine (the embedded default), "kubernetes" as pods.
+    "BACKEND": "local",
+    # int >= 0. The most op runs running at once across all pipelines; 0 means
+    # no limit. Pipelines and ops may set lower limits of their own.
+    "MAX_CONCURRENCY": 0,
+    # int >= 1, seconds. How often the scheduler ticks: the period of the beat
+    # entry and of a looping tick.
+    "TICK_INTERVAL": 5,
+}
+
+BACKEND_CHOICES = ("local", "kubernetes")
+_CHOICES: dict[str, tuple[str, ...]] = {"BACKEND": BACKEND_CHOICES}
+_MINIMUMS: dict[str, int] = {"MAX_CONCURRENCY": 0, "TICK_INTERVAL": 1}
+
+_TYPE_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    dict: "a mapping",
+    list: "a list",
+}
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _problem(key: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for ``key``, or None when it is acceptable."""
+    expected = type(DEFAULTS[key])
+    # bool is a subclass of int: True must not pass as a concurrency of 1, nor 1
+    # as a boolean.
+    if isinstance(value, bool) != (expected is bool):
+        return f"expected {_TYPE_NAMES[expected]}"
+    if expected is float:
+        type_ok = isinstance(value, int | float)
+    else:
+        type_ok = isinstance(value, expected)
+    if not type_ok:
+        return f"expected {_TYPE_NAMES[expected]}"
+    if key in _CHOICES and value not in _CHOICES[key]:
+        return f"expected one of {', '.join(_CHOICES[key])}"
+    if key in _MINIMUMS and value < _MINIMUMS[key]:
+        return f"expected at least {_MINIMUMS[key]}"
+    return None
+
+
+def _unknown_key_message(key: Any, where: str) -> str:
+    message = f"Unknown key {key!r} in {where}"
+    # Compare upper-cased: "max_concurrency" should still find MAX_CONCURRENCY.
+    close = difflib.get_close_matches(str(key).upper(), DEFAULTS, n=1)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    return f"{message} (valid keys: {', '.join(sorted(DEFAULTS))})"
+
+
+def validate_settings(user_settings: Any) -> dict[str, Any]:
+    """Check a POLYFLOW dict and return it; raise ImproperlyConfigured on the first error."""
+    if not isinstance(user_settings, Mapping):
+        raise ImproperlyConfigured(
+            f"settings.POLYFLOW must be a dict, not {type(user_settings).__name__}"
+        )
+    for key, value in user_settings.items():
+        if key not in DEFAULTS:
+            raise ImproperlyConfigured(_unknown_key_message(key, "settings.POLYFLOW"))
+        problem = _problem(key, value)
+        if problem:
+            raise ImproperlyConfigured(f"settings.POLYFLOW[{key!r}] = {value!r}: {problem}")
+    return dict(user_settings)
+
+
+class PolyflowSettings:
+    """Attribute access to POLYFLOW with defaults filled in.
+
+    Values are cached on first access; ``reload()`` forgets them (called when a
+    test overrides ``POLYFLOW``). ``user_settings`` may be given to read a dict
+    other than ``settings.POLYFLOW``.
+    """
+
+    def __init__(self, user_settings: Mapping[str, Any] | None = None):
+        self._explicit = user_settings
+        self._user_settings: dict[str, Any] | None = None
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        if self._user_settings is None:
+            raw = self._explicit
+            if raw is None:
+                raw = getattr(settings, "POLYFLOW", {})
+            self._user_settings = validate_settings(raw)
+        return self._user_settings
+
+    def __getattr__(self, attr: str) -> Any:
+        # Only reached for attributes not set yet, i.e. uncached settings.
+        if attr not in DEFAULTS:
+            raise AttributeError(f"Invalid Polyflow setting: {attr!r}")
+        value = self.user_settings.get(attr, DEFAULTS[attr])
+        if attr == "HOME":
+            value = os.path.expanduser(value)
+        self._cached.add(attr)
+        setattr(self, attr, value)
+        return value
+
+    def reload(self) -> None:
+        for attr in self._cached:
+            delattr(self, attr)
+        self._cached.clear()
+        self._user_settings = None
+
+
+polyflow_settings = PolyflowSettings()
+
+
+def _reload_polyflow_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == "POLYFLOW":
+        polyflow_settings.reload()
+
+
+setting_changed.connect(_reload_polyflow_settings)
+
+
+def parse_bool(raw: str) -> bool:
+    """Parse true/false, 1/0, yes/no, on/off (any case); raise ValueError otherwise."""
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(raw)
+
+
+def _parse_env(expected: type, raw: str) -> Any:
+    """Parse ``raw`` as ``expected``; raise ValueError with the expectation on failure."""
+    try:
+        if expected is bool:
+            return parse_bool(raw)
+        if expected is int:
+            return int(raw.strip())
+        if expected is float:
+            return float(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected {_TYPE_NAMES[expected]}") from None
+    if expected in (dict, list):
+        json_name = "a JSON object" if expected is dict else "a JSON array"
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise ValueError(f"expected {json_name}") from None
+        if not isinstance(value, expected):
+            raise ValueError(f"expected {json_name}")
+        return value
+    return raw
+
+
+def settings_from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Build a POLYFLOW dict from ``POLYFLOW_<KEY>`` environment variables.
+
+    Each key of DEFAULTS can be set this way (``POLYFLOW_BACKEND=kubernetes``),
+    parsed by the type of its default: integers, booleans (true/false, 1/0,
+    yes/no, on/off), strings as they are, dicts and lists as JSON. An empty
+    variable counts as unset, so ``POLYFLOW_BACKEND=`` means the default.
+
+    Other ``POLYFLOW_*`` variables are ignored, not errors: the standalone
+    project reads a few of its own (``POLYFLOW_SECRET_KEY``, ``POLYFLOW_DEBUG``,
+    ``POLYFLOW_ALLOWED_HOSTS``) and ops see ``POLYFLOW_PARAMS_FILE`` and the like
+    at run time, so unknown names are expected in the environment.
+    """
+    result: dict[str, Any] = {}
+    for key, default in DEFAULTS.items():
+        name = f"POLYFLOW_{key}"
+        raw = environ.get(name, "")
+        if raw == "":
+            continue
+        try:
+            value = _parse_env(type(default), raw)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}={raw!r}: {exc}") from None
+        problem = _problem(key, value)
+        if problem:
+            raise ImproperlyConfigured(f"{name}={raw!r}: {problem}")
+        result[key] = value
+    return result

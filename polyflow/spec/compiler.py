@@ -1,0 +1,426 @@
+"""Cross-document checks and the compilation of pipelines into plans.
+
+Input: documents that passed their schema. Output: plans, actions and events,
+or every error found, each with the path of the offending value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from . import builders
+from .errors import PathPart, SpecError, SpecValidationError, choices_text, format_path, suggest
+from .graph import CycleError, topological_order
+from .plan import ActionRef, ActionSpec, EventSpec, OpSpec, Plan, TemplateSpec, freeze
+from .references import GLOBAL_TYPES, GLOBALS, ExpressionError, Reference, references_in, walk_strings
+from .types import STRING_TYPES, reference_compatible, value_error
+
+
+@dataclass(frozen=True)
+class Document:
+    """One validated document and where it came from (for error messages)."""
+
+    source: str
+    kind: str
+    data: dict
+
+
+class Registry:
+    """What the compiler may look up beyond the given documents.
+
+    The base registry knows nothing, so references to it stay unresolved; the
+    database registry of the apply service subclasses it.
+    """
+
+    def action(self, name: str, version: int | None) -> ActionSpec | None:
+        return None
+
+    def action_names(self) -> Sequence[str]:
+        return ()
+
+    def has_event(self, name: str) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class Compilation:
+    pipelines: tuple[Plan, ...] = ()
+    actions: tuple[ActionSpec, ...] = ()
+    events: tuple[EventSpec, ...] = ()
+    # References to the registry that neither the documents nor the registry resolved.
+    external_actions: Mapping[ActionRef, tuple[str, ...]] = field(default_factory=dict)
+    external_events: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)  # pipeline name -> source
+
+
+class _Errors:
+    """Collects (path, message) pairs for one document."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.items: list[SpecError] = []
+
+    def add(self, path: Iterable[PathPart], message: str) -> None:
+        self.items.append(SpecError(self.source, format_path(path), message))
+
+
+def compile_documents(
+    documents: Sequence[Document],
+    registry: Registry | None = None,
+    require_registry: bool = False,
+) -> Compilation:
+    """Check the documents against each other and compile every pipeline.
+
+    With `require_registry`, a reference that neither the documents nor the
+    registry resolve is an error (apply); without it, it is listed as external
+    (validate). Raises SpecValidationError with every error found.
+    """
+    registry = registry or Registry()
+    errors: list[SpecError] = []
+    actions = _local_actions(documents, errors)
+    events = _local_events(documents, errors)
+    resolver = _ActionResolver(actions, registry)
+    for document in documents:
+        if document.kind == "action":
+            collector = _Errors(document.source)
+            _check_template_expressions(document.data["template"], ("template",), collector)
+            errors.extend(collector.items)
+
+    plans, sources = [], {}
+    external_actions: dict[ActionRef, list[str]] = {}
+    external_events: dict[str, list[str]] = {}
+    for document in documents:
+        if document.kind != "pipeline":
+            continue
+        collector = _Errors(document.source)
+        name = document.data["name"]
+        if name in sources:
+            collector.add(("name",), f"pipeline {name!r} is also defined in {sources[name]}")
+        plan = _PipelineCompiler(document.data, resolver, collector, require_registry).compile()
+        for index, subscription in enumerate(document.data.get("events") or ()):
+            event = subscription["name"]
+            if event in events or registry.has_event(event):
+                continue
+            if require_registry:
+                collector.add(("events", index, "name"), f"unknown event {event!r}")
+            else:
+                external_events.setdefault(event, []).append(name)
+        errors.extend(collector.items)
+        if plan is not None and name not in sources:
+            plans.append(plan)
+            sources[name] = document.source
+            for ref in plan.unresolved_actions:
+                external_actions.setdefault(ref, []).append(name)
+    if errors:
+        raise SpecValidationError(errors)
+    return Compilation(
+        pipelines=tuple(plans),
+        actions=tuple(spec for spec, _ in actions.values()),
+        events=tuple(events.values()),
+        external_actions={ref: tuple(users) for ref, users in external_actions.items()},
+        external_events={event: tuple(users) for event, users in external_events.items()},
+        sources=sources,
+    )
+
+
+def _local_actions(documents, errors) -> dict[tuple[str, int | None], tuple[ActionSpec, str]]:
+    actions: dict[tuple[str, int | None], tuple[ActionSpec, str]] = {}
+    for document in documents:
+        if document.kind != "action":
+            continue
+        spec = builders.action_spec(document.data)
+        key = (spec.name, spec.version)
+        if key in actions:
+            version = "without a version" if spec.version is None else f"version {spec.version}"
+            errors.append(SpecError(
+                document.source, "name",
+                f"action {spec.name!r} {version} is also defined in {actions[key][1]}",
+            ))
+            continue
+        actions[key] = (spec, document.source)
+    return actions
+
+
+def _local_events(documents, errors) -> dict[str, EventSpec]:
+    events: dict[str, EventSpec] = {}
+    sources: dict[str, str] = {}
+    for document in documents:
+        if document.kind != "event":
+            continue
+        spec = builders.event_spec(document.data)
+        if spec.name in events:
+            errors.append(SpecError(
+                document.source, "name", f"event {spec.name!r} is also defined in {sources[spec.name]}"
+            ))
+            continue
+        events[spec.name], sources[spec.name] = spec, document.source
+    return events
+
+
+class _ActionResolver:
+    """Actions given with the documents win over the registry: apply stores them first."""
+
+    def __init__(self, local: Mapping[tuple[str, int | None], tuple[ActionSpec, str]], registry: Registry):
+        self.local = {key: spec for key, (spec, _) in local.items()}
+        self.registry = registry
+
+    def resolve(self, ref: ActionRef) -> ActionSpec | None:
+        if ref.version is not None:
+            return self.local.get((ref.name, ref.version)) or self.registry.action(ref.name, ref.version)
+        versions = [spec for (name, _), spec in self.local.items() if name == ref.name]
+        if versions:
+            # An action without a version becomes the next one, so it is the newest.
+            return max(versions, key=lambda spec: float("inf") if spec.version is None else spec.version)
+        return self.registry.action(ref.name, None)
+
+    def known_names(self) -> list[str]:
+        return sorted({name for name, _ in self.local} | set(self.registry.action_names()))
+
+
+def _check_template_expressions(template: Mapping, path: tuple, errors: _Errors) -> None:
+    """`{{ params.X }}` in a template's command/args must name one of its inputs."""
+    inputs = [io["name"] for io in template.get("inputs") or ()]
+    container = template.get("container") or {}
+    for key in ("command", "args"):
+        for index, text in enumerate(container.get(key) or ()):
+            where = path + ("container", key, index)
+            try:
+                refs = list(references_in(text))
+            except ExpressionError as error:
+                errors.add(where, str(error))
+                continue
+            for ref in refs:
+                if ref.namespace == "params" and ref.name not in inputs:
+                    errors.add(where, f"unknown param {ref.name!r}{suggest(ref.name, inputs)} "
+                                      f"(inputs: {choices_text(inputs)})")
+                elif ref.namespace == "globals" and ref.name not in GLOBALS:
+                    errors.add(where, _unknown_global(ref))
+                elif ref.namespace == "ops":
+                    errors.add(where, f"'{{{{ {ref} }}}}' is only allowed in op params: "
+                                      "a template does not know the ops around it")
+
+
+def _unknown_global(ref: Reference) -> str:
+    return f"unknown global {ref.name!r}{suggest(ref.name, GLOBALS)} (globals: {choices_text(GLOBALS)})"
+
+
+class _PipelineCompiler:
+    def __init__(self, data: dict, resolver: _ActionResolver, errors: _Errors, require_registry: bool):
+        self.data = data
+        self.resolver = resolver
+        self.errors = errors
+        self.require_registry = require_registry
+        self.ops_data = data["ops"]
+        self.op_names = [op["name"] for op in self.ops_data]
+        self.templates: dict[str, TemplateSpec] = {}
+
+    def compile(self) -> Plan | None:
+        self._collect_templates()
+        self._check_unique_op_names()
+        schedule = builders.schedule_spec(self.data.get("schedule"))
+        ops = [self._op(index, op, schedule) for index, op in enumerate(self.ops_data)]
+        order = self._order(ops)
+        if self.errors.items:
+            return None
+        return Plan(
+            name=self.data["name"],
+            ops=tuple(ops),
+            order=order,
+            description=self.data.get("description", ""),
+            tags=tuple(self.data.get("tags") or ()),
+            schedule=schedule,
+            concurrency=self.data.get("concurrency"),
+            timeout=self.data.get("timeout"),
+            events=tuple(event["name"] for event in self.data.get("events") or ()),
+        )
+
+    def _collect_templates(self) -> None:
+        for index, template in enumerate(self.data.get("templates") or ()):
+            name = template["name"]
+            if name in self.templates:
+                self.errors.add(("templates", index, "name"), f"duplicate template name {name!r}")
+                continue
+            _check_template_expressions(template, ("templates", index), self.errors)
+            self.templates[name] = builders.template_spec(template)
+
+    def _check_unique_op_names(self) -> None:
+        seen = set()
+        for index, name in enumerate(self.op_names):
+            if name in seen:
+                self.errors.add(("ops", index, "name"), f"duplicate op name {name!r}")
+            seen.add(name)
+
+    def _template(self, index: int, ref: dict) -> tuple[TemplateSpec | None, ActionRef | None]:
+        path = ("ops", index, "template")
+        if "name" in ref:
+            template = self.templates.get(ref["name"])
+            if template is None:
+                names = list(self.templates)
+                self.errors.add(path + ("name",), f"unknown template {ref['name']!r}"
+                                f"{suggest(ref['name'], names)} (templates: {choices_text(names)})")
+            return template, None
+        action = ActionRef(ref["action"], ref.get("version"))
+        spec = self.resolver.resolve(action)
+        if spec is None and self.require_registry:
+            names = self.resolver.known_names()
+            if action.version and action.name in names:
+                message = f"unknown version {action.version} of action {action.name!r}"
+            else:
+                message = f"unknown action {action.name!r}{suggest(action.name, names)}"
+            self.errors.add(path + ("action",), f"{message} (actions: {choices_text(names)})")
+        if spec is not None and action.version is None and spec.version is not None:
+            action = ActionRef(action.name, spec.version)  # record the version used
+        return (spec.template if spec else None), action
+
+    def _op(self, index: int, data: dict, schedule) -> OpSpec:
+        template, action = self._template(index, data["template"])
+        dependencies = self._dependencies(index, data)
+        params = self._params(index, data, template, dependencies)
+        environment_retries = template.environment.max_restarts if template else None
+        return OpSpec(
+            name=data["name"],
+            template_name=data["template"].get("name"),
+            action=action,
+            template=template,
+            dependencies=tuple(dependencies),
+            params=freeze(params),
+            trigger=data["trigger"],
+            skip_on_upstream_skip=data["skip_on_upstream_skip"],
+            depends_on_past=data["depends_on_past"] or bool(schedule and schedule.depends_on_past),
+            max_retries=_first_given(data.get("max_retries"), environment_retries, 0),
+            retry_delay=data["retry_delay"],
+            retry_exp_backoff=data["retry_exp_backoff"],
+            max_retry_delay=data["max_retry_delay"],
+            timeout=data.get("timeout"),
+            concurrency=data.get("concurrency"),
+        )
+
+    def _dependencies(self, index: int, data: dict) -> list[str]:
+        dependencies = []
+        for position, name in enumerate(data.get("dependencies") or ()):
+            path = ("ops", index, "dependencies", position)
+            if name == data["name"]:
+                self.errors.add(path, f"op {name!r} cannot depend on itself")
+            elif name not in self.op_names:
+                self.errors.add(path, self._unknown_op(name))
+            elif name in dependencies:
+                self.errors.add(path, f"duplicate dependency {name!r}")
+            else:
+                dependencies.append(name)
+        return dependencies
+
+    def _unknown_op(self, name: str) -> str:
+        return f"unknown op {name!r}{suggest(name, self.op_names)} (ops: {choices_text(self.op_names)})"
+
+    def _params(self, index, data, template, dependencies) -> dict:
+        """Check params against the template's inputs; add dependencies for output references."""
+        params = dict(data.get("params") or {})
+        path = ("ops", index, "params")
+        for name, value in params.items():
+            refs = self._references(path + (str(name),), data["name"], value, dependencies)
+            if template is None or refs is None:
+                continue
+            declared = template.input(name) if isinstance(name, str) else None
+            if declared is None:
+                names = [io.name for io in template.inputs]
+                self.errors.add(path + (str(name),), f"unknown param {name!r} for template "
+                                f"{template.name!r}{suggest(name, names)} (inputs: {choices_text(names)})")
+                continue
+            self._check_value(path + (name,), declared, value, refs)
+        if template is None:
+            return params
+        for declared in template.inputs:
+            if declared.name in params:
+                continue
+            if declared.has_default:
+                params[declared.name] = declared.default
+            elif not declared.is_optional:
+                self.errors.add(path, f"missing required input {declared.name!r} "
+                                f"of template {template.name!r}")
+        return params
+
+    def _references(self, path, op_name, value, dependencies) -> list[Reference] | None:
+        """The expressions of a param value, or None when any of them is wrong."""
+        refs, valid = [], True
+        for inner, text in walk_strings(value):
+            try:
+                found = list(references_in(text))
+            except ExpressionError as error:
+                self.errors.add(path + inner, str(error))
+                valid = False
+                continue
+            for ref in found:
+                if not self._check_reference(path + inner, op_name, ref):
+                    valid = False
+                    continue
+                refs.append(ref)
+                if ref.namespace == "ops" and ref.op not in dependencies:
+                    dependencies.append(ref.op)
+        return refs if valid else None
+
+    def _check_reference(self, path, op_name, ref: Reference) -> bool:
+        if ref.namespace == "globals":
+            if ref.name not in GLOBALS:
+                self.errors.add(path, _unknown_global(ref))
+                return False
+            return True
+        if ref.namespace == "params":
+            self.errors.add(path, f"'{{{{ {ref} }}}}' is only allowed in a template's command "
+                            "and args; an op param takes a value or '{{ ops.OP.outputs.NAME }}'")
+            return False
+        if ref.op == op_name:
+            self.errors.add(path, f"op {op_name!r} cannot use its own output {ref.name!r}")
+            return False
+        if ref.op not in self.op_names:
+            self.errors.add(path, self._unknown_op(ref.op))
+            return False
+        template = self._template_of(ref.op)
+        if template is not None and template.output(ref.name) is None:
+            names = [io.name for io in template.outputs]
+            self.errors.add(path, f"op {ref.op!r} has no output {ref.name!r}"
+                            f"{suggest(ref.name, names)} (outputs: {choices_text(names)})")
+            return False
+        return True
+
+    def _template_of(self, op_name: str) -> TemplateSpec | None:
+        ref = self.ops_data[self.op_names.index(op_name)]["template"]
+        if "name" in ref:
+            return self.templates.get(ref["name"])
+        spec = self.resolver.resolve(ActionRef(ref["action"], ref.get("version")))
+        return spec.template if spec else None
+
+    def _check_value(self, path, declared, value, refs: list[Reference]) -> None:
+        if len(refs) == 1 and refs[0].whole:
+            ref = refs[0]
+            if ref.namespace == "globals":
+                given, what = GLOBAL_TYPES[ref.name], f"global {ref.name!r}"
+            else:
+                template = self._template_of(ref.op)
+                output = template.output(ref.name) if template else None
+                given, what = (output.type if output else "any"), f"output {ref.name!r} of op {ref.op!r}"
+            if not reference_compatible(given, declared.type):
+                self.errors.add(path, f"{what} has type {given}, but input {declared.name!r} "
+                                f"expects {declared.type}")
+            return
+        if refs:
+            if isinstance(value, str) and declared.type in STRING_TYPES | {"any"} and not declared.is_list:
+                return  # the string is only known once its expressions are filled in
+            if not isinstance(value, str):
+                return  # expressions inside a list or mapping: checked at submit time
+        error = value_error(declared.type, value, declared.is_list, declared.options)
+        if error:
+            self.errors.add(path, error)
+
+    def _order(self, ops: list[OpSpec]) -> tuple[str, ...]:
+        if self.errors.items:
+            return ()
+        try:
+            return topological_order(self.op_names, [(up, op.name) for op in ops for up in op.dependencies])
+        except CycleError as error:
+            self.errors.add(("ops",), f"dependency cycle: {error}")
+            return ()
+
+
+def _first_given(*values):
+    return next(value for value in values if value is not None)

@@ -1,0 +1,259 @@
+"""The compiled plan: immutable plain data that the scheduler consumes.
+
+A plan never refers back to the documents: templates are resolved (inline or
+snapshotted from the registry), defaults are filled in and the order is fixed.
+`to_dict`/`from_dict` give a JSON-safe form for storing a plan in the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+
+
+def freeze(value: object) -> object:
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def thaw(value: object) -> object:
+    if dataclasses.is_dataclass(value):
+        return {
+            item.name: thaw(getattr(value, item.name))
+            for item in dataclasses.fields(value)
+            if item.init
+        }
+    if isinstance(value, Mapping):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(item) for item in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+EMPTY = MappingProxyType({})
+
+
+def _empty_mapping():
+    # A field default must be hashable; a read-only view is shared safely.
+    return field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    name: str
+    type: str = "any"
+    default: object = None
+    has_default: bool = False
+    is_optional: bool = False
+    is_list: bool = False
+    options: tuple | None = None
+    description: str = ""
+
+    @property
+    def required(self) -> bool:
+        return not self.has_default and not self.is_optional
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str | None = None
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = _empty_mapping()
+    working_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    dockerfile: str = "Dockerfile"
+    context: str | None = None
+    image: str | None = None
+    build_args: Mapping[str, str] = _empty_mapping()
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    node_selector: Mapping[str, str] = _empty_mapping()
+    affinity: Mapping = _empty_mapping()
+    tolerations: tuple[Mapping, ...] = ()
+    service_account: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    secret_refs: tuple[str, ...] = ()
+    config_map_refs: tuple[str, ...] = ()
+    resources: Mapping[str, Mapping[str, str]] = _empty_mapping()
+    labels: Mapping[str, str] = _empty_mapping()
+    annotations: Mapping[str, str] = _empty_mapping()
+    max_restarts: int | None = None
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    kind: str
+    name: str
+    description: str = ""
+    inputs: tuple[IOSpec, ...] = ()
+    outputs: tuple[IOSpec, ...] = ()
+    container: ContainerSpec = field(default_factory=ContainerSpec)
+    build: BuildSpec | None = None
+    environment: EnvironmentSpec = field(default_factory=EnvironmentSpec)
+
+    def input(self, name: str) -> IOSpec | None:
+        return next((io for io in self.inputs if io.name == name), None)
+
+    def output(self, name: str) -> IOSpec | None:
+        return next((io for io in self.outputs if io.name == name), None)
+
+
+@dataclass(frozen=True)
+class ActionRef:
+    name: str
+    version: int | None = None  # None: the latest version
+
+    def __str__(self) -> str:
+        return self.name if self.version is None else f"{self.name} v{self.version}"
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    version: int | None  # None until the registry assigns the next version
+    template: TemplateSpec
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    name: str
+    description: str = ""
+    inputs: tuple[IOSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    kind: str
+    start_at: dt.datetime | None = None
+    end_at: dt.datetime | None = None
+    frequency: int | None = None
+    cron: str | None = None
+    timezone: str = "UTC"
+    limit: int | None = None
+    max_runs: int | None = None
+    depends_on_past: bool = False
+    catchup: bool = False
+    max_active_runs: int = 1
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    # Where the template came from: inline by name, or an action of the registry.
+    template_name: str | None
+    action: ActionRef | None
+    # None only for an action not resolved yet (`polyflow validate` without it).
+    template: TemplateSpec | None
+    dependencies: tuple[str, ...] = ()
+    params: Mapping[str, object] = _empty_mapping()
+    trigger: str = "all_succeeded"
+    skip_on_upstream_skip: bool = False
+    depends_on_past: bool = False
+    max_retries: int = 0
+    retry_delay: int = 60
+    retry_exp_backoff: bool = False
+    max_retry_delay: int = 3600
+    timeout: int | None = None
+    concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    ops: tuple[OpSpec, ...]  # in declaration order
+    order: tuple[str, ...]  # a topological order of the op names
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    schedule: ScheduleSpec | None = None
+    concurrency: int | None = None
+    timeout: int | None = None
+    events: tuple[str, ...] = ()
+
+    @cached_property
+    def edges(self) -> tuple[tuple[str, str], ...]:
+        return tuple((upstream, op.name) for op in self.ops for upstream in op.dependencies)
+
+    @cached_property
+    def _by_name(self) -> Mapping[str, OpSpec]:
+        return MappingProxyType({op.name: op for op in self.ops})
+
+    def op(self, name: str) -> OpSpec:
+        return self._by_name[name]
+
+    def downstream(self, name: str) -> tuple[str, ...]:
+        return tuple(down for up, down in self.edges if up == name)
+
+    @property
+    def unresolved_actions(self) -> tuple[ActionRef, ...]:
+        return tuple(dict.fromkeys(op.action for op in self.ops if op.template is None))
+
+    def to_dict(self) -> dict:
+        return thaw(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Plan:
+        return _build(cls, data)
+
+
+def _io(data) -> IOSpec:
+    return _build(IOSpec, data)
+
+
+def _template(data) -> TemplateSpec:
+    return _build(TemplateSpec, data)
+
+
+def _datetime(value):
+    return None if value is None else dt.datetime.fromisoformat(value)
+
+
+# How to rebuild the nested dataclass fields from their JSON form.
+_NESTED = {
+    (Plan, "ops"): lambda items: tuple(_build(OpSpec, item) for item in items),
+    (Plan, "schedule"): lambda data: data and _build(ScheduleSpec, data),
+    (OpSpec, "template"): lambda data: data and _template(data),
+    (OpSpec, "action"): lambda data: data and _build(ActionRef, data),
+    (TemplateSpec, "inputs"): lambda items: tuple(map(_io, items)),
+    (TemplateSpec, "outputs"): lambda items: tuple(map(_io, items)),
+    (TemplateSpec, "container"): lambda data: _build(ContainerSpec, data),
+    (TemplateSpec, "build"): lambda data: data and _build(BuildSpec, data),
+    (TemplateSpec, "environment"): lambda data: _build(EnvironmentSpec, data),
+    (ActionSpec, "template"): _template,
+    (EventSpec, "inputs"): lambda items: tuple(map(_io, items)),
+    (ScheduleSpec, "start_at"): _datetime,
+    (ScheduleSpec, "end_at"): _datetime,
+}
+
+
+def _build(cls, data: Mapping):
+    names = {item.name for item in dataclasses.fields(cls) if item.init}
+    kwargs = {}
+    for key, value in data.items():
+        if key in names:
+            convert = _NESTED.get((cls, key))
+            kwargs[key] = convert(value) if convert else freeze(value)
+    return cls(**kwargs)
+
+
+def action_from_dict(data: Mapping) -> ActionSpec:
+    return _build(ActionSpec, data)
+
+
+def event_from_dict(data: Mapping) -> EventSpec:
+    return _build(EventSpec, data)

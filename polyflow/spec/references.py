@@ -1,0 +1,100 @@
+"""`{{ ... }}` expressions in params, commands and args.
+
+Three namespaces exist: `params.<input>`, `globals.<name>` and
+`ops.<op>.outputs.<output>`. Parsing is pure; substitution happens when an op
+run is submitted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+# The values every op run knows, with the IO type of each.
+GLOBAL_TYPES = {"run_uuid": "str", "schedule_at": "datetime", "op_name": "str", "attempt": "int"}
+GLOBALS = tuple(GLOBAL_TYPES)
+
+_EXPRESSION = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+_NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
+_PARAM = re.compile(rf"^params\.({_NAME})$")
+_GLOBAL = re.compile(rf"^globals\.({_NAME})$")
+_OUTPUT = re.compile(rf"^ops\.({_NAME})\.outputs\.({_NAME})$")
+
+
+@dataclass(frozen=True)
+class Reference:
+    namespace: str  # "params", "globals" or "ops"
+    name: str  # the input, global or output name
+    op: str | None = None  # for "ops": the upstream op
+    whole: bool = False  # the expression is the entire string
+
+    def __str__(self) -> str:
+        if self.namespace == "ops":
+            return f"ops.{self.op}.outputs.{self.name}"
+        return f"{self.namespace}.{self.name}"
+
+
+class ExpressionError(ValueError):
+    """An expression that is none of the three kinds."""
+
+
+def parse_expression(expression: str, whole: bool = False) -> Reference:
+    if match := _OUTPUT.match(expression):
+        return Reference("ops", match.group(2), op=match.group(1), whole=whole)
+    if match := _PARAM.match(expression):
+        return Reference("params", match.group(1), whole=whole)
+    if match := _GLOBAL.match(expression):
+        return Reference("globals", match.group(1), whole=whole)
+    raise ExpressionError(
+        f"cannot read '{{{{ {expression} }}}}': expected '{{{{ params.NAME }}}}', "
+        f"'{{{{ globals.NAME }}}}' or '{{{{ ops.OP.outputs.NAME }}}}'"
+    )
+
+
+def references_in(text: str) -> Iterator[Reference]:
+    """Each expression of a string; raises ExpressionError for a malformed one."""
+    matches = list(_EXPRESSION.finditer(text))
+    whole = len(matches) == 1 and matches[0].span() == (0, len(text))
+    for match in matches:
+        yield parse_expression(match.group(1), whole=whole)
+
+
+def walk_strings(value: object, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    """Every string inside a param value, with its path below the value."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from walk_strings(item, path + (str(key),))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from walk_strings(item, path + (index,))
+
+
+def render(value: object, lookup) -> object:
+    """Substitute every expression in `value` with `lookup(Reference)`.
+
+    A string that is exactly one expression takes the referenced value with its
+    own type (an int output stays an int); embedded expressions are formatted
+    into the string.
+    """
+    if isinstance(value, str):
+        refs = list(references_in(value))
+        if len(refs) == 1 and refs[0].whole:
+            return lookup(refs[0])
+        return _EXPRESSION.sub(lambda m: _as_text(lookup(parse_expression(m.group(1)))), value)
+    if isinstance(value, Mapping):
+        return {key: render(item, lookup) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [render(item, lookup) for item in value]
+    return value
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, sort_keys=True)
+    return str(value)

@@ -1,0 +1,1 @@
+"""marshmallow schemas of the documents: one module per part of the language."""

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from marshmallow import EXCLUDE, Schema, ValidationError, validates_schema
+
+from ..errors import choices_text, suggest
+
+
+class StrictSchema(Schema):
+    """Unknown keys are errors that name the key and the field it probably meant.
+
+    marshmallow's own RAISE says only "Unknown field.", so unknown keys are
+    excluded from loading and reported here instead, alongside field errors.
+    """
+
+    class Meta:
+        unknown = EXCLUDE
+
+    # What the object is called in messages ("op", "schedule of kind cron").
+    what = "document"
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _reject_unknown_keys(self, data, original, **kwargs):
+        if not isinstance(original, Mapping):
+            return
+        known = [name for name, field in self.load_fields.items()]
+        errors = {
+            str(key): f"unknown field {key!r} in {self.what}{suggest(key, known)} "
+            f"(fields: {choices_text(sorted(known))})"
+            for key in original
+            if key not in self.load_fields
+        }
+        if errors:
+            raise ValidationError(errors)
+
+
+def validates_always(fn):
+    """A schema check that runs even when some fields failed, so that every error
+    is reported at once. Such a check reads fields with `data.get`: a field that
+    failed is absent."""
+    return validates_schema(skip_on_field_errors=False)(fn)

@@ -1,0 +1,70 @@
+"""The three document kinds and loading one raw document by its kind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from marshmallow import ValidationError
+
+from .. import fields as f
+from ..errors import choices_text, describe, suggest
+from .base import StrictSchema
+from .pipeline import PipelineSchema
+from .template import IOSchema, TemplateSchema
+
+SPEC_VERSIONS = (1,)
+
+
+class ActionSchema(StrictSchema):
+    what = "action"
+
+    version = f.Int(minimum=1)
+    kind = f.Str(required=True)
+    name = f.Name(required=True)
+    description = f.Str(allow_empty=True)
+    template = f.Nested(TemplateSchema, required=True)
+
+
+class EventSchema(StrictSchema):
+    what = "event"
+
+    version = f.Raw(required=True)
+    kind = f.Str(required=True)
+    name = f.Name(required=True)
+    description = f.Str(allow_empty=True)
+    inputs = f.List(f.Nested(IOSchema))
+
+
+DOCUMENT_SCHEMAS = {"pipeline": PipelineSchema, "action": ActionSchema, "event": EventSchema}
+
+
+def load_document(data: object) -> dict:
+    """Validate one document; raises marshmallow's ValidationError with every error.
+
+    For an action, `version` is the action's own version (the spec language's
+    version is implied: actions are registry entries, versioned by integer).
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"expected a mapping with 'version' and 'kind', got {describe(data)}")
+    kind = data.get("kind")
+    if kind not in DOCUMENT_SCHEMAS:
+        message = (
+            "required field is missing"
+            if kind is None
+            else f"unknown kind {describe(kind)}{suggest(kind, DOCUMENT_SCHEMAS)}"
+        )
+        raise ValidationError({"kind": f"{message} (kinds: {choices_text(DOCUMENT_SCHEMAS)})"})
+    schema = DOCUMENT_SCHEMAS[kind]()
+    errors = {}
+    if kind != "action" and "version" in data and data["version"] not in SPEC_VERSIONS:
+        errors["version"] = [
+            f"unsupported spec version {describe(data['version'])} "
+            f"(supported: {choices_text(map(str, SPEC_VERSIONS))})"
+        ]
+    try:
+        document = schema.load(data)
+    except ValidationError as error:
+        errors.update(error.messages)
+    if errors:
+        raise ValidationError(errors)
+    return document

@@ -1,0 +1,125 @@
+"""Schedules: interval, cron, exact_time and repeatable (DESIGN section 4).
+
+Each kind accepts only the fields that mean something for it, so a `cron` key
+on an interval schedule is reported instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+
+from croniter import croniter
+from marshmallow import ValidationError, fields
+
+from .. import fields as f
+from ..errors import choices_text, describe, suggest
+from .base import StrictSchema, validates_always
+
+CRON_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
+
+
+def cron_error(expression: str) -> str | None:
+    if expression.startswith("@"):
+        if expression in CRON_ALIASES:
+            return None
+        return (
+            f"unknown cron alias {expression!r}{suggest(expression, CRON_ALIASES)} "
+            f"(aliases: {choices_text(CRON_ALIASES)})"
+        )
+    if len(expression.split()) != 5 or not croniter.is_valid(expression):
+        return (
+            f"{expression!r} is not a cron expression: expected five fields "
+            "(minute hour day-of-month month day-of-week), e.g. '*/5 * * * *'"
+        )
+    return None
+
+
+class _ScheduleSchema(StrictSchema):
+    kind = f.Str(required=True)
+    start_at = f.DateTime()
+    depends_on_past = f.Bool(load_default=False)
+
+    @validates_always
+    def _check_window(self, data, **kwargs):
+        start, end = data.get("start_at"), data.get("end_at")
+        if start and end:
+            if (start.tzinfo is None) != (end.tzinfo is None):
+                raise ValidationError({"end_at": "give time zones on both start_at and end_at, or on neither"})
+            if end <= start:
+                raise ValidationError(
+                    {"end_at": f"must be after start_at ({end.isoformat()} <= {start.isoformat()})"}
+                )
+
+
+class _RecurringSchema(_ScheduleSchema):
+    end_at = f.DateTime()
+    max_runs = f.Int(minimum=1)
+    catchup = f.Bool(load_default=False)
+    max_active_runs = f.Int(minimum=1, load_default=1)
+
+
+class IntervalScheduleSchema(_RecurringSchema):
+    what = "interval schedule"
+    frequency = f.Int(minimum=1, required=True)
+
+
+class CronScheduleSchema(_RecurringSchema):
+    what = "cron schedule"
+    cron = f.Str(required=True)
+    timezone = f.Str(load_default="UTC")
+
+    @validates_always
+    def _check_cron(self, data, **kwargs):
+        errors = {}
+        if "cron" in data and (error := cron_error(data["cron"])):
+            errors["cron"] = error
+        if "timezone" in data:
+            try:
+                zoneinfo.ZoneInfo(data["timezone"])
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                errors["timezone"] = (
+                    f"unknown time zone {data['timezone']!r}: use an IANA name such as "
+                    "'UTC' or 'Europe/Berlin'"
+                )
+        if errors:
+            raise ValidationError(errors)
+
+
+class ExactTimeScheduleSchema(_ScheduleSchema):
+    what = "exact_time schedule"
+    start_at = f.DateTime(required=True)
+
+
+class RepeatableScheduleSchema(_ScheduleSchema):
+    what = "repeatable schedule"
+    limit = f.Int(minimum=1, required=True)
+    end_at = f.DateTime()
+
+
+SCHEDULE_SCHEMAS = {
+    "interval": IntervalScheduleSchema,
+    "cron": CronScheduleSchema,
+    "exact_time": ExactTimeScheduleSchema,
+    "repeatable": RepeatableScheduleSchema,
+}
+
+
+class ScheduleField(fields.Field):
+    """Loads a schedule with the schema of its `kind`."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, Mapping):
+            raise ValidationError(f"expected a mapping, got {describe(value)}")
+        kind = value.get("kind")
+        if kind not in SCHEDULE_SCHEMAS:
+            message = (
+                "required field is missing"
+                if kind is None
+                else f"unknown schedule kind {describe(kind)}{suggest(kind, SCHEDULE_SCHEMAS)}"
+            )
+            raise ValidationError({"kind": f"{message} (kinds: {choices_text(SCHEDULE_SCHEMAS)})"})
+        try:
+            return SCHEDULE_SCHEMAS[kind]().load(value)
+        except ValidationError as error:
+            raise ValidationError(error.messages) from None

@@ -1,0 +1,11 @@
+"""Polyflow's URLs, for a host project to mount with ``include("polyflow.urls")``."""
+
+from django.urls import path
+
+from polyflow import views
+
+app_name = "polyflow"
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+]
