@@ -19,6 +19,9 @@ DATABASES = {
         os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/polyflow")
     )
 }
+# One test database per test process, so that two runs on one machine (a
+# developer's and CI's, or parallel sessions) never drop each other's database.
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 
 # Kept equal to the standalone project's list (tests/test_standalone.py checks).
 INSTALLED_APPS = [

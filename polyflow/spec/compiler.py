@@ -213,6 +213,8 @@ class _PipelineCompiler:
         self.require_registry = require_registry
         self.ops_data = data["ops"]
         self.op_names = [op["name"] for op in self.ops_data]
+        # Lookups by name: a list scan here would make compiling quadratic in the ops.
+        self.op_index = {name: index for index, name in reversed(list(enumerate(self.op_names)))}
         self.templates: dict[str, TemplateSpec] = {}
 
     def compile(self) -> Plan | None:
@@ -302,7 +304,7 @@ class _PipelineCompiler:
             path = ("ops", index, "dependencies", position)
             if name == data["name"]:
                 self.errors.add(path, f"op {name!r} cannot depend on itself")
-            elif name not in self.op_names:
+            elif name not in self.op_index:
                 self.errors.add(path, self._unknown_op(name))
             elif name in dependencies:
                 self.errors.add(path, f"duplicate dependency {name!r}")
@@ -372,7 +374,7 @@ class _PipelineCompiler:
         if ref.op == op_name:
             self.errors.add(path, f"op {op_name!r} cannot use its own output {ref.name!r}")
             return False
-        if ref.op not in self.op_names:
+        if ref.op not in self.op_index:
             self.errors.add(path, self._unknown_op(ref.op))
             return False
         template = self._template_of(ref.op)
@@ -384,7 +386,7 @@ class _PipelineCompiler:
         return True
 
     def _template_of(self, op_name: str) -> TemplateSpec | None:
-        ref = self.ops_data[self.op_names.index(op_name)]["template"]
+        ref = self.ops_data[self.op_index[op_name]]["template"]
         if "name" in ref:
             return self.templates.get(ref["name"])
         spec = self.resolver.resolve(ActionRef(ref["action"], ref.get("version")))

@@ -36,7 +36,10 @@ def describe(value: object, limit: int = 40) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
+    if len(text) <= limit:
+        return text
+    closing = text[-1] if text[-1] in "'\"" else ""  # a string's quote, kept
+    return text[: limit - 3 - len(closing)] + "..." + closing
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -47,8 +50,12 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def choices_text(choices: Iterable[str]) -> str:
-    return ", ".join(choices) or "none"
+def choices_text(choices: Iterable[str], limit: int = 20) -> str:
+    """The valid choices, shortened for long lists (a pipeline of 10,000 ops)."""
+    items = list(choices)
+    if len(items) > limit:
+        return ", ".join(items[:limit]) + f", ... ({len(items) - limit} more)"
+    return ", ".join(items) or "none"
 
 
 @dataclass(frozen=True, order=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 from collections.abc import Iterable, Sequence
 
 
@@ -15,23 +15,26 @@ class CycleError(ValueError):
 def topological_order(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> tuple[str, ...]:
     """Kahn's algorithm; ties keep declaration order so plans are deterministic.
 
+    Of the nodes whose upstreams are all ordered, the first declared comes next,
+    so a declaration order that already respects the edges is kept as it is.
     `edges` are (upstream, downstream) pairs over `nodes`. Raises CycleError
     naming the nodes of one cycle, closed (`a -> b -> a`).
     """
+    position = {node: index for index, node in enumerate(nodes)}
     downstream: dict[str, list[str]] = {node: [] for node in nodes}
     indegree = dict.fromkeys(nodes, 0)
     for upstream, node in edges:
         downstream[upstream].append(node)
         indegree[node] += 1
-    ready = deque(node for node in nodes if indegree[node] == 0)
+    ready = [position[node] for node in nodes if indegree[node] == 0]  # sorted: a heap
     order = []
     while ready:
-        node = ready.popleft()
+        node = nodes[heapq.heappop(ready)]
         order.append(node)
         for child in downstream[node]:
             indegree[child] -= 1
             if indegree[child] == 0:
-                ready.append(child)
+                heapq.heappush(ready, position[child])
     if len(order) < len(nodes):
         raise CycleError(_one_cycle({n for n, d in indegree.items() if d > 0}, downstream))
     return tuple(order)

@@ -1,13 +1,14 @@
 """Reading YAML files into raw documents, and raw documents into validated ones.
 
 The YAML loader is stricter than PyYAML's SafeLoader: a key given twice is an
-error (SafeLoader keeps the last one silently), and dates and times stay
-strings so that they are checked by the field that expects them and stay
-JSON-safe.
+error (SafeLoader keeps the last one silently), and dates and times (also
+`21:20`, a base-60 number to YAML 1.1) stay strings so that they are checked by
+the field that expects them and stay JSON-safe.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,18 +21,24 @@ from .schemas.documents import load_document
 
 
 class _SpecLoader(yaml.SafeLoader):
+    """The pure-Python loader: its error messages are the ones users see."""
+
+
+# libyaml's parser is several times faster; a text it rejects is read again by
+# _SpecLoader so that errors are worded the same with or without libyaml.
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     pass
 
-
-_SpecLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-def _construct_mapping(loader: _SpecLoader, node: yaml.MappingNode, deep: bool = False):
+def _construct_mapping(loader, node: yaml.MappingNode, deep: bool = False):
+    # Merge keys (`<<: *defaults`) are flattened below; explicit keys win over
+    # merged ones, as in YAML, so only explicit keys are checked for duplicates.
     seen = {}
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue
         key = loader.construct_object(key_node, deep=deep)
         try:
             if key in seen:
@@ -49,7 +56,48 @@ def _construct_mapping(loader: _SpecLoader, node: yaml.MappingNode, deep: bool =
     return dict(loader.construct_pairs(node, deep=deep))
 
 
-_SpecLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def _construct_timestamp_as_text(loader, node: yaml.ScalarNode) -> str:
+    # `!!timestamp 2019-06-24` stays a string too, like an untagged date.
+    return loader.construct_scalar(node)
+
+
+def _reject_tag(loader, node: yaml.Node):
+    # Values must stay JSON-safe: bytes and sets would break storing the plan.
+    raise yaml.constructor.ConstructorError(
+        None, None, f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not supported",
+        node.start_mark,
+    )
+
+
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+def _resolver(tag: str, regexp: re.Pattern) -> tuple[str, re.Pattern]:
+    # YAML 1.1 reads `21:20` as the base-60 number 1280; a time of day stays a string.
+    if tag in _NUMBER_TAGS:
+        return tag, re.compile("(?!.*:)" + regexp.pattern, regexp.flags)
+    return tag, regexp
+
+
+_RESOLVERS = {
+    first: [_resolver(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+for _loader in (_SpecLoader, _FastLoader):
+    _loader.yaml_implicit_resolvers = _RESOLVERS
+    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    _loader.add_constructor(_TIMESTAMP_TAG, _construct_timestamp_as_text)
+    for _tag in ("binary", "set", "omap", "pairs"):
+        _loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _reject_tag)
+
+
+def _load_all(text: str) -> list:
+    try:
+        return list(yaml.load_all(text, Loader=_FastLoader))
+    except yaml.YAMLError:
+        return list(yaml.load_all(text, Loader=_SpecLoader))
 
 
 @dataclass(frozen=True)
@@ -58,26 +106,46 @@ class RawDocument:
     data: object
 
 
-def _yaml_error(source: str, error: yaml.YAMLError) -> SpecError:
+def _yaml_error(source: str, error: yaml.YAMLError, text: str) -> SpecError:
     mark = getattr(error, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    problem = getattr(error, "problem", None) or str(error)
+    if mark:
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+    elif isinstance(error, yaml.reader.ReaderError):
+        # The reader knows only the offset of the character it refused.
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        where = f"line {line}, column {column}"
+    else:
+        where = ""
+    if isinstance(error, yaml.reader.ReaderError) and isinstance(error.character, int):
+        problem = f"unacceptable character #x{error.character:04x}: {error.reason}"
+    else:
+        problem = getattr(error, "problem", None) or str(error)
     context = getattr(error, "context", None)
     message = f"invalid YAML: {problem}" + (f" ({context})" if context and context != problem else "")
     return SpecError(source, where, message)
 
 
 def parse_yaml(text: str, source: str) -> list[RawDocument]:
-    """Split a YAML text into its documents; empty documents are skipped."""
+    """Split a YAML text into its documents; empty documents are skipped.
+
+    In a file of several documents, each is labelled with its position in the
+    file (empty ones count), so that `f.yaml (document 3)` is the third.
+    """
     try:
-        datas = [data for data in yaml.load_all(text, Loader=_SpecLoader) if data is not None]
+        datas = [(index, data) for index, data in enumerate(_load_all(text), 1) if data is not None]
     except yaml.YAMLError as error:
-        raise SpecValidationError([_yaml_error(source, error)]) from None
+        raise SpecValidationError([_yaml_error(source, error, text)]) from None
+    except (ValueError, RecursionError) as error:
+        # Python's int() refuses numbers of more than 4300 digits; very deep
+        # nesting exhausts the stack. Neither is a YAMLError.
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise SpecValidationError([SpecError(source, "", f"invalid YAML: {reason}")]) from None
     if not datas:
         raise SpecValidationError([SpecError(source, "", "no documents found")])
     if len(datas) == 1:
-        return [RawDocument(source, datas[0])]
-    return [RawDocument(f"{source} (document {index})", data) for index, data in enumerate(datas, 1)]
+        return [RawDocument(source, datas[0][1])]
+    return [RawDocument(f"{source} (document {index})", data) for index, data in datas]
 
 
 def read_file(path: str) -> list[RawDocument]:

@@ -215,7 +215,7 @@ def _io(data) -> IOSpec:
     return _build(IOSpec, data)
 
 
-def _template(data) -> TemplateSpec:
+def template_from_dict(data: Mapping) -> TemplateSpec:
     return _build(TemplateSpec, data)
 
 
@@ -227,14 +227,14 @@ def _datetime(value):
 _NESTED = {
     (Plan, "ops"): lambda items: tuple(_build(OpSpec, item) for item in items),
     (Plan, "schedule"): lambda data: data and _build(ScheduleSpec, data),
-    (OpSpec, "template"): lambda data: data and _template(data),
+    (OpSpec, "template"): lambda data: data and template_from_dict(data),
     (OpSpec, "action"): lambda data: data and _build(ActionRef, data),
     (TemplateSpec, "inputs"): lambda items: tuple(map(_io, items)),
     (TemplateSpec, "outputs"): lambda items: tuple(map(_io, items)),
     (TemplateSpec, "container"): lambda data: _build(ContainerSpec, data),
     (TemplateSpec, "build"): lambda data: data and _build(BuildSpec, data),
     (TemplateSpec, "environment"): lambda data: _build(EnvironmentSpec, data),
-    (ActionSpec, "template"): _template,
+    (ActionSpec, "template"): template_from_dict,
     (EventSpec, "inputs"): lambda items: tuple(map(_io, items)),
     (ScheduleSpec, "start_at"): _datetime,
     (ScheduleSpec, "end_at"): _datetime,

@@ -54,11 +54,21 @@ def parse_expression(expression: str, whole: bool = False) -> Reference:
 
 
 def references_in(text: str) -> Iterator[Reference]:
-    """Each expression of a string; raises ExpressionError for a malformed one."""
+    """Each expression of a string; raises ExpressionError for a malformed one.
+
+    A `{{` that no `}}` closes is malformed too (`{{ params.lr }` would
+    otherwise reach the container as it is).
+    """
     matches = list(_EXPRESSION.finditer(text))
     whole = len(matches) == 1 and matches[0].span() == (0, len(text))
     for match in matches:
         yield parse_expression(match.group(1), whole=whole)
+    if "{{" in text:
+        rest = text[matches[-1].end():] if matches else text
+        if "{{" in rest:
+            fragment = rest[rest.index("{{"):]
+            fragment = fragment if len(fragment) <= 40 else fragment[:36] + "..."
+            raise ExpressionError(f"cannot read '{fragment}': '{{{{' without a closing '}}}}'")
 
 
 def walk_strings(value: object, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
@@ -93,8 +103,18 @@ def render(value: object, lookup) -> object:
 
 
 def _as_text(value: object) -> str:
+    """JSON's spelling for what is not a string or a number: true, false, null, [...], {...}."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return "null"
     if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, sort_keys=True)
+        return json.dumps(value, sort_keys=True, default=_plain)
     return str(value)
+
+
+def _plain(value: object) -> object:
+    # Values from a plan are frozen: read-only mappings that json does not know.
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -107,9 +107,24 @@ def value_error(
     error = type_error(io_type, value)
     if error:
         return error
-    if options is not None and value not in options:
+    if options is not None and not any(_same(value, option) for option in options):
         return f"{describe(value)} is not one of the options ({choices_text(map(describe, options))})"
     return None
+
+
+def _same(value: object, option: object) -> bool:
+    """Equality for options: true is not 1, and a list equals the same tuple.
+
+    Options are frozen into tuples in a plan while values come from YAML lists;
+    Python's `True == 1` would let a bool pass for a numeric option.
+    """
+    if isinstance(value, bool) or isinstance(option, bool):
+        return isinstance(value, bool) and isinstance(option, bool) and value == option
+    if isinstance(value, list | tuple) and isinstance(option, list | tuple):
+        return len(value) == len(option) and all(map(_same, value, option))
+    if isinstance(value, Mapping) and isinstance(option, Mapping):
+        return value.keys() == option.keys() and all(_same(value[key], option[key]) for key in value)
+    return value == option
 
 
 def reference_compatible(output_type: str, input_type: str) -> bool:

@@ -238,6 +238,8 @@ SCHEDULE_DEFAULTS = "ops:\n  - {name: a, template: {name: t}}\n"
         ("{kind: cron, cron: '@daily', timezone: Mars/Olympus}",
          "schedule.timezone: unknown time zone 'Mars/Olympus': use an IANA name such as 'UTC' or 'Europe/Berlin'"),
         ("{kind: exact_time}", "schedule.start_at: required field is missing"),
+        ("{kind: exact_time, start_at: '2030-01-01T00:00:00Z', depends_on_past: true}",
+         "schedule.depends_on_past: unknown field 'depends_on_past' in exact_time schedule (fields: kind, start_at)"),
         ("{kind: exact_time, start_at: tomorrow}",
          "schedule.start_at: 'tomorrow' is not an ISO 8601 date-time such as '2019-06-24T21:20:07+00:00'"),
         ("{kind: repeatable, limit: 0}", "schedule.limit: must be positive, got 0"),

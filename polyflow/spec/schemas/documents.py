@@ -47,7 +47,7 @@ def load_document(data: object) -> dict:
     if not isinstance(data, Mapping):
         raise ValidationError(f"expected a mapping with 'version' and 'kind', got {describe(data)}")
     kind = data.get("kind")
-    if kind not in DOCUMENT_SCHEMAS:
+    if not isinstance(kind, str) or kind not in DOCUMENT_SCHEMAS:
         message = (
             "required field is missing"
             if kind is None

@@ -38,7 +38,6 @@ def cron_error(expression: str) -> str | None:
 class _ScheduleSchema(StrictSchema):
     kind = f.Str(required=True)
     start_at = f.DateTime()
-    depends_on_past = f.Bool(load_default=False)
 
     @validates_always
     def _check_window(self, data, **kwargs):
@@ -53,6 +52,7 @@ class _ScheduleSchema(StrictSchema):
 
 
 class _RecurringSchema(_ScheduleSchema):
+    depends_on_past = f.Bool(load_default=False)
     end_at = f.DateTime()
     max_runs = f.Int(minimum=1)
     catchup = f.Bool(load_default=False)
@@ -94,6 +94,7 @@ class ExactTimeScheduleSchema(_ScheduleSchema):
 class RepeatableScheduleSchema(_ScheduleSchema):
     what = "repeatable schedule"
     limit = f.Int(minimum=1, required=True)
+    depends_on_past = f.Bool(load_default=False)
     end_at = f.DateTime()
 
 
@@ -112,7 +113,7 @@ class ScheduleField(fields.Field):
         if not isinstance(value, Mapping):
             raise ValidationError(f"expected a mapping, got {describe(value)}")
         kind = value.get("kind")
-        if kind not in SCHEDULE_SCHEMAS:
+        if not isinstance(kind, str) or kind not in SCHEDULE_SCHEMAS:
             message = (
                 "required field is missing"
                 if kind is None
