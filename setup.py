@@ -26,6 +26,8 @@ setup(
     install_requires=[
         "Django>=5.2,<5.3",
         "djangorestframework>=3.15,<4",
+        "drf-spectacular>=0.27,<1",
+        "drf-spectacular-sidecar>=2024.1.1",
         "celery[redis]>=5.4,<6",
         "kubernetes>=30",
         "PyYAML>=6,<7",
@@ -39,6 +41,8 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-django>=4.8",
+            "requests>=2.31,<3",
+            "schemathesis>=4,<5",
             "hypothesis>=6",
             "kubernetes-validate>=1.28",
             "ruff",

@@ -40,11 +40,43 @@ DEFAULTS: dict[str, Any] = {
     # int >= 1, seconds. How often the scheduler ticks: the period of the beat
     # entry and of a looping tick.
     "TICK_INTERVAL": 5,
+    # -- The kubernetes backend (docs/kubernetes.md) ------------------------------
+    # str. The API server's URL, e.g. "http://127.0.0.1:8001" (kubectl proxy, the
+    # simulator). "" (the default): the in-cluster service account when
+    # KUBERNETES_SERVICE_HOST is set, else the kubeconfig (KUBE_CONFIG).
+    "KUBE_HOST": "",
+    # str. The kubeconfig file; "" means $KUBECONFIG or ~/.kube/config.
+    "KUBE_CONFIG": "",
+    # str. The namespace op and build pods are created in (it must exist).
+    "KUBE_NAMESPACE": "default",
+    # int >= 1, seconds. How long one request to the API server may take
+    # before it counts as failed (and is retried).
+    "KUBE_REQUEST_TIMEOUT": 10,
+    # int >= 0, seconds. Finished pods (ops and builds) are deleted this long
+    # after they ended, their logs archived first; 0 never deletes them.
+    "POD_TTL": 3600,
+    # int >= 1, seconds. How often a scheduler reconciles the pods with the
+    # op runs it has recorded (and once when it starts).
+    "RECONCILE_INTERVAL": 300,
+    # str. Where built images are pushed: "<BUILD_REGISTRY>/<pipeline>-<template>:<hash>"
+    # (e.g. "registry.example.com/ml"). Needed by templates with a build that
+    # does not name its `image`.
+    "BUILD_REGISTRY": "",
+    # str. The kaniko executor image that builds images.
+    "BUILD_EXECUTOR_IMAGE": "gcr.io/kaniko-project/executor:v1.23.2",
+    # str. A secret of type kubernetes.io/dockerconfigjson with the registry's
+    # credentials, mounted at /kaniko/.docker in build pods; "" mounts none.
+    "BUILD_CREDENTIALS_SECRET": "",
+    # str. kaniko's --context when a template's build gives none (e.g.
+    # "git://github.com/org/repo.git#refs/heads/main", "s3://bucket/ctx.tar.gz");
+    # a build's relative `context` is a sub-path of it.
+    "BUILD_CONTEXT": "",
 }
 
 BACKEND_CHOICES = ("local", "kubernetes")
 _CHOICES: dict[str, tuple[str, ...]] = {"BACKEND": BACKEND_CHOICES}
-_MINIMUMS: dict[str, int] = {"MAX_CONCURRENCY": 0, "TICK_INTERVAL": 1}
+_MINIMUMS: dict[str, int] = {"MAX_CONCURRENCY": 0, "TICK_INTERVAL": 1, "KUBE_REQUEST_TIMEOUT": 1, "POD_TTL": 0,
+                             "RECONCILE_INTERVAL": 1}
 
 _TYPE_NAMES = {
     bool: "a boolean",

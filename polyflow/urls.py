@@ -1,6 +1,6 @@
 """Polyflow's URLs, for a host project to mount with ``include("polyflow.urls")``."""
 
-from django.urls import path
+from django.urls import include, path
 
 from polyflow import views
 
@@ -8,4 +8,5 @@ app_name = "polyflow"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("api/v1/", include("polyflow.api.urls")),
 ]

@@ -11,9 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 _OURS = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL")
 
 
-@pytest.fixture
-def clean_env(tmp_path):
-    """The environment of a fresh shell: none of our variables, and HOME in tmp_path.
+def clean_environ(home: Path) -> dict[str, str]:
+    """The environment of a fresh shell: none of our variables, and HOME at `home`.
 
     HOME is moved so that nothing a test runs can write to the real ~/.polyflow.
     """
@@ -22,8 +21,14 @@ def clean_env(tmp_path):
         for name, value in os.environ.items()
         if not name.startswith("POLYFLOW_") and name not in _OURS
     }
-    env["HOME"] = str(tmp_path / "home")
+    env["HOME"] = str(home)
     return env
+
+
+@pytest.fixture
+def clean_env(tmp_path):
+    """`clean_environ` with HOME in tmp_path."""
+    return clean_environ(tmp_path / "home")
 
 
 def run_python(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

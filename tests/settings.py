@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "polyflow",
 ]
 
@@ -64,6 +66,16 @@ TEMPLATES = [
 # Only a path: nothing is created here until a test writes into it. Per process,
 # so parallel runs do not share run directories.
 POLYFLOW = {"HOME": str(Path(tempfile.gettempdir()) / f"polyflow-tests-{os.getpid()}")}
+
+# As the standalone project's.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "polyflow.api.errors.exception_handler",
+}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -71,8 +71,9 @@ class Identifier(Str):
 
 
 class Int(fields.Field):
-    def __init__(self, *, minimum: int | None = None, **kwargs):
+    def __init__(self, *, minimum: int | None = None, maximum: int | None = None, **kwargs):
         self.minimum = minimum
+        self.maximum = maximum
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -81,7 +82,26 @@ class Int(fields.Field):
         if self.minimum is not None and value < self.minimum:
             bound = "positive" if self.minimum == 1 else f"at least {self.minimum}"
             raise ValidationError(f"must be {bound}, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValidationError(f"must be at most {self.maximum}, got {describe(value)}")
         return value
+
+
+# Durations beyond ten years are mistakes, and far larger ones would overflow
+# the date arithmetic of the scheduler.
+MAX_SECONDS = 10 * 365 * 86400
+# Counts and limits are stored in 32-bit integer columns.
+MAX_COUNT = 2**31 - 1
+
+
+class Seconds(Int):
+    def __init__(self, *, minimum: int = 0, **kwargs):
+        super().__init__(minimum=minimum, maximum=MAX_SECONDS, **kwargs)
+
+
+class Count(Int):
+    def __init__(self, *, minimum: int = 0, maximum: int = MAX_COUNT, **kwargs):
+        super().__init__(minimum=minimum, maximum=maximum, **kwargs)
 
 
 class Bool(fields.Field):
@@ -110,14 +130,22 @@ class Choice(Str):
 class DateTime(Str):
     """An ISO 8601 date-time; naive values are kept naive for the schedule to place."""
 
+    # A day inside Python's years 1 to 9999 on either side, so that moving the
+    # time to UTC (or to the schedule's zone) never leaves the range: the
+    # database would store such a time and then fail to read it back.
+    MIN_YEAR, MAX_YEAR = 2, 9998
+
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return dt.datetime.fromisoformat(value)
+            parsed = dt.datetime.fromisoformat(value)
         except ValueError:
             raise ValidationError(
                 f"{value!r} is not an ISO 8601 date-time such as '2019-06-24T21:20:07+00:00'"
             ) from None
+        if not self.MIN_YEAR <= parsed.year <= self.MAX_YEAR:
+            raise ValidationError(f"{value!r} is out of range: years {self.MIN_YEAR} to {self.MAX_YEAR}")
+        return parsed
 
 
 class Raw(fields.Field):

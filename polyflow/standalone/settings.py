@@ -5,7 +5,7 @@
 - ``DATABASE_URL``: a database URL (``postgres://user@host:5432/name``); unset
   means SQLite at ``$POLYFLOW_HOME/polyflow.sqlite3``.
 - ``CELERY_BROKER_URL``: a broker URL (``redis://127.0.0.1:6379/0``); unset means
-  no broker.
+  no broker (only the Celery worker needs one).
 - ``POLYFLOW_SECRET_KEY``: unset means a random key kept in
   ``$POLYFLOW_HOME/secret_key`` (created on first use, mode 0600).
 - ``POLYFLOW_DEBUG`` (default false), ``POLYFLOW_ALLOWED_HOSTS`` (comma-separated,
@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "polyflow",
 ]
 
@@ -130,14 +132,26 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Celery, for `celery -A polyflow.standalone worker --beat` (polyflow/standalone/celery.py).
+# Only the worker reads these: the CLI and the server need no broker. Ticks
+# return nothing anyone waits for, so there is no result backend; acks_late is
+# set on the tick task itself. The beat keeps its state file in POLYFLOW_HOME
+# rather than in the working directory.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or None
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(_home / "celerybeat-schedule")
 
 REST_FRAMEWORK = {
+    # Token first: DRF answers a request without credentials with the first
+    # class's WWW-Authenticate challenge, so 401 (Session has none: it would be 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Polyflow's views set this handler themselves (so they keep their error
+    # shape inside a host project); here it also covers any other DRF view.
+    "EXCEPTION_HANDLER": "polyflow.api.errors.exception_handler",
 }
 
 USE_TZ = True

@@ -219,6 +219,8 @@ SCHEDULE_DEFAULTS = "ops:\n  - {name: a, template: {name: t}}\n"
     [
         ("{kind: interval}", "schedule.frequency: required field is missing"),
         ("{kind: interval, frequency: 0}", "schedule.frequency: must be positive, got 0"),
+        ("{kind: interval, frequency: 1000000000000000000000000000000}",
+         "schedule.frequency: must be at most 315360000, got 1000000000000000000000000000000"),
         ("{kind: intervals, frequency: 1}",
          "schedule.kind: unknown schedule kind 'intervals'; did you mean 'interval'? "
          "(kinds: interval, cron, exact_time, repeatable)"),

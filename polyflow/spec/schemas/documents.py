@@ -13,12 +13,14 @@ from .pipeline import PipelineSchema
 from .template import IOSchema, TemplateSchema
 
 SPEC_VERSIONS = (1,)
+# Action versions are stored in an integer column: at most what every database's holds.
+MAX_ACTION_VERSION = 2**31 - 1
 
 
 class ActionSchema(StrictSchema):
     what = "action"
 
-    version = f.Int(minimum=1)
+    version = f.Int(minimum=1, maximum=MAX_ACTION_VERSION)
     kind = f.Str(required=True)
     name = f.Name(required=True)
     description = f.Str(allow_empty=True)

@@ -20,7 +20,7 @@ class TemplateRefSchema(StrictSchema):
 
     name = f.Name()
     action = f.Name()
-    version = f.Int(minimum=1)
+    version = f.Count(minimum=1)
 
     @validates_schema
     def _exactly_one_source(self, data, **kwargs):
@@ -42,12 +42,12 @@ class OpSchema(StrictSchema):
     trigger = f.Choice(TRIGGER_RULES, what="trigger rule", load_default="all_succeeded")
     skip_on_upstream_skip = f.Bool(load_default=False)
     depends_on_past = f.Bool(load_default=False)
-    max_retries = f.Int(minimum=0)
-    retry_delay = f.Int(minimum=0, load_default=60)
+    max_retries = f.Count(minimum=0, maximum=1000)
+    retry_delay = f.Seconds(minimum=0, load_default=60)
     retry_exp_backoff = f.Bool(load_default=False)
-    max_retry_delay = f.Int(minimum=1, load_default=3600)
-    timeout = f.Int(minimum=1)
-    concurrency = f.Int(minimum=1)
+    max_retry_delay = f.Seconds(minimum=1, load_default=3600)
+    timeout = f.Seconds(minimum=1)
+    concurrency = f.Count(minimum=1)
 
 
 class EventSubscriptionSchema(StrictSchema):
@@ -65,8 +65,8 @@ class PipelineSchema(StrictSchema):
     description = f.Str(allow_empty=True)
     tags = f.StrList()
     schedule = ScheduleField()
-    concurrency = f.Int(minimum=1)
-    timeout = f.Int(minimum=1)
+    concurrency = f.Count(minimum=1)
+    timeout = f.Seconds(minimum=1)
     ops = f.List(f.Nested(OpSchema), required=True)
     templates = f.List(f.Nested(TemplateSchema))
     events = f.List(f.Nested(EventSubscriptionSchema))

@@ -54,14 +54,14 @@ class _ScheduleSchema(StrictSchema):
 class _RecurringSchema(_ScheduleSchema):
     depends_on_past = f.Bool(load_default=False)
     end_at = f.DateTime()
-    max_runs = f.Int(minimum=1)
+    max_runs = f.Count(minimum=1)
     catchup = f.Bool(load_default=False)
-    max_active_runs = f.Int(minimum=1, load_default=1)
+    max_active_runs = f.Count(minimum=1, load_default=1)
 
 
 class IntervalScheduleSchema(_RecurringSchema):
     what = "interval schedule"
-    frequency = f.Int(minimum=1, required=True)
+    frequency = f.Seconds(minimum=1, required=True)
 
 
 class CronScheduleSchema(_RecurringSchema):
@@ -93,7 +93,7 @@ class ExactTimeScheduleSchema(_ScheduleSchema):
 
 class RepeatableScheduleSchema(_ScheduleSchema):
     what = "repeatable schedule"
-    limit = f.Int(minimum=1, required=True)
+    limit = f.Count(minimum=1, required=True)
     depends_on_past = f.Bool(load_default=False)
     end_at = f.DateTime()
 

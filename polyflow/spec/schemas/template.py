@@ -98,7 +98,7 @@ class TolerationSchema(StrictSchema):
     operator = f.Choice(TOLERATION_OPERATORS, what="operator", load_default="Equal")
     value = f.Str(allow_empty=True)
     effect = f.Choice(TAINT_EFFECTS, what="effect")
-    toleration_seconds = f.Int(minimum=0)
+    toleration_seconds = f.Seconds(minimum=0)
 
     @validates_always
     def _check_operator(self, data, **kwargs):
@@ -149,7 +149,7 @@ class EnvironmentSchema(StrictSchema):
     resources = f.Nested(ResourcesSchema)
     labels = f.StrMap()
     annotations = f.StrMap()
-    max_restarts = f.Int(minimum=0)
+    max_restarts = f.Count(minimum=0, maximum=1000)
 
     @validates_always
     def _check_kubernetes_names(self, data, **kwargs):

@@ -1,0 +1,92 @@
+"""Request body parsers.
+
+YAML bodies are not parsed here: the raw text goes to the service, which
+parses and validates it (with the spec's strict loader and its error messages)
+and keeps it as the document's `content`. JSON bodies are parsed here, and
+values that the database could not store are refused with a 400 before any
+view sees them.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import BaseParser, JSONParser
+
+from ..spec.errors import format_path
+from ..spec.storable import unstorable_value
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "the request body is too large"
+    default_code = "too_large"
+
+
+class YAMLText(str):
+    """A body that arrived as YAML: text for the service to parse."""
+
+
+def _read_body(stream) -> bytes:
+    # DRF hands parsers other than JSON and form ones the raw stream, past
+    # Django's DATA_UPLOAD_MAX_MEMORY_SIZE check (which guards request.body),
+    # so it is applied here too.
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    data = stream.read() if limit is None else stream.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+    return data
+
+
+def _decode(data: bytes, parser_context) -> str:
+    encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+    try:
+        return data.decode(encoding)
+    except LookupError:
+        raise ParseError(f"unknown charset {encoding!r}") from None
+    except UnicodeDecodeError as error:
+        raise ParseError(f"the body is not valid {encoding}: {error.reason} at byte {error.start}") from None
+
+
+class YAMLParser(BaseParser):
+    media_type = "application/yaml"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return YAMLText(_decode(_read_body(stream), parser_context))
+
+
+class XYAMLParser(YAMLParser):
+    media_type = "application/x-yaml"
+
+
+class TextYAMLParser(YAMLParser):
+    media_type = "text/yaml"
+
+
+YAML_PARSERS = [YAMLParser, XYAMLParser, TextYAMLParser]
+YAML_MEDIA_TYPES = [parser.media_type for parser in YAML_PARSERS]
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class StrictJSONParser(JSONParser):
+    """JSON that the database can store, or a 400 that says where it is not."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        text = _decode(_read_body(stream), parser_context)
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except RecursionError:
+            raise ParseError("JSON parse error: nested too deeply") from None
+        except ValueError as error:  # JSONDecodeError, and int() refusing more than 4300 digits
+            raise ParseError(f"JSON parse error: {error}") from None
+        problem = unstorable_value(data)
+        if problem:
+            path = format_path(problem[0])
+            raise ParseError(f"{path}: {problem[1]}" if path else problem[1])
+        return data

@@ -1,0 +1,52 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+
+class OpSummarySerializer(serializers.Serializer):
+    """One op of the plan, enough to draw the DAG."""
+
+    name = serializers.CharField()
+    dependencies = serializers.ListField(child=serializers.CharField())
+    template = serializers.CharField(source="template_name", allow_null=True,
+                                     help_text="the inline template's name, or null for an action")
+    action = serializers.JSONField(allow_null=True, help_text="`{name, version}` of the registry action, or null")
+
+
+class PipelineSerializer(serializers.Serializer):
+    owner = serializers.CharField(source="project.owner.username")
+    project = serializers.CharField(source="project.name")
+    name = serializers.CharField()
+    description = serializers.CharField()
+    tags = serializers.SerializerMethodField()
+    schedule = serializers.SerializerMethodField()
+    events = serializers.SerializerMethodField()
+    is_paused = serializers.BooleanField()
+    next_slot_at = serializers.DateTimeField(allow_null=True)
+    runs_created = serializers.IntegerField()
+    slots_dropped = serializers.IntegerField()
+    schedule_done = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_tags(self, pipeline) -> list:
+        return pipeline.plan.get("tags", [])
+
+    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": True})
+    def get_schedule(self, pipeline):
+        return pipeline.plan.get("schedule")
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_events(self, pipeline) -> list:
+        return pipeline.plan.get("events", [])
+
+
+class PipelineDetailSerializer(PipelineSerializer):
+    content = serializers.CharField(help_text="the document as submitted")
+    ops = serializers.SerializerMethodField()
+    plan = serializers.JSONField(help_text="the compiled plan that runs are created from")
+
+    @extend_schema_field(OpSummarySerializer(many=True))
+    def get_ops(self, pipeline):
+        return OpSummarySerializer(pipeline.plan.get("ops", []), many=True).data
+

@@ -1,0 +1,37 @@
+from rest_framework import serializers
+
+from ...models import ProjectMember
+from .fields import Text
+
+
+class ProjectSerializer(serializers.Serializer):
+    owner = serializers.CharField(source="owner.username")
+    name = serializers.CharField()
+    description = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    name = Text(max_length=255)
+    description = Text(required=False, allow_blank=True, default="")
+
+
+class ProjectUpdateSerializer(serializers.Serializer):
+    name = Text(required=False, max_length=255)
+    description = Text(required=False, allow_blank=True)
+
+
+class MemberSerializer(serializers.Serializer):
+    user = serializers.CharField(source="user.username")
+    role = serializers.ChoiceField(choices=ProjectMember.Role.choices)
+    created_at = serializers.DateTimeField()
+
+
+class MemberCreateSerializer(serializers.Serializer):
+    user = Text(max_length=150, help_text="a username")
+    role = serializers.ChoiceField(choices=ProjectMember.Role.choices, default=ProjectMember.Role.VIEWER)
+
+
+class MemberUpdateSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=ProjectMember.Role.choices)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.generics import GenericAPIView
+from rest_framework.metadata import SimpleMetadata
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from ...access import Access
+from ...selectors.projects import get_project
+from ..errors import exception_handler, invalid_query
+from ..pagination import Pagination
+from ..parsers import StrictJSONParser
+from ..schema import AutoSchema
+
+
+class BasicMetadata(SimpleMetadata):
+    """OPTIONS without the form descriptions (`actions`), which would build serializers our views never use."""
+
+    def determine_actions(self, request, view):
+        return {}
+
+
+class ApiView(GenericAPIView):
+    """What every endpoint shares. Set here rather than in REST_FRAMEWORK so that
+    it holds inside a host project whatever the host's defaults are; only the
+    authentication classes are the host's (or the standalone project's)."""
+
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [StrictJSONParser]
+    pagination_class = Pagination
+    metadata_class = BasicMetadata
+    schema = AutoSchema()
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    def project(self, need: Access = Access.READ):
+        return get_project(self.request.user, self.kwargs["owner"], self.kwargs["project"], need=need)
+
+    def query(self, serializer_class) -> dict:
+        """The query string, validated; a 400 pointing into the query when it is not valid."""
+        serializer = serializer_class(data=self.request.query_params)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except serializers.ValidationError as error:
+            raise invalid_query(error) from None
+        return serializer.validated_data
+
+    def body(self, serializer_class) -> dict:
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def paginated(self, queryset, serializer_class) -> Response:
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializer_class(page, many=True, context={"request": self.request}).data)

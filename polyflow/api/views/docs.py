@@ -1,0 +1,78 @@
+"""The OpenAPI schema, Swagger UI, and the answer for paths that are no endpoint."""
+
+from __future__ import annotations
+
+from django.templatetags.static import static
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from ... import __version__
+from ...exceptions import NotFound
+from ..errors import exception_handler
+
+SCHEMA_SETTINGS = {
+    "TITLE": "Polyflow API",
+    "DESCRIPTION": "Container-native ML pipelines: projects, pipelines, runs, actions and events. "
+                   "Errors have one shape: `{code, message, errors: [{source, path, message}]}`.",
+    "VERSION": __version__,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["polyflow.api.schema.only_polyflow"],
+    # Two `status` fields with different choices: name their enums.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "polyflow.statuses.RunStatus",
+        "OpStatusEnum": "polyflow.statuses.OpStatus",
+    },
+}
+
+
+class SchemaView(SpectacularAPIView):
+    """Public: the schema describes the API, not anybody's data."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    schema = None  # not in itself
+    custom_settings = SCHEMA_SETTINGS
+
+    def get_exception_handler(self):
+        return exception_handler
+
+
+class DocsView(SpectacularSwaggerView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    schema = None
+    url_name = "polyflow:api-schema"
+    title = "Polyflow API"
+
+    # Swagger UI from the drf-spectacular-sidecar package, whatever the host's
+    # SPECTACULAR_SETTINGS say: no CDN.
+    @staticmethod
+    def _swagger_ui_resource(filename):
+        return static(f"drf_spectacular_sidecar/swagger-ui-dist/{filename}")
+
+    @staticmethod
+    def _swagger_ui_favicon():
+        return static("drf_spectacular_sidecar/swagger-ui-dist/favicon-32x32.png")
+
+    def get_exception_handler(self):
+        return exception_handler
+
+
+class NoSuchEndpoint(APIView):
+    """Any path under the API that matches no endpoint: a 404 in the API's error shape, not Django's HTML page."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer]
+    schema = None
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    def answer(self, request, *args, **kwargs):
+        hint = "" if request.path.endswith("/") else " (API paths end with '/')"
+        raise NotFound(f"no API endpoint at {request.path}{hint}")
+
+    get = post = put = patch = delete = head = options = answer

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from rest_framework.response import Response
+
+from ...access import Access
+from ...selectors.logs import LogsUnavailable, op_run_logs
+from ...selectors.runs import get_op_run, get_run, op_run_statuses, run_statuses, runs_of
+from ...services.runs import retry_op_run, retry_run, stop_op_run, stop_run
+from ..schema import doc
+from ..serializers.runs import (
+    LogsSerializer,
+    OpRunDetailSerializer,
+    OpRunStatusSerializer,
+    ProjectRunFilterSerializer,
+    RunSerializer,
+    StatusSerializer,
+)
+from .base import ApiView
+
+
+class RunView(ApiView):
+    def run(self, need: Access = Access.READ):
+        return get_run(self.project(need), self.kwargs["uuid"])
+
+    def again(self, run):
+        """The run as the service left it, read with what its representation needs."""
+        return get_run(run.pipeline.project, str(run.uuid))
+
+    def op_run(self, need: Access = Access.READ):
+        return get_op_run(self.run(need), self.kwargs["op"])
+
+
+class RunList(RunView):
+    schema_tags = ["runs"]
+
+    @doc(summary="The project's runs, with their op runs", parameters=[ProjectRunFilterSerializer],
+         responses={200: RunSerializer(many=True)})
+    def get(self, request, owner, project):
+        project = self.project(Access.READ)
+        filters = self.query(ProjectRunFilterSerializer)
+        runs = runs_of(project, pipeline=filters.get("pipeline"), statuses=filters.get("status", ()),
+                       created_after=filters.get("created_after"), created_before=filters.get("created_before"),
+                       ordering=filters["ordering"])
+        return self.paginated(runs, RunSerializer)
+
+
+class RunDetail(RunView):
+    schema_tags = ["runs"]
+
+    @doc(summary="A run, with its op runs", responses={200: RunSerializer})
+    def get(self, request, owner, project, uuid):
+        return Response(RunSerializer(self.run()).data)
+
+
+class RunStop(RunView):
+    schema_tags = ["runs"]
+
+    @doc(summary="Stop a run: pending ops stop now, submitted ones once their backend confirms",
+         request=None, responses={200: RunSerializer})
+    def post(self, request, owner, project, uuid):
+        run = self.run(Access.ACT)
+        stop_run(run)
+        return Response(RunSerializer(self.again(run)).data)
+
+
+class RunRetry(RunView):
+    schema_tags = ["runs"]
+
+    @doc(summary="Retry a finished run: failed, upstream_failed and stopped ops (and what depends on "
+                 "them) run again", request=None, responses={200: RunSerializer})
+    def post(self, request, owner, project, uuid):
+        run = self.run(Access.ACT)
+        retry_run(run)
+        return Response(RunSerializer(self.again(run)).data)
+
+
+class RunStatuses(RunView):
+    schema_tags = ["runs"]
+
+    @doc(summary="The run's status history, oldest first", responses={200: StatusSerializer(many=True)})
+    def get(self, request, owner, project, uuid):
+        return self.paginated(run_statuses(self.run()), StatusSerializer)
+
+
+class OpRunDetail(RunView):
+    schema_tags = ["op runs"]
+
+    @doc(summary="An op run", responses={200: OpRunDetailSerializer})
+    def get(self, request, owner, project, uuid, op):
+        return Response(OpRunDetailSerializer(self.op_run()).data)
+
+
+class OpRunStatuses(RunView):
+    schema_tags = ["op runs"]
+
+    @doc(summary="The op run's status history, every attempt, oldest first",
+         responses={200: OpRunStatusSerializer(many=True)})
+    def get(self, request, owner, project, uuid, op):
+        return self.paginated(op_run_statuses(self.op_run()), OpRunStatusSerializer)
+
+
+class OpRunStop(RunView):
+    schema_tags = ["op runs"]
+
+    @doc(summary="Stop one op run", request=None, responses={200: OpRunDetailSerializer})
+    def post(self, request, owner, project, uuid, op):
+        run = self.run(Access.ACT)
+        stop_op_run(run, op)
+        return Response(OpRunDetailSerializer(get_op_run(run, op)).data)
+
+
+class OpRunRetry(RunView):
+    schema_tags = ["op runs"]
+
+    @doc(summary="Retry one finished op run, and what depends on it", request=None,
+         responses={200: OpRunDetailSerializer})
+    def post(self, request, owner, project, uuid, op):
+        run = self.run(Access.ACT)
+        retry_op_run(run, op)
+        return Response(OpRunDetailSerializer(get_op_run(run, op)).data)
+
+
+class OpRunLogs(RunView):
+    schema_tags = ["op runs"]
+
+    @doc(summary="The op run's logs (its current attempt)",
+         description="The lines its backend kept (for the local backend, the op's stdout and stderr); "
+                     "empty while the op was never submitted or when its backend is not available here.",
+         responses={200: LogsSerializer})
+    def get(self, request, owner, project, uuid, op):
+        op_run = self.op_run()
+        try:
+            lines = op_run_logs(op_run)
+        except LogsUnavailable:
+            lines = []
+        return Response(LogsSerializer({"op": op_run.name, "attempt": op_run.attempt, "lines": lines}).data)

@@ -1,0 +1,89 @@
+"""The backend interface the scheduler talks to.
+
+A backend is handed one attempt of one op run at a time (`submit`), reports
+the state of many at once (`sync`, one call per tick), stops them (`stop`) and
+reads their logs (`logs`). Submitting is idempotent by the attempt's key: a
+second submit of the same key (two ticks racing, a worker that died between
+submitting and recording) finds the first one and starts nothing new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ..spec.plan import TemplateSpec
+
+PENDING, RUNNING, SUCCEEDED, FAILED, LOST = "pending", "running", "succeeded", "failed", "lost"
+
+
+@dataclass(frozen=True)
+class Submission:
+    key: str  # unique per attempt: "<pipeline>-<op>-<run short uuid>-<attempt>", a DNS-1123 label
+    pipeline: str
+    op: str
+    run_uuid: str
+    attempt: int
+    template: TemplateSpec
+    params: Mapping[str, object]  # resolved: references filled in, defaults applied
+    globals: Mapping[str, object]  # run_uuid, schedule_at, op_name, attempt
+    timeout: int | None = None  # seconds per attempt
+    project: str = ""  # "owner/project", for labels
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a backend knows of one submitted attempt."""
+
+    state: str  # PENDING, RUNNING, SUCCEEDED, FAILED or LOST (the backend has no trace of it)
+    exit_code: int | None = None
+    reason: str = ""  # e.g. "timeout", "OOMKilled", "stopped", "lost"
+    message: str = ""
+    outputs: Mapping[str, object] = field(default_factory=dict)
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.state in (SUCCEEDED, FAILED, LOST)
+
+
+class SubmitError(Exception):
+    """A submit that failed. `permanent` errors fail the attempt (no use retrying
+    the same thing); others leave it scheduled for the next tick to submit again."""
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Backend(ABC):
+    name: str
+
+    @abstractmethod
+    def submit(self, submission: Submission) -> str:
+        """Start the attempt (or find it started); return its handle."""
+
+    @abstractmethod
+    def sync(self, handles: Iterable[str]) -> dict[str, Observation]:
+        """The state of every handle, in one call."""
+
+    @abstractmethod
+    def stop(self, handles: Iterable[str]) -> None:
+        """Ask the attempts to end; `sync` reports when they have."""
+
+    @abstractmethod
+    def logs(self, handle: str, tail: int | None = None) -> list[str]:
+        """The attempt's log lines (the last `tail` of them when given)."""
+
+    def reconcile(self, force: bool = False) -> object | None:
+        """Optional: compare what runs with what is recorded (adopt, report lost and orphaned
+        attempts). The tick calls it at the start of every tick; a backend does the work only
+        when it is due (at start, then periodically) or forced, and returns a report, else None."""
+        return None
+
+    def describe_once(self) -> str:
+        """A line the scheduler logs once when it starts using the backend."""
+        return f"backend: {self.name}"

@@ -1,0 +1,137 @@
+"""What an attempt's container runs, shared by the local and Kubernetes backends.
+
+Pure functions of a `Submission` (DESIGN section 2): the command and args with
+`{{ params.<name> }}` and `{{ globals.<name> }}` substituted, and the
+environment variables an op finds its inputs in. Files (`$POLYFLOW_PARAMS_FILE`,
+`$POLYFLOW_OUTPUTS_FILE`) are the backend's business: each adds their paths.
+
+Values become text the way a shell user expects: strings as they are, numbers
+with `str`, booleans `true`/`false`, dicts and lists as JSON, datetimes in ISO
+8601, and None (an optional input left empty) as the empty string.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+
+from ..spec.references import ExpressionError, Reference, render
+from .base import Submission, SubmitError
+
+ENV_PREFIX = "POLYFLOW_PARAM_"
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
+
+
+def env_var_name(input_name: str) -> str:
+    """`POLYFLOW_PARAM_<NAME>`: upper case, every non-alphanumeric as `_`."""
+    return ENV_PREFIX + _NOT_ALNUM.sub("_", input_name).upper()
+
+
+def jsonable(value: object) -> object:
+    """`value` with read-only mappings, tuples and datetimes made JSON-safe."""
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def as_text(value: object) -> str:
+    """A value as the text a command line or an environment variable holds."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping | list | tuple):
+        # Sorted like the references module formats embedded values.
+        return json.dumps(jsonable(value), sort_keys=True)
+    return str(value)
+
+
+def global_values(submission: Submission) -> dict[str, object]:
+    """run_uuid, schedule_at, op_name and attempt, from the globals or the submission."""
+    values: dict[str, object] = {
+        "run_uuid": submission.run_uuid,
+        "schedule_at": None,
+        "op_name": submission.op,
+        "attempt": submission.attempt,
+    }
+    values.update(submission.globals)
+    return values
+
+
+def _lookup(submission: Submission):
+    globals_ = global_values(submission)
+    template = submission.template
+
+    def lookup(ref: Reference) -> str:
+        if ref.namespace == "params":
+            if ref.name in submission.params:
+                return as_text(submission.params[ref.name])
+            if template.input(ref.name) is not None:
+                return ""  # an optional input without a value
+            known = ", ".join(io.name for io in template.inputs) or "none"
+            raise SubmitError(
+                f"template {template.name!r}: unknown param {ref.name!r} in its command (inputs: {known})",
+                permanent=True,
+            )
+        if ref.namespace == "globals":
+            if ref.name not in globals_:
+                raise SubmitError(
+                    f"template {template.name!r}: unknown global {ref.name!r} in its command "
+                    f"(globals: {', '.join(globals_)})",
+                    permanent=True,
+                )
+            return as_text(globals_[ref.name])
+        raise SubmitError(
+            f"template {template.name!r}: '{{{{ {ref} }}}}' is only allowed in op params, not in a command",
+            permanent=True,
+        )
+
+    return lookup
+
+
+def render_command(submission: Submission) -> tuple[list[str], list[str]]:
+    """The container's command and args with every expression substituted.
+
+    Raises SubmitError(permanent=True) for an expression that cannot be filled
+    in (the compiler rejects them, so only a hand-made plan reaches this).
+    """
+    container = submission.template.container
+    lookup = _lookup(submission)
+    try:
+        command = [as_text(render(part, lookup)) for part in container.command]
+        args = [as_text(render(part, lookup)) for part in container.args]
+    except ExpressionError as error:
+        raise SubmitError(f"template {submission.template.name!r}: {error}", permanent=True) from None
+    return command, args
+
+
+def param_env(submission: Submission) -> dict[str, str]:
+    """The environment an op sees: the container's own env, then Polyflow's variables.
+
+    Polyflow's come last, so a template cannot mask them. Params absent from
+    the submission (optional inputs without a value) have no variable; a
+    param whose value is None has an empty one.
+    """
+    env = {str(name): as_text(value) for name, value in submission.template.container.env.items()}
+    for name, value in submission.params.items():
+        env[env_var_name(name)] = as_text(value)
+    globals_ = global_values(submission)
+    env["POLYFLOW_RUN_UUID"] = as_text(globals_["run_uuid"])
+    env["POLYFLOW_OP_NAME"] = as_text(globals_["op_name"])
+    env["POLYFLOW_ATTEMPT"] = as_text(globals_["attempt"])
+    env["POLYFLOW_SCHEDULE_AT"] = as_text(globals_["schedule_at"])
+    return env

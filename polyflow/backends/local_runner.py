@@ -1,0 +1,314 @@
+"""Runs one attempt of the local backend: `python local_runner.py <attempt dir>`.
+
+Started detached by `LocalBackend.submit`, so it outlives the process that
+submitted. It reads `spec.json`, starts the op's command in a process group
+of its own (stdout and stderr appended to `output.log`), records
+`process.json`, waits, enforces the timeout, reads the outputs and writes
+`result.json` atomically. A SIGTERM (the backend's `stop`) ends the op.
+
+Standard library only and no import of the `polyflow` package (whose
+`__init__` modules pull Django): it starts fast and is launched by file path.
+The backend imports the helpers below from here, so both sides agree on the
+file names and formats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import traceback
+
+SPEC, PARAMS, OUTPUTS, LOG, PROCESS, RESULT, STOP = (
+    "spec.json", "params.json", "outputs.json", "output.log", "process.json", "result.json", "stop",
+)
+OUTPUTS_LIMIT = 1024 * 1024  # bytes
+DEFAULT_KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL of the op's group
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def write_json_atomic(path: str, data: object, durable: bool = False) -> None:
+    """Readers see the old file or the whole new one, never a part.
+
+    `durable` also survives a crash of the machine (fsync before the rename).
+    """
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: str) -> object | None:
+    """The file's JSON, or None when it is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks after boot) of a process, None when it does not exist.
+
+    Fields 3 and 22 of /proc/<pid>/stat; the command name (field 2) may hold
+    spaces and parentheses, so fields are counted after its last ')'.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2:].split()
+    return fields[0].decode(), int(fields[19])
+
+
+def start_time(pid: int) -> int | None:
+    stat = proc_stat(pid)
+    return None if stat is None else stat[1]
+
+
+def boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def is_alive(pid: int | None, recorded_start: int | None, recorded_boot: str | None = None) -> bool:
+    """Whether `pid` is still the process that was recorded, not a recycled pid or a zombie."""
+    if not pid:
+        return False
+    if recorded_boot and boot_id() not in (None, recorded_boot):
+        return False  # the machine rebooted since
+    stat = proc_stat(pid)
+    if stat is None:
+        if os.path.exists("/proc/self/stat"):
+            return False
+        try:  # no /proc (not Linux): existence only
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    state, started = stat
+    if state in ("Z", "X"):
+        return False
+    return recorded_start is None or started == recorded_start
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def read_outputs(path: str) -> tuple[dict, str]:
+    """(outputs, problem): the JSON object in `path`, or {} and what is wrong with the file."""
+    try:
+        size = os.path.getsize(path)
+    except FileNotFoundError:
+        return {}, ""
+    except OSError as error:
+        return {}, f"cannot read the outputs file $POLYFLOW_OUTPUTS_FILE: {error}"
+    if size > OUTPUTS_LIMIT:
+        return {}, f"the outputs file $POLYFLOW_OUTPUTS_FILE holds {size} bytes, more than the limit of 1 MiB"
+    if size == 0:
+        return {}, "the outputs file $POLYFLOW_OUTPUTS_FILE is empty: expected a JSON object"
+
+    def no_constant(name):
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            outputs = json.loads(handle.read(), parse_constant=no_constant)
+    except UnicodeDecodeError:
+        return {}, "the outputs file $POLYFLOW_OUTPUTS_FILE is not UTF-8 text: expected a JSON object"
+    except ValueError as error:
+        return {}, f"the outputs file $POLYFLOW_OUTPUTS_FILE is not valid JSON: {error}"
+    except OSError as error:
+        return {}, f"cannot read the outputs file $POLYFLOW_OUTPUTS_FILE: {error}"
+    if not isinstance(outputs, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+            type(outputs), "a number"
+        )
+        return {}, f"the outputs file $POLYFLOW_OUTPUTS_FILE holds {kind}: expected a JSON object"
+    return outputs, ""
+
+
+class Runner:
+    def __init__(self, directory: str):
+        self.directory = directory
+        self.spec = read_json(self.path(SPEC))
+        if not isinstance(self.spec, dict):
+            raise RuntimeError(f"cannot read {self.path(SPEC)}")
+        self.grace = float(self.spec.get("kill_grace") or DEFAULT_KILL_GRACE)
+        self.child: subprocess.Popen | None = None
+        self.reason = ""
+        self.message = ""
+        self.escalate = False  # the next alarm sends SIGKILL
+        self.started_at = now_iso()
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.directory, name)
+
+    # Signal handlers: they run in the main thread between bytecodes, also while
+    # it blocks in waitpid (which is then retried, PEP 475).
+    def on_stop(self, signum, frame) -> None:
+        self.end("stopped", f"stopped ({_signal_name(signum)} to the runner)")
+
+    def on_alarm(self, signum, frame) -> None:
+        if self.escalate:
+            self.kill_group(signal.SIGKILL)
+        else:
+            self.end("timeout", f"timed out after {self.spec.get('timeout')} s: its process group was killed")
+
+    def end(self, reason: str, message: str) -> None:
+        if not self.reason:
+            self.reason, self.message = reason, message
+        if self.child is None or self.escalate or self.child.returncode is not None:
+            return  # not started yet (run() checks the reason), already ending, or over
+        self.escalate = True
+        self.kill_group(signal.SIGTERM)
+        signal.setitimer(signal.ITIMER_REAL, max(self.grace, 0.01))
+
+    def kill_group(self, signum: int) -> None:
+        if self.child is None:
+            return
+        try:
+            os.killpg(self.child.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self.on_stop)
+        signal.signal(signal.SIGINT, self.on_stop)  # also undoes the "ignored" of a background job
+        signal.signal(signal.SIGALRM, self.on_alarm)
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+        if os.path.exists(self.path(STOP)):
+            self.reason, self.message = "stopped", "stopped before the command started"
+        if self.reason:
+            self.finish(None)
+            return
+        spec = self.spec
+        env = dict(os.environ)
+        env.update(spec["env"])
+        argv = spec["argv"]
+        with open(self.path(LOG), "ab") as log:
+            try:
+                self.child = subprocess.Popen(
+                    argv, cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                )
+            except OSError as error:
+                self.cannot_start(error, log)
+                return
+        pid = self.child.pid
+        write_json_atomic(self.path(PROCESS), {
+            "runner_pid": os.getpid(),
+            "runner_start": start_time(os.getpid()),
+            "child_pid": pid,
+            "child_pgid": pid,
+            "child_start": start_time(pid),
+            "boot_id": boot_id(),
+            "host": socket.gethostname(),
+            "started_at": self.started_at,
+        })
+        # A stop that came before process.json existed left a marker (or a
+        # signal arrived while the child was being started).
+        if os.path.exists(self.path(STOP)) and not self.reason:
+            self.reason, self.message = "stopped", "stopped (requested before the command had started)"
+        if self.reason:
+            reason, message = self.reason, self.message
+            self.reason = ""
+            self.end(reason, message)
+        elif spec.get("timeout"):
+            signal.setitimer(signal.ITIMER_REAL, float(spec["timeout"]))
+        returncode = self.child.wait()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        # Like a container whose main process ended: what it left running goes too.
+        self.kill_group(signal.SIGKILL)
+        self.finish(returncode)
+
+    def cannot_start(self, error: OSError, log) -> None:
+        cwd = self.spec["cwd"]
+        executable = self.spec["argv"][0]
+        if isinstance(error, FileNotFoundError) and error.filename == cwd:
+            exit_code, reason = 127, "not_found"
+            message = f"working directory {cwd!r} does not exist"
+        elif isinstance(error, FileNotFoundError):
+            exit_code, reason = 127, "not_found"
+            message = f"executable {executable!r} not found (PATH={os.environ.get('PATH', '')})"
+        elif isinstance(error, PermissionError):
+            exit_code, reason = 126, "permission_denied"
+            message = f"cannot execute {executable!r}: {error.strerror}"
+        else:
+            exit_code, reason = 126, "cannot_start"
+            message = f"cannot start {executable!r}: {error}"
+        log.write(f"polyflow: {message}\n".encode())
+        self.reason, self.message = reason, message
+        self.finish(exit_code)
+
+    def finish(self, returncode: int | None) -> None:
+        exit_code = returncode
+        reason, message = self.reason, self.message
+        if returncode is not None and returncode < 0:
+            exit_code = 128 - returncode
+            if not reason:
+                reason, message = "killed", f"killed by {_signal_name(-returncode)}"
+        elif returncode and not reason:
+            reason, message = "error", f"exited with code {returncode}"
+        outputs, problem = read_outputs(self.path(OUTPUTS))
+        if problem and not reason:
+            reason, message = "invalid_outputs", problem
+        elif problem:
+            message = f"{message}; outputs ignored: {problem}"
+        write_json_atomic(self.path(RESULT), {
+            "exit_code": exit_code,
+            "reason": reason,
+            "message": message,
+            "outputs": outputs,
+            "started_at": self.started_at,
+            "finished_at": now_iso(),
+        }, durable=True)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: local_runner.py <attempt directory>", file=sys.stderr)
+        return 2
+    directory = argv[1]
+    runner = None
+    try:
+        runner = Runner(directory)
+        runner.run()
+    except BaseException as error:  # record why, so sync reports it instead of "lost"
+        traceback.print_exc()
+        if runner is not None and runner.child is not None and runner.child.returncode is None:
+            runner.kill_group(signal.SIGKILL)
+        write_json_atomic(os.path.join(directory, RESULT), {
+            "exit_code": None,
+            "reason": "runner_error",
+            "message": f"the local runner failed: {type(error).__name__}: {error}",
+            "outputs": {},
+            "started_at": runner.started_at if runner else now_iso(),
+            "finished_at": now_iso(),
+        })
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,130 @@
+"""`polyflow apply -f FILE... --project OWNER/PROJECT`: store documents in the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from polyflow.cli.django_setup import database_errors, setup_database
+from polyflow.spec.fields import dns1123_label_error
+
+CREATE_USER_HINT = "create the user first with `polyflow manage createsuperuser`"
+
+
+def _owner_and_project(ctx, param, value: str) -> tuple[str, str]:
+    owner, slash, name = value.partition("/")
+    if not slash or not owner or not name or "/" in name:
+        raise click.BadParameter(f"{value!r}: expected OWNER/PROJECT, e.g. alice/churn")
+    error = dns1123_label_error(name)
+    if error:
+        raise click.BadParameter(error)
+    return owner, name
+
+
+@click.command()
+@click.option("-f", "--file", "files", multiple=True, required=True,
+              type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="A YAML file of pipeline, action and event documents; repeat for more files.")
+@click.option("--project", required=True, callback=_owner_and_project, metavar="OWNER/PROJECT",
+              help="The project the pipelines belong to; actions and events go to OWNER's registry.")
+def apply(files: tuple[str, ...], project: tuple[str, str]) -> None:
+    """Create or update the pipelines, actions and events of FILES.
+
+    Everything is applied in one transaction, or nothing is: pipelines are
+    created or updated by name, actions get the version they give (or the
+    next one), events are created or updated. Actions and events the
+    pipelines use are looked up in OWNER's registry or in the same files.
+
+    OWNER must be an existing user (`polyflow manage createsuperuser`); the
+    project is created when it does not exist yet.
+
+    Database: the standalone project's (SQLite in $POLYFLOW_HOME, or
+    DATABASE_URL), or the host project's when DJANGO_SETTINGS_MODULE is set.
+    With the standalone project, a database that has no Polyflow tables yet
+    is set up first (as `polyflow manage migrate` would), so that a first
+    apply works; a database with some Polyflow migrations missing is never
+    migrated behind your back: run `polyflow manage migrate`.
+
+    Errors are reported as `FILE: PATH: message`, every one at once.
+    Exit status: 0 when everything was applied, 1 when nothing was (invalid
+    documents, unknown owner, a conflict), 2 on usage errors.
+    """
+    owner_name, project_name = project
+    setup_database()
+    with database_errors():
+        lines = _apply(files, owner_name, project_name)
+    for line in lines:
+        click.echo(line)
+
+
+def _apply(files: tuple[str, ...], owner_name: str, project_name: str) -> list[str]:
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    owner = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: owner_name}).first()
+    if owner is None:
+        raise click.ClickException(f"unknown owner {owner_name!r}: {CREATE_USER_HINT}")
+    lines, _ = apply_files(files, owner, project_name)
+    return lines
+
+
+def apply_files(files: tuple[str, ...], owner, project_name: str):
+    """Apply FILES to OWNER's project (created when missing): (lines to print, the ApplyResult).
+
+    Invalid documents are printed as `FILE: PATH: message` and exit 1; `polyflow run` uses this too.
+    """
+    from django.db import transaction
+
+    from polyflow.exceptions import PolyflowError
+    from polyflow.models import Action
+    from polyflow.selectors.projects import project_model
+    from polyflow.services.apply import DatabaseRegistry, apply_documents
+    from polyflow.services.projects import create_project
+    from polyflow.spec import SpecValidationError, check, read_files
+
+    owner_name = owner.get_username()
+    raws, read_errors = read_files(files)
+    if read_errors:
+        # Report what is wrong with the other files too, as validate does.
+        try:
+            check(raws, registry=DatabaseRegistry(owner), require_registry=True, earlier_errors=read_errors)
+        except SpecValidationError as error:
+            _fail([(e.source, e.path, e.message) for e in error.errors])
+    # The files as written are what the API shows; a file of several documents
+    # is stored document by document, as the service writes them.
+    contents = {raw.source: Path(raw.source).read_text(encoding="utf-8") for raw in raws if raw.source in files}
+    names = {raw.data.get("name") for raw in raws if isinstance(raw.data, dict) and raw.data.get("kind") == "action"}
+    stored_before = set(Action.objects.filter(owner=owner, name__in=names - {None}).values_list("pk", flat=True))
+
+    lines = []
+    try:
+        with transaction.atomic():
+            project = project_model()._default_manager.filter(owner=owner, name=project_name).first()
+            if project is None:
+                project = create_project(owner, project_name)
+                lines.append(f"project {owner_name}/{project_name}: created")
+            result = apply_documents(project, raws, contents=contents)
+    except PolyflowError as error:
+        if error.errors:
+            _fail([(item.get("source", ""), item.get("path", ""), item.get("message", "")) for item in error.errors])
+        raise click.ClickException(error.message) from None
+
+    for action in result.actions:
+        state = "unchanged" if action.pk in stored_before else "stored"
+        lines.append(f"action {action.name}: version {action.version} {state}")
+    for event, created in result.events:
+        lines.append(f"event {event.name}: {'created' if created else 'updated'}")
+    for pipeline, created in result.pipelines:
+        ops = len(pipeline.plan.get("ops", ()))
+        lines.append(f"pipeline {pipeline.name}: {'created' if created else 'updated'} "
+                     f"({ops} op{'s' if ops != 1 else ''})")
+    return lines, result
+
+
+def _fail(items: list[tuple[str, str, str]]):
+    for item in items:
+        click.echo(": ".join(part for part in item if part), err=True)
+    count = len(items)
+    click.echo(f"{count} error{'s' if count != 1 else ''} found; nothing was applied.", err=True)
+    raise SystemExit(1)

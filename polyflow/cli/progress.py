@@ -1,0 +1,349 @@
+"""What `polyflow run` shows while it drives a run: a table of the ops redrawn in
+place on a terminal (ANSI codes, no dependency), one line per status change
+otherwise, and a summary at the end."""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+from polyflow.cli.runs import _duration
+
+# Escape sequences and control characters an op may print: they would move the
+# cursor inside the table.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.|[\x00-\x08\x0a-\x1f\x7f]")
+# The local backend's first log line when a template names an image: true, but
+# not what the op is doing.
+_BACKEND_NOTE = "polyflow: local backend:"
+LOG_REFRESH = 0.5  # seconds between two reads of an op's last log line
+_COLORS = {
+    "succeeded": "32", "failed": "31", "upstream_failed": "31", "running": "33", "starting": "33",
+    "scheduled": "36", "retrying": "35", "stopping": "35", "stopped": "2", "skipped": "2", "created": "2",
+}
+_SUBMITTED = ("scheduled", "starting", "running", "stopping")
+_FINAL = ("succeeded", "failed", "upstream_failed", "skipped", "stopped")
+_FAILED = ("failed",)
+# Statuses an op run may reach without its attempt having started.
+_NOT_ATTEMPTED = ("skipped", "upstream_failed", "created")
+MAX_SUMMARY_ROWS = 50  # more ops than this: the summary lists those that did not succeed
+
+
+def clean(text: str) -> str:
+    """One line of an op's output as plain text."""
+    return _CONTROL.sub("", text.replace("\t", "    ")).strip()
+
+
+def clip(text: str, width: int) -> str:
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def _clock(value: dt.datetime) -> str:
+    return value.astimezone().strftime("%H:%M:%S")
+
+
+def _value(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def outputs_text(outputs: dict) -> str:
+    return ", ".join(f"{name}={_value(value)}" for name, value in sorted((outputs or {}).items()))
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in [header, *rows]]
+
+
+class Logs:
+    """Op runs' log lines from their backend; the last line re-read at most every LOG_REFRESH s."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.others: dict[str, object] = {}
+        self.last: dict[tuple[int, int], tuple[float, str]] = {}
+
+    def backend_for(self, op_run):
+        name = op_run.backend
+        if not name or name == self.backend.name:
+            return self.backend
+        if name not in self.others:
+            from polyflow.backends import get_backend
+
+            try:
+                self.others[name] = get_backend(name)
+            except (KeyError, ImportError, AttributeError):
+                self.others[name] = None
+        return self.others[name]
+
+    def path(self, op_run) -> Path | None:
+        """The log file, for backends that keep it on this machine."""
+        from polyflow.backends.local import LocalBackend
+        from polyflow.backends.local_runner import LOG
+
+        backend = self.backend_for(op_run)
+        if op_run.handle and isinstance(backend, LocalBackend):
+            return backend.directory(op_run.handle) / LOG
+        return None
+
+    def tail(self, op_run, lines: int) -> list[str]:
+        backend = self.backend_for(op_run)
+        if not op_run.handle or backend is None or lines <= 0:
+            return []
+        try:
+            return backend.logs(op_run.handle, lines)
+        except Exception as error:  # noqa: BLE001 - a log read never ends the command
+            return [f"(cannot read the logs: {error})"]
+
+    def last_line(self, op_run, final: bool) -> str:
+        # Once final, an attempt's log does not change: it is read once more, then no more.
+        key = (op_run.pk, op_run.attempt, final)
+        now = time.monotonic()
+        cached = self.last.get(key)
+        if cached is not None and (final or now - cached[0] < LOG_REFRESH):
+            return cached[1]
+        line = self._read_last_line(op_run)
+        self.last[key] = (now, line)
+        return line
+
+    def _read_last_line(self, op_run) -> str:
+        path = self.path(op_run)
+        if path is not None:
+            try:
+                with open(path, "rb") as log:
+                    log.seek(0, os.SEEK_END)
+                    size = log.tell()
+                    log.seek(max(size - 8192, 0))
+                    lines = log.read().decode("utf-8", "replace").splitlines()
+            except OSError:
+                return ""
+        else:
+            lines = self.tail(op_run, 3)
+        for line in reversed(lines):
+            text = clean(line)
+            if text and not text.startswith(_BACKEND_NOTE):
+                return text
+        return ""
+
+
+class Watcher:
+    """Shows a run while `polyflow run` drives it."""
+
+    def __init__(self, run, backend, stream, live: bool, log_lines: int = 10):
+        self.run = run
+        self.stream = stream
+        self.live = live
+        self.log_lines = log_lines
+        self.logs = Logs(backend)
+        self.color = live and not os.environ.get("NO_COLOR")
+        self.drawn = 0  # lines of the live table on the screen
+        self.last_run_history = 0
+        self.last_op_history = 0
+        self.started = time.monotonic()
+        if live:
+            self._write("\x1b[?25l")  # hide the cursor while redrawing
+            atexit.register(self._restore_cursor)
+
+    # -- output primitives ----------------------------------------------------------
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def _restore_cursor(self) -> None:
+        if self.live:
+            try:
+                self._write("\x1b[?25h")
+            except (OSError, ValueError):
+                pass
+
+    def _erase(self) -> None:
+        if self.drawn:
+            self._write(f"\x1b[{self.drawn}F\x1b[J")
+            self.drawn = 0
+
+    def note(self, message: str) -> None:
+        """A line that stays, above the live table."""
+        if self.live:
+            self._erase()
+            self._write(message + "\n")
+        else:
+            self._write(f"{_clock(dt.datetime.now(dt.UTC))} {message}\n")
+
+    # -- while running ------------------------------------------------------------
+    def update(self, run, stopping: bool = False) -> None:
+        if self.live:
+            self._draw(run, list(run.op_runs.order_by("id")), stopping)
+        else:
+            self._print_changes(run)
+
+    def _print_changes(self, run) -> None:
+        from polyflow.models import OperationRunStatus, PipelineRunStatus
+
+        events = []
+        for record in PipelineRunStatus.objects.filter(run=run, pk__gt=self.last_run_history).order_by("id"):
+            self.last_run_history = record.pk
+            if record.previous:
+                # At the same time, a run starts before its ops and ends after them.
+                order = 2 if record.status in _FINAL else 0
+                events.append((record.created_at, order, record.pk, f"run: {record.status}"
+                               + (f" ({record.message})" if record.message and record.status != "succeeded" else "")))
+        records = (OperationRunStatus.objects.filter(op_run__run=run, pk__gt=self.last_op_history)
+                   .select_related("op_run").only("pk", "status", "previous", "message", "attempt", "created_at",
+                                                  "op_run__name").order_by("id"))
+        for record in records:
+            self.last_op_history = record.pk
+            if not record.previous:
+                continue
+            text = f"{record.op_run.name}: {record.status}"
+            if record.status not in _NOT_ATTEMPTED and not (record.status == "stopped" and record.previous == "created"):
+                text += f" (attempt {record.attempt})"
+            if record.message and record.status not in ("running", "succeeded"):
+                text += f": {clean(record.message)}"
+            events.append((record.created_at, 1, record.pk, text))
+        for created_at, _, _, text in sorted(events, key=lambda event: event[:3]):
+            self.stream.write(f"{_clock(created_at)} {text}\n")
+        if events:
+            self.stream.flush()
+
+    def _draw(self, run, op_runs, stopping: bool) -> None:
+        size = shutil.get_terminal_size((100, 30))
+        width = max(size.columns - 1, 20)
+        now = dt.datetime.now(dt.UTC)
+        state = run.status + (" (stopping: Ctrl-C again to exit at once)" if stopping and run.status != "stopped"
+                              else "")
+        elapsed = _duration(run.started_at, run.finished_at, now) if run.started_at else ""
+        counts: dict[str, int] = {}
+        for op_run in op_runs:
+            counts[op_run.status] = counts.get(op_run.status, 0) + 1
+        head = f"{run.pipeline.name}  run {run.uuid.hex[:8]}  {state}  {elapsed}".rstrip()
+        if not stopping and run.status not in _FINAL:
+            head += "  (Ctrl-C stops it)"
+        room = max(size.lines - 4, 3)
+        shown = op_runs
+        hidden = []
+        if len(op_runs) > room:
+            # The ops at work first, then the failed ones, then the rest in order.
+            ranked = sorted(op_runs, key=lambda o: (
+                0 if o.status in _SUBMITTED or o.status == "retrying"
+                else 1 if o.status in ("failed", "upstream_failed") else 2, o.pk))
+            keep = {o.pk for o in ranked[: room - 1]}
+            shown = [o for o in op_runs if o.pk in keep]
+            hidden = [o for o in op_runs if o.pk not in keep]
+        name_width = min(max([len(o.name) for o in shown] + [2]), 40)
+        lines = [clip(head, width), self._row(("OP", "STATUS", "ATTEMPT", "DURATION", "LOG"), name_width, width)]
+        for op_run in shown:
+            final = op_run.status in _FINAL
+            log = self.logs.last_line(op_run, final) if op_run.handle else (op_run.message or "")
+            attempt = str(op_run.attempt) if op_run.handle or op_run.attempt > 1 else ""
+            lines.append(self._row((op_run.name, op_run.status, attempt,
+                                    _duration(op_run.started_at, op_run.finished_at, now), clean(log)),
+                                   name_width, width, status=op_run.status))
+        if hidden:
+            hidden_counts: dict[str, int] = {}
+            for op_run in hidden:
+                hidden_counts[op_run.status] = hidden_counts.get(op_run.status, 0) + 1
+            lines.append(clip(f"… {len(hidden)} more: " + ", ".join(
+                f"{n} {status}" for status, n in sorted(hidden_counts.items())), width))
+        out = []
+        if self.drawn:
+            out.append(f"\x1b[{self.drawn}F")
+        out.extend(f"\x1b[2K{line}\n" for line in lines)
+        out.append("\x1b[J")
+        self._write("".join(out))
+        self.drawn = len(lines)
+
+    def _row(self, cells, name_width: int, width: int, status: str = "") -> str:
+        name, state, attempt, duration, log = cells
+        text = f"{clip(name, name_width):<{name_width}}  {state:<15}  {attempt:<7}  {duration:<8}  "
+        text = clip(text + log, width)
+        if self.color and status in _COLORS and len(text) > name_width + 2:
+            start = name_width + 2
+            end = start + len(state)
+            text = f"{text[:start]}\x1b[{_COLORS[status]}m{text[start:end]}\x1b[0m{text[end:]}"
+        return text
+
+    # -- at the end -----------------------------------------------------------------
+    def abandon(self, run) -> None:
+        """The second Ctrl-C: leave at once."""
+        self._erase()
+        self._restore_cursor()
+        self.live = False
+        try:
+            self.stream.write(f"\nexiting at once: run {run.uuid} is left stopping; the next tick "
+                              f"(`polyflow tick`, `polyflow server`) ends its processes\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def finish(self, run) -> None:
+        if self.live:
+            self._erase()
+            self._restore_cursor()
+            self.live = False
+        else:
+            self._print_changes(run)
+        for line in self.summary(run):
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def summary(self, run) -> list[str]:
+        op_runs = list(run.op_runs.order_by("id"))
+        project = run.pipeline.project
+        now = dt.datetime.now(dt.UTC)
+        took = _duration(run.started_at, run.finished_at, now)
+        lines = ["", f"run {run.uuid} of {project.owner.get_username()}/{project.name}/{run.pipeline.name}: "
+                     f"{run.status}" + (f" in {took}" if took else "")
+                 + (f" ({run.message})" if run.message and run.status != "succeeded" else ""), ""]
+        shown = op_runs
+        if len(op_runs) > MAX_SUMMARY_ROWS:
+            shown = [o for o in op_runs if o.status != "succeeded"]
+        rows = []
+        for op_run in shown:
+            detail = outputs_text(op_run.outputs)
+            if not detail and op_run.status not in ("succeeded", "skipped") and op_run.message:
+                detail = clean(op_run.message)
+            attempt = str(op_run.attempt) if op_run.handle or op_run.attempt > 1 else ""
+            rows.append([op_run.name, op_run.status, attempt,
+                         _duration(op_run.started_at, op_run.finished_at, now), detail])
+        if rows:
+            lines += _table(["OP", "STATUS", "ATTEMPT", "DURATION", "OUTPUTS / MESSAGE"], rows)
+        if len(shown) < len(op_runs):
+            lines.append(f"… and {len(op_runs) - len(shown)} more ops succeeded")
+        lines += self._logs_section(run, op_runs)
+        for op_run in op_runs:
+            if op_run.status in _FAILED:
+                lines += self._failure(op_run)
+        return lines
+
+    def _logs_section(self, run, op_runs) -> list[str]:
+        submitted = [o for o in op_runs if o.handle]
+        if not submitted:
+            return []
+        hint = f"`polyflow logs {run.uuid} OP`"
+        path = self.logs.path(submitted[0])
+        if path is None:
+            return ["", f"logs: {hint}"]
+        root = path.parent.parent
+        return ["", f"logs: {hint}, or output.log in each op's attempt directory under {root}/",
+                f"      (e.g. {path})"]
+
+    def _failure(self, op_run) -> list[str]:
+        why = clean(op_run.message) or op_run.reason or "failed"
+        lines = ["", f"{op_run.name} failed (attempt {op_run.attempt}): {why}"]
+        tail = self.logs.tail(op_run, self.log_lines)
+        if self.log_lines and tail:
+            path = self.logs.path(op_run)
+            where = f" of {path}" if path else ""
+            lines.append(f"  last {len(tail)} log line{'s' if len(tail) != 1 else ''}{where}:")
+            lines += [f"    {line.rstrip()}" for line in tail]
+        elif self.log_lines:
+            lines.append("  (no log lines)")
+        return lines

@@ -1,0 +1,281 @@
+"""`polyflow run FILE...`: apply, trigger one run now, and drive the scheduler here until it ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import click
+import yaml
+
+from polyflow.cli.apply import _owner_and_project, apply_files
+from polyflow.cli.django_setup import command_errors, database_errors, setup_database
+
+# polyflow.conf.BACKEND_CHOICES (importing it here would load Django's settings
+# machinery for every command; tests check the two agree).
+BACKEND_CHOICES = ("local", "kubernetes")
+DEFAULT_PROJECT = "local/default"
+# The owner created when missing: a one-machine trial needs no user management.
+LOCAL_OWNER = "local"
+# Seconds between two ticks: ticks advance chains by themselves, this is only
+# how soon a finished process is noticed.
+TICK_PAUSE = 0.15
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
+
+
+class _ScalarLoader(yaml.SafeLoader):
+    """YAML's scalars, except timestamps: dates stay the ISO strings the spec expects."""
+
+
+_ScalarLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def param_value(raw: str) -> object:
+    """`0.1` a float, `3` an int, `true` a bool, `[1, 2]` a list, anything else the string itself."""
+    if raw == "":
+        return ""
+    try:
+        return yaml.load(raw, Loader=_ScalarLoader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError:
+        return raw
+
+
+def _parse_params(ctx, param, values: tuple[str, ...]) -> dict[str, dict[str, object]]:
+    from polyflow.spec.storable import unstorable_value
+
+    params: dict[str, dict[str, object]] = {}
+    for item in values:
+        key, equals, raw = item.partition("=")
+        op, dot, name = key.partition(".")
+        if not equals or not dot or not op or not name:
+            raise click.BadParameter(f"{item!r}: expected OP.NAME=VALUE, e.g. train.lr=0.1")
+        value = param_value(raw)
+        problem = unstorable_value(value)
+        if problem:
+            raise click.BadParameter(f"{item!r}: {problem[1]}")
+        params.setdefault(op, {})[name] = value
+    return params
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--project", default=DEFAULT_PROJECT, show_default=True, callback=_owner_and_project,
+              metavar="OWNER/PROJECT", help="The project to apply the files to.")
+@click.option("--pipeline", "pipeline_name", metavar="NAME",
+              help="The pipeline to run, when the files hold several.")
+@click.option("--param", "params", multiple=True, callback=_parse_params, metavar="OP.NAME=VALUE",
+              help="Override a param of an op for this run; the value is read as YAML (0.1 is a number, "
+                   "true a boolean, anything else text). Repeat for more.")
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES),
+              help="What runs the ops: local processes or Kubernetes pods (default: POLYFLOW_BACKEND, local).")
+@click.option("--log-lines", default=10, show_default=True, type=click.IntRange(min=0), metavar="N",
+              help="How many log lines of each failed op the summary shows.")
+def run(files, project, pipeline_name, params, backend, log_lines) -> None:
+    """Apply FILES, run their pipeline once now, and show it until it ends.
+
+    The documents are applied as `polyflow apply` does (pipelines created or
+    updated, actions and events stored), then one run of the pipeline is
+    triggered at once: a schedule is not waited for (and stays in place for
+    any scheduler). When the files hold several pipelines, --pipeline names
+    the one to run. This command then runs the scheduler itself, in this
+    process, until the run ends: no broker and no other process is needed.
+
+    Project: `local/default` unless --project is given. The owner `local` is
+    created when it does not exist yet; any other owner must exist
+    (`polyflow manage createsuperuser`). The project is created when missing.
+
+    Database: SQLite in $POLYFLOW_HOME (~/.polyflow), set up on first use;
+    PostgreSQL when DATABASE_URL is set.
+
+    On a terminal a table of the ops is redrawn in place; otherwise one line is
+    printed per status change. A summary follows: each op's status, duration
+    and outputs, where the logs are, and the last log lines of failed ops.
+
+    Ctrl-C stops the run (its processes or pods are ended, the run is recorded
+    as stopped); a second Ctrl-C exits at once, leaving the run stopping.
+
+    Exit status: 0 when the run succeeded, 1 when it failed or nothing could be
+    run (invalid documents or params), 2 on usage errors, 130 after Ctrl-C.
+    """
+    owner_name, project_name = project
+    if backend:
+        # Read by the standalone settings, and by anything this process starts.
+        os.environ["POLYFLOW_BACKEND"] = backend
+    setup_database()
+    from polyflow.backends import get_backend
+    from polyflow.conf import polyflow_settings
+
+    backend_name = backend or polyflow_settings.BACKEND
+    try:
+        backend_object = get_backend(backend_name)
+    except (ImportError, AttributeError) as error:
+        raise click.ClickException(f"the {backend_name} backend is not available: {error}") from None
+
+    with database_errors():
+        lines, pipeline, triggered = _apply_and_trigger(files, owner_name, project_name, pipeline_name, params)
+    for line in lines:
+        click.echo(line)
+    _note_schedule(pipeline)
+
+    from polyflow.cli.progress import Watcher
+
+    stream = click.get_text_stream("stdout")
+    watcher = Watcher(triggered, backend_object, stream, live=stream.isatty(), log_lines=log_lines)
+    code = _Driver(triggered, backend_object, watcher).drive()
+    sys.exit(code)
+
+
+def _apply_and_trigger(files, owner_name: str, project_name: str, pipeline_name: str | None, params: dict):
+    """Apply and trigger in one transaction: an unknown pipeline or a bad param applies nothing."""
+    from django.db import transaction
+
+    from polyflow.exceptions import PolyflowError
+    from polyflow.services.runs import trigger_run
+
+    with transaction.atomic():
+        owner = _owner(owner_name)
+        lines, result = apply_files(files, owner, project_name)
+        pipeline = _choose(result.pipelines, pipeline_name, files)
+        try:
+            triggered = trigger_run(pipeline, params=params)
+        except PolyflowError as error:
+            if error.errors:
+                for item in error.errors:
+                    click.echo(": ".join(part for part in (item.get("path"), item.get("message")) if part), err=True)
+                click.echo("nothing was applied or run.", err=True)
+                raise SystemExit(1) from None
+            raise click.ClickException(error.message) from None
+    project = pipeline.project
+    lines.append(f"run {triggered.uuid} of {project.owner.get_username()}/{project.name}/{pipeline.name}: "
+                 f"triggered ({triggered.op_runs.count()} ops)")
+    return lines, pipeline, triggered
+
+
+def _owner(owner_name: str):
+    from django.contrib.auth import get_user_model
+
+    from polyflow.cli.apply import CREATE_USER_HINT
+
+    user_model = get_user_model()
+    manager = user_model._default_manager
+    owner = manager.filter(**{user_model.USERNAME_FIELD: owner_name}).first()
+    if owner is None and owner_name == LOCAL_OWNER:
+        owner = manager.create_user(**{user_model.USERNAME_FIELD: LOCAL_OWNER})  # no password: cannot log in
+    if owner is None:
+        raise click.ClickException(f"unknown owner {owner_name!r}: {CREATE_USER_HINT}")
+    return owner
+
+
+def _choose(applied, name: str | None, files):
+    pipelines = [pipeline for pipeline, _ in applied]
+    names = [pipeline.name for pipeline in pipelines]
+    if name is not None:
+        for pipeline in pipelines:
+            if pipeline.name == name:
+                return pipeline
+        raise click.ClickException(f"--pipeline {name}: no such pipeline in {', '.join(files)} "
+                                   f"(pipelines: {', '.join(names) or 'none'}); nothing was applied")
+    if not pipelines:
+        raise click.ClickException(f"no pipeline in {', '.join(files)}: nothing to run; nothing was applied")
+    if len(pipelines) > 1:
+        raise click.ClickException(f"the files hold {len(pipelines)} pipelines ({', '.join(names)}): "
+                                   "choose one with --pipeline NAME; nothing was applied")
+    return pipelines[0]
+
+
+def _note_schedule(pipeline) -> None:
+    schedule = (pipeline.plan or {}).get("schedule")
+    if schedule:
+        click.echo(f"note: pipeline {pipeline.name} has a {schedule.get('kind')} schedule: from now on any "
+                   "scheduler on this database (`polyflow server`, Celery beat, `polyflow tick`) makes its "
+                   "runs; this command runs it once, now")
+
+
+class _Driver:
+    """Ticks until the run ends; Ctrl-C stops the run, a second one exits at once."""
+
+    def __init__(self, run, backend, watcher):
+        self.run = run
+        self.backend = backend
+        self.watcher = watcher
+        self.interrupted = False
+        self.stop_sent = False
+        self.errors_seen: set[str] = set()
+
+    def on_interrupt(self, signum, frame) -> None:
+        if self.interrupted:
+            self.watcher.abandon(self.run)
+            os._exit(EXIT_INTERRUPTED)
+        self.interrupted = True
+
+    def drive(self) -> int:
+        from polyflow.statuses import RUN_FINAL
+
+        previous = signal.signal(signal.SIGINT, self.on_interrupt)
+        try:
+            while True:
+                if self.interrupted and not self.stop_sent:
+                    self._stop()
+                self._tick()
+                run = self._refresh()
+                if run is not None:
+                    self.watcher.update(run, stopping=self.stop_sent)
+                    if run.status in RUN_FINAL:
+                        break
+                time.sleep(TICK_PAUSE)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        self.watcher.finish(run)
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return 0 if run.status == "succeeded" else 1
+
+    def _stop(self) -> None:
+        from polyflow.exceptions import Conflict
+        from polyflow.services.runs import stop_run
+
+        self.stop_sent = True
+        self.watcher.note("Ctrl-C: stopping the run (Ctrl-C again to exit at once)")
+        try:
+            with command_errors():
+                stop_run(self.run, message="stopped with Ctrl-C")
+        except Conflict:
+            pass  # it ended in the meantime
+        except click.ClickException as error:
+            self._warn(error.message)
+
+    def _tick(self) -> None:
+        from django.db import DatabaseError, close_old_connections
+
+        from polyflow.scheduler.tick import tick
+
+        try:
+            report = tick(backend=self.backend)
+        except DatabaseError as error:
+            # A locked or briefly unreachable database: said once, tried again.
+            self._warn(f"tick failed: {str(error).strip()} (trying again)")
+            close_old_connections()
+            return
+        for message in report.errors:
+            self._warn(message)
+
+    def _refresh(self):
+        from django.db import DatabaseError
+
+        from polyflow.models import PipelineRun
+
+        try:
+            return PipelineRun.objects.select_related("pipeline__project__owner").get(pk=self.run.pk)
+        except DatabaseError as error:
+            self._warn(f"cannot read the run: {str(error).strip()} (trying again)")
+            return None
+
+    def _warn(self, message: str) -> None:
+        if message not in self.errors_seen:
+            self.errors_seen.add(message)
+            self.watcher.note(f"warning: {message}")

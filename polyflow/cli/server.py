@@ -1,0 +1,222 @@
+"""`polyflow server`: the API served by waitress, with the scheduler ticking in the same process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+import click
+
+from polyflow.cli.django_setup import STANDALONE_SETTINGS, database_errors, setup_django
+
+logger = logging.getLogger("polyflow.server")
+# How often the scheduler thread looks for active runs: a run triggered over
+# the API starts within this, and a chain advances at this pace.
+WAKE_INTERVAL = 0.5
+SHUTDOWN_WAIT = 30  # seconds to let a tick in progress finish
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on (0.0.0.0: every interface; set POLYFLOW_ALLOWED_HOSTS too).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="The port to listen on; 0 picks a free one.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Threads serving requests.")
+@click.option("--no-scheduler", is_flag=True,
+              help="Serve only; leave ticking to Celery beat and workers (or `polyflow tick`).")
+def server(host: str, port: int, threads: int, no_scheduler: bool) -> None:
+    """Serve the API and run the scheduler, in one process.
+
+    With the standalone project the database is migrated first (SQLite in
+    $POLYFLOW_HOME, or DATABASE_URL). The API (/api/v1/, docs at
+    /api/v1/docs/), the admin (/admin/) and /healthz are served by waitress,
+    a production WSGI server, with --threads threads. Unless --no-scheduler
+    is given, a thread of the same process runs the scheduler: a tick every
+    POLYFLOW_TICK_INTERVAL seconds for schedules, and every 0.5 s while runs
+    are active, so that a triggered run starts and advances at once. No broker
+    is needed.
+
+    This suits one machine and a team trying Polyflow out. In production, run
+    the web processes with --no-scheduler (or any WSGI server) and Celery
+    workers and beat on a broker for the ticks (see the README).
+
+    SIGTERM or Ctrl-C stops both: requests in progress and the tick in
+    progress finish first.
+    """
+    standalone = os.environ.get("DJANGO_SETTINGS_MODULE", STANDALONE_SETTINGS) == STANDALONE_SETTINGS
+    setup_django()
+    _configure_logging()
+    with database_errors():
+        applied = _migrate(standalone)
+
+    from django.core.servers.basehttp import get_internal_wsgi_application
+    from waitress import create_server
+
+    application = get_internal_wsgi_application()
+    try:
+        wsgi_server = create_server(application, host=host, port=port, threads=threads,
+                                    ident="polyflow", clear_untrusted_proxy_headers=True)
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+    listen_host, listen_port = _listening(wsgi_server)
+    loop = None if no_scheduler else SchedulerLoop()
+    for line in _banner(listen_host, listen_port, threads, applied, loop):
+        click.echo(line)
+
+    def terminate(signum, frame):
+        raise SystemExit(0)  # waitress's loop ends on it, as on KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    if loop is not None:
+        loop.start()
+    try:
+        wsgi_server.run()  # returns after SIGTERM or Ctrl-C, with its request threads done
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        _shutdown(wsgi_server, loop)
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("polyflow").setLevel(logging.INFO)
+
+
+def _migrate(standalone: bool) -> int:
+    """The standalone project's database is brought up to date; a host project's is only checked."""
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from polyflow.cli.django_setup import _ensure_database
+
+    if not standalone:
+        _ensure_database(False)
+        return 0
+    executor = MigrationExecutor(connection)
+    pending = len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    if pending:
+        call_command("migrate", verbosity=0, interactive=False)
+    return pending
+
+
+def _listening(wsgi_server) -> tuple[str, int]:
+    if hasattr(wsgi_server, "effective_listen"):  # several sockets (a name that resolves to several)
+        return wsgi_server.effective_listen[0][:2]
+    return wsgi_server.effective_host, wsgi_server.effective_port
+
+
+def _database() -> str:
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    engine = database["ENGINE"].rsplit(".", 1)[-1]
+    if engine == "sqlite3":
+        return f"SQLite at {database['NAME']}"
+    where = f"{database.get('HOST') or 'localhost'}:{database.get('PORT') or 'default port'}"
+    return f"{engine} database {database.get('NAME')!r} on {where}"
+
+
+def _banner(host: str, port: int, threads: int, applied: int, loop) -> list[str]:
+    from django.conf import settings
+
+    from polyflow import __version__
+    from polyflow.conf import polyflow_settings
+
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{port}"
+    lines = [f"Polyflow {__version__} serving {url}/ with waitress ({threads} threads)",
+             f"  API:       {url}/api/v1/  (docs: {url}/api/v1/docs/)",
+             f"  admin:     {url}/admin/",
+             f"  health:    {url}/healthz",
+             f"  database:  {_database()}" + (f" ({applied} migrations applied now)" if applied else "")]
+    if loop is None:
+        lines.append("  scheduler: off (--no-scheduler): Celery beat and workers, or `polyflow tick`, run the ticks")
+    else:
+        lines.append(f"  scheduler: in this process, a tick every {polyflow_settings.TICK_INTERVAL} s and every "
+                     f"{WAKE_INTERVAL} s while runs are active; backend {polyflow_settings.BACKEND}")
+    if host in ("0.0.0.0", "::", ""):
+        lines.append(f"  note: requests must name one of ALLOWED_HOSTS ({', '.join(settings.ALLOWED_HOSTS)}); "
+                     "with the standalone project set POLYFLOW_ALLOWED_HOSTS")
+    lines += [
+        "A user and an API token (in another shell, with the same POLYFLOW_HOME or DATABASE_URL):",
+        "  polyflow manage createsuperuser --username alice --email alice@example.com",
+        "  polyflow manage drf_create_token alice",
+        f"  curl -H 'Authorization: Token <the token>' {url}/api/v1/alice/projects/",
+        "Ctrl-C stops the server.",
+    ]
+    return lines
+
+
+def _shutdown(wsgi_server, loop) -> None:
+    try:
+        wsgi_server.close()
+    except Exception:  # noqa: BLE001 - closing what is already closed
+        pass
+    if loop is None:
+        return
+    click.echo("stopping the scheduler (the tick in progress finishes)", err=True)
+    loop.stop()
+    try:
+        loop.join(SHUTDOWN_WAIT)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+class SchedulerLoop(threading.Thread):
+    """Ticks every TICK_INTERVAL seconds, and every WAKE_INTERVAL while any run is active.
+
+    A tick that fails is logged and the loop goes on with a fresh connection.
+    """
+
+    def __init__(self, wake: float = WAKE_INTERVAL):
+        super().__init__(name="polyflow-scheduler", daemon=True)
+        self.wake = wake
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> None:
+        from django.db import connections
+
+        from polyflow.conf import polyflow_settings
+
+        last = float("-inf")
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if time.monotonic() - last >= polyflow_settings.TICK_INTERVAL or self._active():
+                        last = time.monotonic()
+                        self._tick()
+                except Exception:
+                    logger.exception("scheduler tick failed; trying again")
+                    connections.close_all()
+                self._stopping.wait(self.wake)
+        finally:
+            connections.close_all()
+
+    @staticmethod
+    def _active() -> bool:
+        from polyflow.models import PipelineRun
+        from polyflow.statuses import RUN_ACTIVE
+
+        return PipelineRun.objects.filter(status__in=RUN_ACTIVE).exists()
+
+    @staticmethod
+    def _tick() -> None:
+        from polyflow.scheduler.tick import tick
+
+        report = tick()
+        if (report.runs_created or report.runs_started or report.submitted or sum(report.finished.values())
+                or report.retrying or sum(report.runs_finished.values()) or report.errors):
+            for line in report.lines():
+                logger.info("tick: %s", line)

@@ -1,0 +1,58 @@
+"""Errors that services raise; the API turns each into its HTTP status, the CLI into exit 1.
+
+Every error carries a machine-readable `code`, a human `message` and, for
+invalid input, `errors`: a list of {"source", "path", "message"} items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class PolyflowError(Exception):
+    status_code = 400
+    code = "error"
+
+    def __init__(self, message: str, errors: Iterable[dict] = ()):
+        super().__init__(message)
+        self.message = message
+        self.errors = list(errors)
+
+
+class InvalidInput(PolyflowError):
+    """A body, param or name that cannot be used (HTTP 400)."""
+
+    code = "invalid"
+
+
+class InvalidSpec(InvalidInput):
+    """Documents that do not validate: `errors` holds every spec error."""
+
+    code = "invalid_spec"
+
+    @classmethod
+    def from_spec_errors(cls, spec_errors) -> InvalidSpec:
+        items = [{"source": e.source, "path": e.path, "message": e.message} for e in spec_errors]
+        count = len(items)
+        return cls(f"{count} error{'s' if count != 1 else ''} in the documents", items)
+
+
+class NotFound(PolyflowError):
+    """Absent, or not visible to the user: the two are never told apart (HTTP 404)."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(PolyflowError):
+    """The object's state does not allow the action now (HTTP 409)."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class PermissionDenied(PolyflowError):
+    """Visible to the user, but their role does not allow the action (HTTP 403)."""
+
+    status_code = 403
+    code = "permission_denied"

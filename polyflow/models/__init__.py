@@ -1,0 +1,15 @@
+"""Polyflow's models (DESIGN section 3), one module per object."""
+
+from .action import Action
+from .build import Build, BuildWaiter
+from .event import Event, EventSubscription
+from .history import OperationRunStatus, PipelineRunStatus
+from .pipeline import Operation, Pipeline
+from .project import AbstractProject, Project, ProjectMember, project_model_name
+from .run import OperationRun, PipelineRun
+
+__all__ = [
+    "AbstractProject", "Action", "Build", "BuildWaiter", "Event", "EventSubscription", "Operation", "OperationRun",
+    "OperationRunStatus", "Pipeline", "PipelineRun", "PipelineRunStatus", "Project",
+    "ProjectMember", "project_model_name",
+]

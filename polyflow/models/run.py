@@ -1,0 +1,81 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from ..statuses import OpStatus, RunStatus
+
+
+class PipelineRun(models.Model):
+    class Trigger(models.TextChoices):
+        MANUAL = "manual"
+        SCHEDULE = "schedule"
+        EVENT = "event"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    pipeline = models.ForeignKey("polyflow.Pipeline", on_delete=models.CASCADE, related_name="runs")
+    schedule_at = models.DateTimeField(null=True, blank=True)  # the slot; null for manual and event runs
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    event = models.ForeignKey("polyflow.Event", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    params = models.JSONField(default=dict)  # overrides per op: {"op": {"input": value}}
+    # The plan the run was created from: updating the pipeline never changes a run.
+    plan = models.JSONField()
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.CREATED)
+    reason = models.CharField(max_length=64, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pipeline", "schedule_at"], name="polyflow_run_pipeline_slot")]
+        indexes = [
+            models.Index(fields=["status"], name="polyflow_run_status"),
+            models.Index(fields=["pipeline", "status"], name="polyflow_run_pipe_status"),
+            models.Index(fields=["pipeline", "-created_at"], name="polyflow_run_pipe_created"),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id}:{self.uuid}"
+
+    @property
+    def short_uuid(self) -> str:
+        return self.uuid.hex[:8]
+
+
+class OperationRun(models.Model):
+    run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="op_runs")
+    # Null once the op is removed from the pipeline; `name` and the run's plan keep the record.
+    operation = models.ForeignKey("polyflow.Operation", null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="runs")
+    name = models.CharField(max_length=63)
+    status = models.CharField(max_length=16, choices=OpStatus.choices, default=OpStatus.CREATED)
+    reason = models.CharField(max_length=64, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    attempt = models.PositiveIntegerField(default=1)
+    params = models.JSONField(default=dict)  # resolved when submitted
+    outputs = models.JSONField(default=dict)
+    exit_code = models.IntegerField(null=True, blank=True)
+    backend = models.CharField(max_length=32, blank=True, default="")
+    handle = models.CharField(max_length=255, blank=True, default="")  # e.g. the pod name
+    retry_at = models.DateTimeField(null=True, blank=True)  # when retrying: the next attempt's time
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="polyflow_oprun_run_name")]
+        indexes = [
+            models.Index(fields=["status"], name="polyflow_oprun_status"),
+            models.Index(fields=["run", "status"], name="polyflow_oprun_run_status"),
+            models.Index(fields=["operation", "status"], name="polyflow_oprun_op_status"),
+        ]
+        ordering = ["run_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.attempt}"

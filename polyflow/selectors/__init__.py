@@ -1,0 +1,1 @@
+"""Selectors: the code that reads. Querysets scoped to what a user may see."""

@@ -1,0 +1,224 @@
+"""Applying documents: pipelines created or updated by name, action versions
+added, events created or updated. Everything a set of documents holds is
+applied in one transaction, or nothing is."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import yaml
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from ..exceptions import Conflict, InvalidInput, InvalidSpec, NotFound
+from ..models import Action, Event, EventSubscription, Operation, Pipeline
+from ..spec import ActionSpec, Plan, RawDocument, Registry, SpecValidationError, check, parse_yaml
+from ..spec.errors import SpecError, format_path
+from ..spec.plan import template_from_dict, thaw
+from ..spec.schemas.documents import MAX_ACTION_VERSION
+from ..spec.storable import unstorable_value
+
+
+class DatabaseRegistry(Registry):
+    """The actions and events of one owner."""
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    def action(self, name: str, version: int | None) -> ActionSpec | None:
+        rows = Action.objects.filter(owner=self.owner, name=name)
+        row = rows.filter(version=version).first() if version else rows.order_by("-version").first()
+        if row is None:
+            return None
+        return ActionSpec(row.name, row.version, template_from_dict(row.template), row.description)
+
+    def action_names(self):
+        return sorted(set(Action.objects.filter(owner=self.owner).values_list("name", flat=True)))
+
+    def has_event(self, name: str) -> bool:
+        return Event.objects.filter(owner=self.owner, name=name).exists()
+
+
+@dataclass
+class ApplyResult:
+    pipelines: list[tuple[Pipeline, bool]] = field(default_factory=list)  # (pipeline, created)
+    actions: list[Action] = field(default_factory=list)
+    events: list[tuple[Event, bool]] = field(default_factory=list)
+
+
+def parse_body(text: str, source: str = "body") -> list[RawDocument]:
+    """A YAML (or JSON, which is YAML) text of one or more documents."""
+    try:
+        return parse_yaml(text, source)
+    except SpecValidationError as error:
+        raise InvalidSpec.from_spec_errors(error.errors) from None
+
+
+def apply_text(project, text: str, **kwargs) -> ApplyResult:
+    raws = parse_body(text, kwargs.pop("source", "body"))
+    contents = {raws[0].source: text} if len(raws) == 1 else {}
+    return apply_documents(project, raws, contents=contents, **kwargs)
+
+
+def apply_documents(
+    project,
+    raws: list[RawDocument],
+    *,
+    user=None,
+    expect_kind: str | None = None,
+    mode: str = "apply",
+    expect_name: str | None = None,
+    contents: dict[str, str] | None = None,
+    now=None,
+) -> ApplyResult:
+    """Validate documents against the owner's registry and store them.
+
+    `expect_kind` restricts the body to a single document of that kind (the
+    pipeline and action endpoints). `mode` is "apply" (create or update),
+    "create" (409 when the pipeline exists) or "update" (404 when it does not,
+    and the document must keep `expect_name`).
+    """
+    if expect_kind is not None:
+        kinds = [raw.data.get("kind") if isinstance(raw.data, dict) else None for raw in raws]
+        if kinds != [expect_kind]:
+            raise InvalidInput(f"expected one {expect_kind} document, got {len(raws)} document(s)"
+                               f" of kind {', '.join(map(str, kinds))}")
+    refuse_unstorable(raws)
+    owner = project.owner
+    try:
+        compilation = check(raws, registry=DatabaseRegistry(owner), require_registry=True)
+    except SpecValidationError as error:
+        raise InvalidSpec.from_spec_errors(error.errors) from None
+    now = now or timezone.now()
+    contents = contents or {}
+    raw_by_source = {raw.source: raw for raw in raws}
+    result = ApplyResult()
+    try:
+        with transaction.atomic():
+            versions = {}
+            for spec in compilation.actions:
+                action = _store_action(owner, spec, _content(raw_for(raws, "action", spec.name), contents), user)
+                versions[spec.name] = max(versions.get(spec.name, 0), action.version)
+                result.actions.append(action)
+            for spec in compilation.events:
+                result.events.append(_store_event(owner, spec, _content(raw_for(raws, "event", spec.name), contents)))
+            for plan in compilation.pipelines:
+                plan = _pin_action_versions(plan, versions)
+                source = compilation.sources[plan.name]
+                if expect_name is not None and plan.name != expect_name:
+                    raise InvalidInput(f"the document's name {plan.name!r} does not match the pipeline "
+                                       f"{expect_name!r}; renaming is not supported")
+                result.pipelines.append(_store_pipeline(
+                    project, plan, _content(raw_by_source[source], contents), user, mode, now))
+    except IntegrityError:
+        raise Conflict("another request changed the same objects at the same time; try again") from None
+    return result
+
+
+def refuse_unstorable(raws: list[RawDocument]) -> None:
+    """Values the database would refuse (NUL characters, inf...) are spec errors, not a crash when stored."""
+    errors = [SpecError(raw.source, format_path(problem[0]), problem[1])
+              for raw in raws if (problem := unstorable_value(raw.data))]
+    if errors:
+        raise InvalidSpec.from_spec_errors(errors)
+
+
+def raw_for(raws, kind: str, name: str) -> RawDocument:
+    return next(raw for raw in raws if isinstance(raw.data, dict)
+                and raw.data.get("kind") == kind and raw.data.get("name") == name)
+
+
+def _content(raw: RawDocument, contents: dict[str, str]) -> str:
+    if raw.source in contents:
+        return contents[raw.source]
+    return yaml.safe_dump(raw.data, sort_keys=False, allow_unicode=True)
+
+
+def _pin_action_versions(plan: Plan, versions: dict[str, int]) -> Plan:
+    """Actions stored with this apply got their version now: record it in the plan."""
+    ops = tuple(
+        dataclasses.replace(op, action=dataclasses.replace(op.action, version=versions[op.action.name]))
+        if op.action is not None and op.action.version is None and op.action.name in versions else op
+        for op in plan.ops
+    )
+    return dataclasses.replace(plan, ops=ops)
+
+
+def _store_action(owner, spec: ActionSpec, content: str, user) -> Action:
+    template = thaw(spec.template)
+    existing = Action.objects.select_for_update().filter(owner=owner, name=spec.name)
+    if spec.version is not None:
+        same = existing.filter(version=spec.version).first()
+        if same is not None:
+            if same.template != template:
+                raise Conflict(f"action {spec.name!r} version {spec.version} exists with another template; "
+                               "an action version never changes: give a new version (or none for the next)")
+            return same
+        version = spec.version
+    else:
+        version = (existing.aggregate(latest=Max("version"))["latest"] or 0) + 1
+        if version > MAX_ACTION_VERSION:
+            raise Conflict(f"action {spec.name!r} is at version {MAX_ACTION_VERSION}, the last there can be")
+    return Action.objects.create(owner=owner, name=spec.name, version=version, description=spec.description,
+                                 template=template, content=content, created_by=user)
+
+
+def _store_event(owner, spec, content: str) -> tuple[Event, bool]:
+    return Event.objects.update_or_create(
+        owner=owner, name=spec.name,
+        defaults={"description": spec.description, "inputs": thaw(spec.inputs), "content": content},
+    )
+
+
+def _store_pipeline(project, plan: Plan, content: str, user, mode: str, now) -> tuple[Pipeline, bool]:
+    pipeline = Pipeline.objects.select_for_update().filter(project=project, name=plan.name).first()
+    if pipeline is None and mode == "update":
+        raise NotFound(f"pipeline {plan.name!r} not found")
+    if pipeline is not None and mode == "create":
+        raise Conflict(f"pipeline {plan.name!r} already exists in {project}; update it instead")
+    created = pipeline is None
+    plan_data = plan.to_dict()
+    if created:
+        pipeline = Pipeline(project=project, name=plan.name, created_by=user)
+    elif pipeline.plan.get("schedule") != plan_data["schedule"]:
+        # A new schedule starts afresh; runs already created stay.
+        pipeline.next_slot_at = pipeline.last_slot_at = None
+        pipeline.schedule_done = False
+        pipeline.schedule_start_at = None
+    pipeline.description = plan.description
+    pipeline.content = content
+    pipeline.plan = plan_data
+    if plan.schedule is not None and pipeline.schedule_start_at is None:
+        pipeline.schedule_start_at = plan.schedule.start_at or now
+    pipeline.save()
+    _sync_operations(pipeline, plan)
+    _sync_subscriptions(pipeline, plan)
+    return pipeline, created
+
+
+def _sync_operations(pipeline: Pipeline, plan: Plan) -> None:
+    position = {name: index for index, name in enumerate(plan.order)}
+    pipeline.operations.exclude(name__in=position).delete()
+    existing = {op.name: op for op in pipeline.operations.all()}
+    for op in plan.ops:
+        row = existing.get(op.name) or Operation(pipeline=pipeline, name=op.name)
+        row.position, row.spec = position[op.name], thaw(op)
+        existing[op.name] = row
+    Operation.objects.bulk_create([row for row in existing.values() if row.pk is None])
+    Operation.objects.bulk_update([row for row in existing.values() if row.pk is not None], ["position", "spec"])
+    edges = Operation.upstream.through
+    edges.objects.filter(from_operation__pipeline=pipeline).delete()
+    edges.objects.bulk_create([
+        edges(from_operation_id=existing[down].pk, to_operation_id=existing[up].pk) for up, down in plan.edges
+    ])
+
+
+def _sync_subscriptions(pipeline: Pipeline, plan: Plan) -> None:
+    events = Event.objects.filter(owner=pipeline.project.owner, name__in=plan.events)
+    pipeline.subscriptions.exclude(event__in=events).delete()
+    EventSubscription.objects.bulk_create(
+        [EventSubscription(event=event, pipeline=pipeline) for event in events], ignore_conflicts=True
+    )
+

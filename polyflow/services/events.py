@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.db import transaction
+
+from ..exceptions import InvalidInput, NotFound
+from ..models import Event, PipelineRun
+from ..spec import Plan
+from ..spec.errors import format_path
+from ..spec.params import input_errors
+from ..spec.plan import IOSpec
+from .runs import trigger_run
+
+
+def fire_event(owner, name: str, payload, *, user=None, now=None) -> list[PipelineRun]:
+    """One run of each subscribed, unpaused pipeline.
+
+    The payload is checked against the event's inputs, then given to every op
+    whose template has an input of the same name (run params override the
+    pipeline's params for that run).
+    """
+    event = Event.objects.filter(owner=owner, name=name).first()
+    if event is None:
+        raise NotFound(f"event {name!r} not found")
+    payload = {} if payload is None else payload
+    inputs = [IOSpec(**{**io, "options": tuple(io["options"]) if io.get("options") is not None else None})
+              for io in event.inputs]
+    errors = input_errors(inputs, payload, f"event {name!r}", require_required=True)
+    if errors:
+        raise InvalidInput("invalid payload", [
+            {"source": "", "path": format_path(("payload",) + ((key,) if key else ())), "message": message}
+            for key, message in errors
+        ])
+    runs = []
+    with transaction.atomic():
+        for subscription in event.subscriptions.select_related("pipeline").filter(pipeline__is_paused=False):
+            pipeline = subscription.pipeline
+            plan = Plan.from_dict(pipeline.plan)
+            params = {}
+            for op in plan.ops:
+                given = {io.name: payload[io.name] for io in op.template.inputs if io.name in payload}
+                if given:
+                    params[op.name] = given
+            runs.append(trigger_run(pipeline, params=params, user=user, trigger=PipelineRun.Trigger.EVENT,
+                                    event=event, now=now))
+    return runs

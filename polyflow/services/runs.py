@@ -1,0 +1,160 @@
+"""Runs: trigger, stop, retry, for a whole run or one op run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..exceptions import Conflict, InvalidInput, NotFound
+from ..models import Operation, OperationRun, PipelineRun
+from ..spec import Plan
+from ..spec.errors import choices_text, describe, format_path, suggest
+from ..spec.params import input_errors
+from ..statuses import OP_FINAL, OP_RETRYABLE, OP_SUBMITTED, RUN_FINAL, OpStatus, RunStatus
+from .transitions import record_created, transition
+
+
+def validate_run_params(plan: Plan, params: object) -> dict:
+    """Per-op overrides `{"op": {"input": value}}`, checked like the spec checks params."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise InvalidInput("params must map op names to their params",
+                           [{"source": "", "path": "params", "message": f"expected a mapping, got {describe(params)}"}])
+    names = [op.name for op in plan.ops]
+    errors = []
+    for op_name, values in params.items():
+        if op_name not in names:
+            errors.append((("params", str(op_name)), f"unknown op {op_name!r}{suggest(op_name, names)} "
+                                                     f"(ops: {choices_text(names)})"))
+            continue
+        template = plan.op(op_name).template
+        for name, message in input_errors(template.inputs, values, f"template {template.name!r}"):
+            errors.append((("params", op_name) + ((name,) if name else ()), message))
+    if errors:
+        raise InvalidInput("invalid params", [{"source": "", "path": format_path(path), "message": message}
+                                              for path, message in errors])
+    return {op: dict(values) for op, values in params.items()}
+
+
+def trigger_run(pipeline, *, params=None, user=None, trigger=PipelineRun.Trigger.MANUAL,
+                schedule_at=None, event=None, now=None) -> PipelineRun:
+    """Create a run of the pipeline's current plan with one created op run per op."""
+    plan = Plan.from_dict(pipeline.plan)
+    overrides = validate_run_params(plan, params)
+    now = now or timezone.now()
+    operation_ids = dict(Operation.objects.filter(pipeline=pipeline).values_list("name", "pk"))
+    try:
+        with transaction.atomic():
+            run = PipelineRun.objects.create(pipeline=pipeline, plan=pipeline.plan, params=overrides,
+                                             trigger=trigger, schedule_at=schedule_at, event=event,
+                                             created_by=user)
+            record_created([run], now)
+            op_runs = OperationRun.objects.bulk_create([
+                OperationRun(run=run, operation_id=operation_ids.get(name), name=name,
+                             params={**plan.op(name).params, **overrides.get(name, {})})
+                for name in plan.order
+            ])
+            record_created(op_runs, now)
+    except IntegrityError:
+        raise Conflict(f"a run for slot {schedule_at.isoformat()} exists already") from None
+    return run
+
+
+def get_op_run(run: PipelineRun, name: str) -> OperationRun:
+    op_run = run.op_runs.filter(name=name).first()
+    if op_run is None:
+        raise NotFound(f"op {name!r} not found in run {run.uuid}")
+    return op_run
+
+
+def stop_run(run: PipelineRun, *, now=None, reason: str = "stopped",
+             message: str = "stopped on request") -> PipelineRun:
+    """Pending op runs stop now; submitted ones go to stopping until their backend confirms.
+
+    A run stopped for its `timeout` (reason "timeout") ends failed, not stopped.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        run = PipelineRun.objects.select_for_update().get(pk=run.pk)
+        if run.status in RUN_FINAL:
+            raise Conflict(f"run {run.uuid} is already {run.status}")
+        _stop_op_runs(run.op_runs.all(), now)
+        if run.status != RunStatus.STOPPING:
+            transition(run, RunStatus.STOPPING, reason=reason, message=message, now=now)
+        if not run.op_runs.filter(status=OpStatus.STOPPING).exists():
+            final = RunStatus.FAILED if reason == "timeout" else RunStatus.STOPPED
+            transition(run, final, reason=reason, message=message, now=now)
+    run.refresh_from_db()
+    return run
+
+
+def _stop_op_runs(op_runs, now) -> None:
+    rows = list(op_runs.values_list("pk", "status"))
+    submitted = [pk for pk, status in rows if status in OP_SUBMITTED]
+    transition(submitted, OpStatus.STOPPING, model=OperationRun, reason="stopped", now=now)
+    pending = [pk for pk, status in rows if status not in OP_FINAL and status not in OP_SUBMITTED]
+    transition(pending, OpStatus.STOPPED, model=OperationRun, reason="stopped", now=now)
+
+
+def stop_op_run(run: PipelineRun, name: str, *, now=None) -> OperationRun:
+    now = now or timezone.now()
+    with transaction.atomic():
+        op_run = get_op_run(run, name)
+        if op_run.status in OP_FINAL:
+            raise Conflict(f"op {name!r} is already {op_run.status}")
+        _stop_op_runs(OperationRun.objects.filter(pk=op_run.pk), now)
+    op_run.refresh_from_db()
+    return op_run
+
+
+def _downstream_closure(plan: Plan, names) -> set[str]:
+    children: dict[str, list[str]] = {}
+    for up, down in plan.edges:
+        children.setdefault(up, []).append(down)
+    seen, stack = set(names), list(names)
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return seen
+
+
+def _retry(run: PipelineRun, names: set[str], now) -> None:
+    """Bring op runs `names` and everything downstream back to created; reopen the run."""
+    plan = Plan.from_dict(run.plan)
+    closure = _downstream_closure(plan, names)
+    ids = list(run.op_runs.filter(name__in=closure, status__in=OP_FINAL).values_list("pk", flat=True))
+    transition(ids, OpStatus.CREATED, model=OperationRun, explicit_retry=True, reason="retry", now=now)
+    if run.status in RUN_FINAL:
+        transition(run, RunStatus.CREATED, explicit_retry=True, reason="retry", now=now)
+
+
+def retry_run(run: PipelineRun, *, now=None) -> PipelineRun:
+    """Every failed, upstream_failed or stopped op run (and what depends on it) runs again."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        run = PipelineRun.objects.select_for_update().get(pk=run.pk)
+        if run.status not in RUN_FINAL:
+            raise Conflict(f"run {run.uuid} is {run.status}: only a finished run can be retried")
+        names = set(run.op_runs.filter(status__in=OP_RETRYABLE).values_list("name", flat=True))
+        if not names:
+            raise Conflict(f"run {run.uuid} has no failed, upstream_failed or stopped op to retry")
+        _retry(run, names, now)
+    run.refresh_from_db()
+    return run
+
+
+def retry_op_run(run: PipelineRun, name: str, *, now=None) -> OperationRun:
+    now = now or timezone.now()
+    with transaction.atomic():
+        run = PipelineRun.objects.select_for_update().get(pk=run.pk)
+        op_run = get_op_run(run, name)
+        if op_run.status not in OP_FINAL:
+            raise Conflict(f"op {name!r} is {op_run.status}: only a finished op can be retried")
+        _retry(run, {name}, now)
+    op_run.refresh_from_db()
+    return op_run

@@ -1,0 +1,203 @@
+"""The single transition function (DESIGN sections 1 and 5).
+
+Every status change of a run or op run goes through `transition`: a
+conditional UPDATE (`WHERE status IN allowed sources`) of the rows that may
+move, and one history row per row that moved. Rows in any other status are
+left alone and not returned, so doing the same transition twice (overlapping
+ticks, a redelivered task) changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from ..models import OperationRun, OperationRunStatus, PipelineRun, PipelineRunStatus
+from ..statuses import (
+    OP_FINAL,
+    OP_RETRY_SOURCES,
+    OP_TRANSITIONS,
+    RUN_FINAL,
+    RUN_RETRY_SOURCES,
+    RUN_TRANSITIONS,
+    OpStatus,
+    RunStatus,
+    allowed_sources,
+)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    model: type
+    history: type
+    history_fk: str
+    table: Mapping[str, frozenset[str]]
+    retry_sources: frozenset[str]
+    final: frozenset[str]
+    started: str  # the status that sets started_at
+    has_attempts: bool
+
+
+_OP = _Kind(OperationRun, OperationRunStatus, "op_run", OP_TRANSITIONS, OP_RETRY_SOURCES, OP_FINAL,
+            OpStatus.RUNNING, True)
+_RUN = _Kind(PipelineRun, PipelineRunStatus, "run", RUN_TRANSITIONS, RUN_RETRY_SOURCES, RUN_FINAL,
+             RunStatus.RUNNING, False)
+
+
+def transition(
+    rows: PipelineRun | OperationRun | Iterable[int],
+    to_status: str,
+    *,
+    model: type | None = None,
+    reason: str = "",
+    message: str = "",
+    explicit_retry: bool = False,
+    now=None,
+    updates: Mapping[str, object] | None = None,
+    per_row: Mapping[int, Mapping[str, object]] | None = None,
+    next_attempt: bool = False,
+) -> list[int]:
+    """Move rows to `to_status` where the table allows it; return the ids that moved.
+
+    `rows` is one run or op run, or ids of `model`. `updates` are extra fields
+    written with the status to every row; `per_row` maps an id to fields of
+    that row alone (outputs, exit codes), still in one UPDATE. `next_attempt`
+    counts one more attempt (retrying -> scheduled). An explicit retry moves
+    final rows back to `created`, clears their times and, for op runs, starts
+    the next attempt.
+    """
+    if isinstance(rows, PipelineRun | OperationRun):
+        model, ids = type(rows), [rows.pk]
+    else:
+        ids = list(rows)
+    kind = _OP if model is OperationRun else _RUN
+    if not ids:
+        return []
+    sources = allowed_sources(kind.table, kind.retry_sources, to_status, explicit_retry)
+    now = now or timezone.now()
+    fields = {"status": to_status, "reason": reason, "message": message, "updated_at": now}
+    if to_status == kind.started:
+        fields["started_at"] = Coalesce(F("started_at"), now)
+    if to_status in kind.final:
+        fields["finished_at"] = now
+    if explicit_retry:
+        fields.update(started_at=None, finished_at=None)
+        if kind.has_attempts:
+            fields.update(outputs={}, exit_code=None, handle="", retry_at=None)
+            next_attempt = True
+    if next_attempt:
+        fields.update(attempt=F("attempt") + 1, started_at=None, finished_at=None)
+    fields.update(updates or {})
+    # No savepoint: inside a tick's transaction it would cost two more queries
+    # per transition, and a failure here aborts the caller's work anyway.
+    with transaction.atomic(savepoint=False):
+        locked = kind.model.objects.select_for_update().filter(pk__in=ids, status__in=sources)
+        columns = ("pk", "status", "attempt") if kind.has_attempts else ("pk", "status")
+        moved = list(locked.order_by("pk").values_list(*columns))
+        if not moved:
+            return []
+        moved_ids = [row[0] for row in moved]
+        rows_values = {pk: per_row[pk] for pk in moved_ids if pk in per_row} if per_row else {}
+        varying = {}
+        if rows_values:
+            common, varying = _split_per_row(rows_values, len(moved_ids))
+            fields.update(common)
+            if connection.vendor != "postgresql":
+                fields.update(_case_fields(kind.model, varying, fields))
+        kind.model.objects.filter(pk__in=moved_ids).update(**fields)
+        if varying and connection.vendor == "postgresql":
+            _update_rows(kind.model, varying)
+        kind.history.objects.bulk_create([
+            _history(kind, row, to_status, rows_values.get(row[0], {}).get("reason", reason),
+                     rows_values.get(row[0], {}).get("message", message), now, next_attempt)
+            for row in moved
+        ])
+    return [row[0] for row in moved]
+
+
+def _split_per_row(per_row: Mapping[int, Mapping[str, object]], count: int) -> tuple[dict, dict]:
+    """Fields with one value for every moved row, and {pk: {field: value}} for the rest.
+
+    Most transitions move one row, or rows that share most values; only what
+    really differs by row needs the costlier per-row update.
+    """
+    names = {name for values in per_row.values() for name in values}
+    common, varying = {}, defaultdict(dict)
+    for name in names:
+        values = [row[name] for row in per_row.values() if name in row]
+        if len(values) == count and all(value == values[0] for value in values):
+            common[name] = values[0]
+        else:
+            for pk, row in per_row.items():
+                if name in row:
+                    varying[pk][name] = row[name]
+    return common, dict(varying)
+
+
+def _case_fields(model, varying: Mapping[int, Mapping[str, object]], fields: Mapping) -> dict:
+    """`field = CASE id WHEN 1 THEN v1 ... ELSE <common value> END` (portable, slower)."""
+    result = {}
+    for name in {name for row in varying.values() for name in row}:
+        output_field = model._meta.get_field(name)
+        whens = [When(pk=pk, then=Value(row[name], output_field=output_field))
+                 for pk, row in varying.items() if name in row]
+        default = fields[name] if name in fields else F(name)
+        if not hasattr(default, "resolve_expression"):
+            default = Value(default, output_field=output_field)
+        result[name] = Case(*whens, default=default, output_field=output_field)
+    return result
+
+
+def _update_rows(model, varying: Mapping[int, Mapping[str, object]]) -> None:
+    """PostgreSQL: one `UPDATE ... FROM unnest(arrays)` per set of fields, however many rows."""
+    groups = defaultdict(dict)
+    for pk, row in varying.items():
+        groups[tuple(sorted(row))][pk] = row
+    table = connection.ops.quote_name(model._meta.db_table)
+    for names, rows in groups.items():
+        columns, arrays, selects = [], [list(rows)], ["unnest(%s::bigint[]) AS id"]
+        for index, name in enumerate(names):
+            field = model._meta.get_field(name)
+            column = connection.ops.quote_name(field.column)
+            db_type = field.db_type(connection).split("(")[0]
+            values = [row[name] for row in rows.values()]
+            if db_type == "jsonb":
+                values = [None if value is None else json.dumps(value, cls=DjangoJSONEncoder) for value in values]
+                selects.append(f"unnest(%s::text[])::jsonb AS v{index}")
+            else:
+                selects.append(f"unnest(%s::{db_type}[]) AS v{index}")
+            arrays.append(values)
+            columns.append(f"{column} = v.v{index}")
+        sql = (f"UPDATE {table} AS t SET {', '.join(columns)} "
+               f"FROM (SELECT {', '.join(selects)}) AS v WHERE t.id = v.id")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, arrays)
+
+
+def _history(kind: _Kind, row, to_status, reason, message, now, next_attempt):
+    values = {f"{kind.history_fk}_id": row[0], "previous": row[1], "status": to_status,
+              "reason": reason, "message": message, "created_at": now}
+    if kind.has_attempts:
+        values["attempt"] = row[2] + (1 if next_attempt else 0)
+    return kind.history(**values)
+
+
+def record_created(objects: Iterable[PipelineRun | OperationRun], now=None) -> None:
+    """The first history row of new runs or op runs (their initial `created`)."""
+    objects = list(objects)
+    if not objects:
+        return
+    kind = _OP if isinstance(objects[0], OperationRun) else _RUN
+    now = now or timezone.now()
+    kind.history.objects.bulk_create([
+        _history(kind, (obj.pk, "", getattr(obj, "attempt", 1)), obj.status, obj.reason, obj.message, now, False)
+        for obj in objects
+    ])

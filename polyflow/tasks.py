@@ -1,0 +1,72 @@
+"""Celery tasks: thin wrappers around the scheduler, and the beat entry that ticks it.
+
+A host project runs the tick by merging `beat_schedule()` into its beat
+schedule, in its Celery app module::
+
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    app.conf.beat_schedule = {**polyflow.tasks.beat_schedule(), **app.conf.beat_schedule}
+
+or in its settings, giving the interval (Django's settings are not loaded while
+settings.py runs, so `POLYFLOW["TICK_INTERVAL"]` cannot be read from there)::
+
+    CELERY_BEAT_SCHEDULE = {**polyflow.tasks.beat_schedule(interval=5), ...}
+
+This module is importable from a settings module: nothing here touches models
+at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from celery import shared_task
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from .conf import polyflow_settings
+
+TICK_TASK = "polyflow.tick"
+TICK_ENTRY = "polyflow-tick"
+
+
+# Ticks are idempotent by design (claimed runs, conditional updates, submits
+# idempotent per attempt): a tick redelivered after a worker died is harmless,
+# so it is acknowledged only once it ran.
+@shared_task(name=TICK_TASK, acks_late=True)
+def tick() -> list[str]:
+    # Imported here: the scheduler imports models, and this module must stay
+    # importable from a settings module (see beat_schedule).
+    from .scheduler.tick import tick as run_tick
+
+    return run_tick().lines()
+
+
+def beat_schedule(interval: int | None = None) -> dict[str, dict]:
+    """The beat entries Polyflow needs: one tick every `interval` seconds.
+
+    `interval` defaults to `POLYFLOW["TICK_INTERVAL"]`, read from Django's
+    settings, so call it without one only where they can be loaded (a Celery
+    app module, not settings.py itself). A tick that waited in the queue longer
+    than one interval expires unrun: the next one does the same work.
+    """
+    if interval is None:
+        if _settings_module_loading():
+            raise ImproperlyConfigured(
+                "polyflow.tasks.beat_schedule() was called while the settings module is loading, when "
+                "POLYFLOW['TICK_INTERVAL'] cannot be read yet: pass it, beat_schedule(interval=5), or call "
+                "beat_schedule() in your Celery app module"
+            )
+        interval = polyflow_settings.TICK_INTERVAL
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise ImproperlyConfigured(f"beat_schedule(interval={interval!r}): expected an integer of at least 1")
+    return {TICK_ENTRY: {"task": TICK_TASK, "schedule": float(interval), "options": {"expires": interval}}}
+
+
+def _settings_module_loading() -> bool:
+    """True while DJANGO_SETTINGS_MODULE is half-imported: reading a setting then
+    would configure Django with the part of the module run so far."""
+    if settings.configured:
+        return False
+    module = sys.modules.get(os.environ.get("DJANGO_SETTINGS_MODULE", ""))
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))

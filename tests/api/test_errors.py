@@ -1,0 +1,95 @@
+"""The one error shape, for every kind of 4xx, and inputs that must never give a 500."""
+
+import pytest
+import requests
+
+from tests.api.conftest import assert_error, pipeline_yaml
+
+
+def test_no_credentials_is_401_with_a_token_challenge(world):
+    body = assert_error(world.api(None).get("alice/vision/"), 401, "not_authenticated")
+    assert body["errors"] == []
+
+
+def test_a_wrong_token_is_401(world):
+    api = world.api(None)
+    api.session.headers["Authorization"] = "Token not-a-real-token"
+    assert_error(api.get("alice/vision/"), 401, "authentication_failed")
+    api.session.headers["Authorization"] = "Token"
+    assert_error(api.get("alice/vision/"), 401, "authentication_failed")
+
+
+def test_session_authentication_works_too(world):
+    session = requests.Session()
+    login = world.live_server.url + "/admin/login/"
+    session.get(login)
+    session.post(login, data={"username": "root", "password": "pw",
+                              "csrfmiddlewaretoken": session.cookies["csrftoken"]}, headers={"Referer": login})
+    response = session.get(world.live_server.url + "/api/v1/alice/vision/")
+    assert response.status_code == 200, response.text
+    # Unsafe methods need the CSRF token with a session.
+    assert_error(session.post(world.live_server.url + "/api/v1/alice/vision/pipelines/train/pause/"), 403,
+                 "permission_denied")
+
+
+def test_paths_that_are_no_endpoint(alice_api):
+    body = assert_error(alice_api.get("alice/vision/nothing/here/"), 404, "not_found")
+    assert "no API endpoint" in body["message"]
+    body = assert_error(alice_api.get("alice/vision"), 404, "not_found")
+    assert "end with '/'" in body["message"]
+    assert_error(alice_api.get("alice/vision/runs/%00/"), 404, "not_found")
+    assert_error(alice_api.get("alice%00/projects/"), 404, "not_found")
+    assert_error(alice_api.delete("alice/vision/runs/x/ops/y/z/"), 404, "not_found")
+
+
+def test_method_not_allowed(alice_api):
+    body = assert_error(alice_api.delete("alice/vision/runs/"), 405, "method_not_allowed")
+    assert "DELETE" in body["message"]
+
+
+def test_not_acceptable(alice_api):
+    assert_error(alice_api.get("alice/vision/", headers={"Accept": "text/html"}), 406, "not_acceptable")
+
+
+def test_too_large_body_is_413(alice_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    text = pipeline_yaml("big") + "# " + "x" * 1000 + "\n"
+    assert_error(alice_api.post("alice/vision/pipelines/", yaml=text), 413, "too_large")
+    assert_error(alice_api.post("alice/vision/pipelines/", json={"content": text}), 413, "too_large")
+
+
+@pytest.mark.parametrize("text", [
+    'version: 1\nkind: pipeline\nname: x\ndescription: "a\\0b"\nops: []\n',
+    'version: 1\nkind: pipeline\nname: x\ndescription: "\\ud800"\nops: []\n',
+    "version: 1\nkind: pipeline\nname: x\ndescription: " + "9" * 5000 + "\nops: []\n",
+    "[" * 5000,
+    "version: 1\nkind: pipeline\nname: x\ntags: [.inf]\nops: []\n",
+    "- &a [1, 2]\n- *a\n",
+    "!!python/object/apply:os.system ['true']\n",
+    "\x00",
+])
+def test_odd_yaml_is_400(alice_api, text):
+    assert_error(alice_api.post("alice/vision/pipelines/", yaml=text), 400)
+
+
+def test_bodies_in_other_charsets(alice_api):
+    text = pipeline_yaml("latin").replace("version: 1", "version: 1\ndescription: caf\u00e9")
+    response = alice_api.post("alice/vision/pipelines/", data=text.encode("latin-1"),
+                              headers={"Content-Type": "text/yaml; charset=latin-1"})
+    assert response.status_code == 201, response.text
+    assert response.json()["description"] == "caf\u00e9"
+    # A charset that does not exist is ignored, as Django does: UTF-8.
+    response = alice_api.post("alice/vision/pipelines/", data=b"{}",
+                              headers={"Content-Type": "application/json; charset=nope"})
+    assert_error(response, 400, "invalid")
+
+
+def test_options_and_head_do_not_fail(alice_api):
+    response = alice_api.request("OPTIONS", "alice/vision/pipelines/")
+    assert response.status_code == 200, response.text
+    assert "application/x-yaml" in response.json()["parses"]
+    assert alice_api.request("HEAD", "alice/vision/").status_code == 200
+
+
+def test_healthz_needs_no_credentials(live_server):
+    assert requests.get(live_server.url + "/healthz", timeout=10).json() == {"status": "ok"}

@@ -1,0 +1,115 @@
+"""Schemathesis over the whole OpenAPI schema, against the live server.
+
+One test per operation (Schemathesis parametrizes at collection time, so the
+schema is generated then, in this process, from the same Django app that the
+live server serves; test_the_live_server_serves_this_schema checks that it is
+byte for byte the schema the live server answers with). Every operation gets
+bounded, derandomized examples (stable in CI) of its query and body, valid and
+invalid ones, sent over HTTP with the token of alice, who owns the project
+that the path parameters name; no response may be a 5xx, and every response
+must match the schema.
+
+Path parameters are pointed at real objects: random names would only ever find
+nothing, which tests/api/test_errors.py covers. Each operation gets a fresh
+database (live_server's transactional tests empty it after each test), so one
+operation's deletes and renames cannot starve the next.
+
+(schemathesis.pytest.from_fixture, which would load the schema from the live
+server at test time, does not run under pytest 9: schemathesis 4.32 sets
+`request.node._nodeid`, which pytest 9 no longer has.)
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+import schemathesis
+from django.contrib.auth import get_user_model
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from polyflow.services.apply import apply_text
+from polyflow.services.projects import add_member, create_project
+from polyflow.services.registry import apply_owner_text
+from polyflow.services.runs import stop_run, trigger_run
+
+SCHEMA_PATH = "/api/v1/schema/?format=json"
+MAX_EXAMPLES = 25
+
+# The action, the event and the pipeline are all named `train`, so that every `{name}` finds one.
+REGISTRY = """\
+version: 1
+kind: event
+name: train
+inputs: [{name: size, type: int, is_optional: true}]
+---
+kind: action
+name: train
+template:
+  kind: job
+  name: train
+  container: {image: busybox}
+"""
+
+PIPELINE = """\
+version: 1
+kind: pipeline
+name: train
+events: [{name: train}]
+ops:
+  - {name: prepare, template: {name: step}}
+  - {name: fit, template: {action: train}, dependencies: [prepare]}
+templates:
+  - kind: job
+    name: step
+    inputs: [{name: size, type: int, default: 3}]
+    container: {image: busybox, command: [sh, -c, 'echo {{ params.size }}']}
+"""
+
+schema = schemathesis.openapi.from_wsgi(
+    SCHEMA_PATH,
+    get_wsgi_application(),
+    config=schemathesis.Config.from_dict({
+        "seed": 20260601,
+        "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
+        "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
+    }),
+)
+
+
+@pytest.fixture
+def target(live_server):
+    """alice's token, and path parameters that name her objects: a project (where
+    ed is a viewer) with the pipeline `train`, a stopped run and an active one."""
+    model = get_user_model()
+    alice = model.objects.create_user("alice", password="pw")
+    model.objects.create_user("ed", password="pw")
+    apply_owner_text(alice, REGISTRY)
+    project = create_project(alice, "vision")
+    add_member(project, "ed", "viewer")
+    pipeline = apply_text(project, PIPELINE).pipelines[0][0]
+    stop_run(trigger_run(pipeline, user=alice))
+    run = trigger_run(pipeline, user=alice)
+    parameters = {"owner": "alice", "project": "vision", "uuid": str(run.uuid), "op": "prepare",
+                  "name": "train", "user": "ed"}
+    return Token.objects.create(user=alice).key, parameters
+
+
+@schema.parametrize()
+# The fixture is set up once per operation, for all of its examples: on purpose.
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_api(case, target, live_server):
+    token, parameters = target
+    if case.path_parameters:
+        case.path_parameters = {name: parameters[name] for name in case.path_parameters}
+    case.call_and_validate(base_url=live_server.url, headers={"Authorization": f"Token {token}"},
+                           checks=[not_a_server_error, response_schema_conformance])
+
+
+def test_the_live_server_serves_this_schema(live_server, client):
+    served = requests.get(live_server.url + SCHEMA_PATH, timeout=30)
+    assert served.status_code == 200
+    assert served.json() == client.get(SCHEMA_PATH).json() == schema.raw_schema

@@ -1,0 +1,29 @@
+import os
+import signal
+
+import pytest
+
+from polyflow.backends import local_runner
+from polyflow.backends.local import LocalBackend
+
+
+@pytest.fixture
+def backend(settings, tmp_path):
+    """A local backend with its runs under tmp_path; kills whatever a test left running."""
+    settings.POLYFLOW = {"HOME": str(tmp_path)}
+    backend = LocalBackend(kill_grace=0.5)
+    assert backend.root == tmp_path / "runs"
+    yield backend
+    for directory in (tmp_path / "runs").glob("*"):
+        process = local_runner.read_json(str(directory / local_runner.PROCESS))
+        if not isinstance(process, dict):
+            continue
+        for pid, start, kill in (
+            (process["child_pid"], process["child_start"], os.killpg),
+            (process["runner_pid"], process["runner_start"], os.kill),
+        ):
+            if local_runner.is_alive(pid, start):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass

@@ -1,0 +1,226 @@
+"""End to end: a real Celery worker with its beat, on Redis, ticks the scheduler on
+the test database until a pipeline of real `python -c` ops has succeeded.
+
+The worker is the standalone deployment (`celery -A polyflow.standalone worker
+--beat`) in a subprocess; the test process writes the pipeline and the run and
+watches the database.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import quote
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+
+from polyflow.services.apply import apply_text
+from polyflow.services.projects import create_project
+from polyflow.services.runs import trigger_run
+from polyflow.statuses import RUN_FINAL
+from polyflow.tasks import TICK_ENTRY, TICK_TASK, beat_schedule
+from polyflow.tasks import tick as tick_task
+from tests.conftest import ROOT, clean_environ, run_python
+
+# A database number of its own, flushed before and after: other users of the
+# local Redis (db 0) are not disturbed.
+BROKER_URL = "redis://127.0.0.1:6379/9"
+DEADLINE = 60  # seconds for the run to succeed, the worker's start included
+
+CHAIN = """\
+version: 1
+kind: pipeline
+name: chain
+ops:
+  - {name: first, template: {name: count}}
+  - {name: second, template: {name: count}, dependencies: [first], params: {n: '{{ ops.first.outputs.n }}'}}
+  - {name: third, template: {name: count}, dependencies: [second], params: {n: '{{ ops.second.outputs.n }}'}}
+templates:
+  - kind: job
+    name: count
+    inputs: [{name: n, type: int, default: 0}]
+    outputs: [{name: n, type: int}]
+    container:
+      image: python:3.11
+      command: [python, -c, "import json, os; n = int(os.environ['POLYFLOW_PARAM_N']) + 1; print('n =', n);
+                             json.dump({'n': n}, open(os.environ['POLYFLOW_OUTPUTS_FILE'], 'w'))"]
+"""
+
+
+def _redis():
+    import redis
+
+    client = redis.Redis.from_url(BROKER_URL, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        client.ping()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+        pytest.skip(f"Redis is not reachable at {BROKER_URL} ({error}); .ci/run starts it")
+    return client
+
+
+def _database_url() -> str:
+    """The test database (the one this test writes to), as the worker's DATABASE_URL."""
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{credentials}{'@' if credentials else ''}{host}/{db['NAME']}"
+
+
+class Worker:
+    def __init__(self, process: subprocess.Popen, log_path):
+        self.process = process
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """The worker and its beat (one process group): a warm shutdown, then SIGKILL."""
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+            # The worker is gone; anything left in its group (the beat) goes too.
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path):
+    """`celery -A polyflow.standalone worker --beat` on the test database, ticking every second.
+
+    It depends on transactional_db, so it is stopped before the tables are
+    flushed; its op runs' directories are in tmp_path.
+    """
+    broker = _redis()
+    broker.flushdb()
+    env = {
+        **clean_environ(tmp_path / "home"),
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": BROKER_URL,
+        "POLYFLOW_HOME": str(tmp_path / "polyflow"),
+        "POLYFLOW_SECRET_KEY": "celery-test-not-secret",
+        "POLYFLOW_TICK_INTERVAL": "1",
+    }
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "polyflow.standalone", "worker", "--beat", "--pool=solo",
+             "--loglevel=INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    worker = Worker(process, log_path)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        broker.flushdb()
+        broker.close()
+
+
+def test_beat_and_worker_run_a_chain_to_success(worker):
+    owner = get_user_model().objects.create_user("alice")
+    pipeline = apply_text(create_project(owner, "ml"), CHAIN).pipelines[0][0]
+    run = trigger_run(pipeline)
+
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        run.refresh_from_db()
+        if run.status in RUN_FINAL:
+            break
+        if worker.process.poll() is not None:
+            pytest.fail(f"the worker exited with status {worker.process.returncode}:\n{worker.log()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the run is still {run.status} after {DEADLINE} s; worker log:\n{worker.log()}")
+        time.sleep(0.25)
+
+    op_runs = {o.name: o for o in run.op_runs.all()}
+    assert run.status == "succeeded", (
+        {name: (o.status, o.reason, o.message) for name, o in op_runs.items()}, worker.log())
+    # Each op added one to what the one before it output: the outputs went along.
+    assert {name: (o.status, o.outputs, o.backend) for name, o in op_runs.items()} == {
+        "first": ("succeeded", {"n": 1}, "local"),
+        "second": ("succeeded", {"n": 2}, "local"),
+        "third": ("succeeded", {"n": 3}, "local"),
+    }
+    log = worker.log()
+    # The beat sent the ticks and the worker ran them.
+    assert f"Sending due task {TICK_ENTRY} ({TICK_TASK})" in log
+    assert f"Task {TICK_TASK}[" in log and "succeeded in" in log
+    assert "1 run(s) succeeded" in log
+
+
+# The task and the beat entry, without a worker -------------------------------------
+
+
+def test_the_tick_task_is_acknowledged_late():
+    assert tick_task.name == TICK_TASK
+    assert tick_task.acks_late is True
+
+
+@pytest.mark.django_db
+def test_the_tick_task_returns_the_report_lines():
+    lines = tick_task.apply().get()
+    assert isinstance(lines, list) and lines[0].startswith("0 run(s) created")
+
+
+def test_the_beat_entry_ticks_every_interval_and_drops_stale_ticks(settings):
+    assert beat_schedule(7) == {TICK_ENTRY: {"task": TICK_TASK, "schedule": 7.0, "options": {"expires": 7}}}
+    assert beat_schedule()[TICK_ENTRY]["schedule"] == 5.0  # the default TICK_INTERVAL
+    settings.POLYFLOW = {**settings.POLYFLOW, "TICK_INTERVAL": 2}
+    assert beat_schedule()[TICK_ENTRY]["options"] == {"expires": 2}
+    for bad in (0, 1.5, True, "5"):
+        with pytest.raises(ImproperlyConfigured, match="expected an integer of at least 1"):
+            beat_schedule(bad)
+
+
+HOST_SETTINGS = """\
+from polyflow.tasks import beat_schedule
+SECRET_KEY = "not-secret"
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "polyflow"]
+POLYFLOW = {"TICK_INTERVAL": 3}
+CELERY_BEAT_SCHEDULE = {**beat_schedule(%s), "other": {"task": "x", "schedule": 60.0}}
+"""
+PRINT_SCHEDULE = "import django; django.setup(); from django.conf import settings; print(settings.CELERY_BEAT_SCHEDULE)"
+
+
+def test_a_host_project_merges_the_entry_in_its_settings(tmp_path):
+    env = {**clean_environ(tmp_path / "home"), "PYTHONPATH": str(tmp_path), "DJANGO_SETTINGS_MODULE": "host"}
+    (tmp_path / "host.py").write_text(HOST_SETTINGS % "interval=POLYFLOW['TICK_INTERVAL']")
+    result = run_python("-c", PRINT_SCHEDULE, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "'polyflow-tick': {'task': 'polyflow.tick', 'schedule': 3.0, 'options': {'expires': 3}}" in result.stdout
+    assert "'other'" in result.stdout
+
+    # Without the interval, settings.py would configure Django with half of
+    # itself: refused, with the way out.
+    (tmp_path / "host.py").write_text(HOST_SETTINGS % "")
+    result = run_python("-c", PRINT_SCHEDULE, env=env)
+    assert result.returncode != 0
+    assert "beat_schedule() was called while the settings module is loading" in result.stderr
+    assert "pass it, beat_schedule(interval=5)" in result.stderr
+
+
+def test_the_standalone_app_reads_the_interval_from_the_environment(clean_env, tmp_path):
+    env = {**clean_env, "POLYFLOW_HOME": str(tmp_path / "pf"), "POLYFLOW_TICK_INTERVAL": "4"}
+    code = ("from polyflow.standalone.celery import app; c = app.conf; "
+            "print(c.beat_schedule, c.broker_url, c.result_backend, c.beat_schedule_filename)")
+    result = run_python("-c", code, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split(", 'options'")[0] == "{'polyflow-tick': {'task': 'polyflow.tick', 'schedule': 4.0"
+    assert result.stdout.rstrip().endswith(f"None None {tmp_path / 'pf' / 'celerybeat-schedule'}")

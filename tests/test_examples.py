@@ -1,0 +1,155 @@
+"""The files of examples/: every one validates, and the ones the local backend can
+run are run with `polyflow run`, as the README tells a newcomer to, in real
+subprocesses on the embedded SQLite of a fresh POLYFLOW_HOME."""
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, clean_environ, run_python
+
+EXAMPLES = ROOT / "examples"
+# Not runnable by the local backend: the seed builds an image and runs a registry action's image.
+KUBERNETES_ONLY = {"test-pipeline.yaml"}
+LOCAL = sorted(path.name for path in EXAMPLES.glob("*.yaml") if path.name not in KUBERNETES_ONLY)
+
+
+def polyflow(*args, env):
+    return run_python("-m", "polyflow.cli", *args, env=env)
+
+
+def assert_no_traceback(result):
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout, result.stdout
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {**clean_environ(tmp_path / "home"), "POLYFLOW_HOME": str(tmp_path / "polyflow")}
+
+
+def summary_rows(stdout: str) -> dict[str, list[str]]:
+    """The summary table of `polyflow run`: {op: [status, attempt, duration, outputs...]}."""
+    lines = stdout.splitlines()
+    header = max(i for i, line in enumerate(lines) if line.startswith("OP ") and "OUTPUTS" in line)
+    rows = {}
+    for line in lines[header + 1:]:
+        if not line.strip():
+            break
+        name, *cells = line.split()
+        rows[name] = cells
+    return rows
+
+
+def run_uuid(stdout: str) -> str:
+    return re.search(r"^run ([0-9a-f-]{36}) of ", stdout, re.M).group(1)
+
+
+def show(uuid: str, env) -> dict:
+    result = polyflow("runs", "show", uuid, "-o", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_examples_are_the_expected_ones():
+    assert LOCAL == ["cron.yaml", "failing.yaml", "quickstart.yaml"]
+    assert (EXAMPLES / "actions" / "deep-wide-model.yaml").is_file()
+
+
+def test_every_example_validates(env):
+    files = sorted(str(path.relative_to(ROOT)) for path in EXAMPLES.rglob("*.yaml"))
+    result = polyflow("validate", *files, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in files:
+        if "/actions/" not in name:
+            assert f"{name}: pipeline " in result.stdout
+    assert "action deep-wide-model (version 1): valid" in result.stdout
+    assert_no_traceback(result)
+
+
+def test_quickstart_runs_to_success(env, capsys):
+    started = time.monotonic()
+    result = polyflow("run", "examples/quickstart.yaml", env=env)
+    wall = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_no_traceback(result)
+    out = result.stdout
+    assert out.startswith("project local/default: created\npipeline quickstart: created (7 ops)\n")
+
+    rows = summary_rows(out)
+    assert list(rows) == ["prepare", "train-slow", "train-fast", "evaluate-slow", "evaluate-fast",
+                          "select-best", "notify"]
+    assert all(rows[op][0] == "succeeded" for op in list(rows)[:-1]), out
+    assert rows["notify"] == ["skipped"]
+
+    # The best model's metric is in the summary, and it is the better of the two evaluations.
+    accuracies = [float(re.search(r"accuracy=([0-9.]+)", " ".join(rows[op])).group(1))
+                  for op in ("evaluate-slow", "evaluate-fast")]
+    best = float(re.search(r"best_accuracy=([0-9.]+)", " ".join(rows["select-best"])).group(1))
+    assert best == max(accuracies) and 0.8 < best <= 1.0
+    assert accuracies[0] != accuracies[1], "the two learning rates should give two different models"
+
+    run = show(run_uuid(out), env)
+    assert run["status"] == "succeeded"
+    assert {o["name"]: o["status"] for o in run["op_runs"]}["notify"] == "skipped"
+    outputs = {o["name"]: o["outputs"] for o in run["op_runs"]}
+    assert Path(outputs["select-best"]["best_model"]).is_file()
+    assert outputs["select-best"]["best_model"] == outputs["train-fast"]["model"]
+    # Where the logs are: the local backend's attempt directories.
+    assert f"output.log in each op's attempt directory under {env['POLYFLOW_HOME']}/runs/" in out
+
+    pipeline = float(re.search(r": succeeded in ([0-9.]+)s$", out, re.M).group(1))
+    with capsys.disabled():
+        print(f"\n[quickstart] pipeline {pipeline:.1f} s (run start to end); whole command {wall:.1f} s "
+              f"on a fresh POLYFLOW_HOME (migrations included)")
+
+
+def test_failing_example_exits_1_with_the_failed_ops_last_log_lines(env):
+    result = polyflow("run", "examples/failing.yaml", "--log-lines", "3", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert_no_traceback(result)
+    out = result.stdout
+    rows = summary_rows(out)
+    assert rows["extract"][0] == "succeeded"
+    assert rows["check"][:2] == ["failed", "2"]  # retried once, failed again
+    assert rows["train"] == ["upstream_failed"]
+    assert rows["alert"][0] == "succeeded"  # its trigger is one_failed
+    assert re.search(r"^run [0-9a-f-]{36} of local/default/failing: failed in ", out, re.M)
+
+    failure = out[out.index("\ncheck failed (attempt 2): exited with code 1\n"):].splitlines()[2:]
+    assert failure[0].startswith("  last 3 log lines of ")
+    assert failure[0].endswith("/runs/failing-check-" + run_uuid(out)[:8] + "-2/output.log:")
+    assert failure[1:] == ["      pears: negative price", "      figs: negative price",
+                           "    ERROR: 2 of 5 rows have a negative price"]
+    # Progress lines, since stdout is not a terminal.
+    assert re.search(r"^\d\d:\d\d:\d\d check: retrying \(attempt 1\): ", out, re.M)
+    assert re.search(r"^\d\d:\d\d:\d\d train: upstream_failed$", out, re.M)
+
+
+def test_cron_example_runs_now_and_on_its_schedule(env, tmp_path):
+    # Once now, by hand: the schedule is not waited for, and max_active_runs: 1
+    # keeps the schedule's own runs out of the way meanwhile.
+    result = polyflow("run", "examples/cron.yaml", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "note: pipeline nightly-report has a cron schedule" in result.stdout
+    rows = summary_rows(result.stdout)
+    assert [cells[0] for cells in rows.values()] == ["succeeded", "succeeded"]
+    assert [r["trigger"] for r in json.loads(polyflow("runs", "list", "-o", "json", env=env).stdout)] == ["manual"]
+
+    # On its schedule, in a database of its own: weekdays at 02:30 Paris time,
+    # the latest missed slot only (catchup: false).
+    env = {**env, "POLYFLOW_HOME": str(tmp_path / "scheduled")}
+    assert polyflow("manage", "migrate", "--no-input", env=env).returncode == 0
+    user = polyflow("manage", "createsuperuser", "--noinput", "--username", "alice", "--email", "a@example.com",
+                    env={**env, "DJANGO_SUPERUSER_PASSWORD": "not-a-secret"})
+    assert user.returncode == 0, user.stderr
+    applied = polyflow("apply", "-f", "examples/cron.yaml", "--project", "alice/reports", env=env)
+    assert applied.returncode == 0, applied.stderr
+    # Friday 2 January 2026, 02:31 in Paris (CET, UTC+1): slots of the 1st and the 2nd are due.
+    tick = polyflow("tick", "--now", "2026-01-02T01:31:00Z", env=env)
+    assert tick.stdout.startswith("1 run(s) created, 1 started"), tick.stdout + tick.stderr
+    [run] = json.loads(polyflow("runs", "list", "-o", "json", env=env).stdout)
+    assert (run["trigger"], run["schedule_at"]) == ("schedule", "2026-01-02T01:30:00+00:00")
