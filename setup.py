@@ -36,8 +36,13 @@ setup(
         "psycopg[binary]>=3.1,<4",
         "click>=8.1,<9",
         "dj-database-url>=2,<4",
+        # `polyflow server`: a production WSGI server, pure Python, threaded, in-process
+        # (so the embedded scheduler runs as a thread beside it).
+        "waitress>=3.0.1,<4",
     ],
     extras_require={
+        # The Kubernetes API simulator (python -m polyflow.testing.kube) checks pods with it.
+        "kube-simulator": ["kubernetes-validate>=1.28"],
         "test": [
             "pytest>=8",
             "pytest-django>=4.8",
@@ -45,6 +50,7 @@ setup(
             "schemathesis>=4,<5",
             "hypothesis>=6",
             "kubernetes-validate>=1.28",
+            "playwright>=1.45,<2",
             "ruff",
         ],
     },

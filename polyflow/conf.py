@@ -41,11 +41,12 @@ DEFAULTS: dict[str, Any] = {
     # entry and of a looping tick.
     "TICK_INTERVAL": 5,
     # -- The kubernetes backend (docs/kubernetes.md) ------------------------------
-    # str. The API server's URL, e.g. "http://127.0.0.1:8001" (kubectl proxy, the
-    # simulator). "" (the default): the in-cluster service account when
-    # KUBERNETES_SERVICE_HOST is set, else the kubeconfig (KUBE_CONFIG).
+    # str. The API server's URL, used as it is, without credentials, e.g.
+    # "http://127.0.0.1:8001" (kubectl proxy, the simulator). "" (the default):
+    # the kubeconfig KUBE_CONFIG when set, else the in-cluster service account
+    # when KUBERNETES_SERVICE_HOST is set, else $KUBECONFIG or ~/.kube/config.
     "KUBE_HOST": "",
-    # str. The kubeconfig file; "" means $KUBECONFIG or ~/.kube/config.
+    # str. A kubeconfig file (its current context); "" means none in particular.
     "KUBE_CONFIG": "",
     # str. The namespace op and build pods are created in (it must exist).
     "KUBE_NAMESPACE": "default",

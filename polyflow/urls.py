@@ -9,4 +9,5 @@ app_name = "polyflow"
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("api/v1/", include("polyflow.api.urls")),
+    path("ui/", include("polyflow.ui.urls")),
 ]

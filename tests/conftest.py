@@ -41,3 +41,72 @@ def run_python(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+class LineReader:
+    """The lines of a process's text stream, read by a thread, waited for with a timeout.
+
+    (select() on a pipe does not see what a buffered reader has already taken in.)
+    """
+
+    def __init__(self, stream):
+        import queue
+        import threading
+
+        self.lines: queue.Queue = queue.Queue()
+        self.seen = ""
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def until(self, pattern: str, timeout: float = 30) -> str:
+        """The lines read up to and including the first that matches `pattern` (a regex)."""
+        import queue
+        import re
+        import time
+
+        taken = ""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r} within {timeout} s; read: {taken}") from None
+            if line is None:
+                raise AssertionError(f"the stream ended before a line matching {pattern!r}; read: {taken}")
+            taken += line
+            self.seen += line
+            if re.search(pattern, line):
+                return taken
+
+    def rest(self, timeout: float = 30) -> str:
+        """Everything until the stream ends."""
+        self._thread.join(timeout)
+        taken = ""
+        while not self.lines.empty():
+            line = self.lines.get()
+            if line is not None:
+                taken += line
+        self.seen += taken
+        return taken
+
+
+def polyflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The real `polyflow` command line, in a subprocess."""
+    return run_python("-m", "polyflow.cli", *args, env=env)
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout, result.stdout
+
+
+@pytest.fixture
+def polyflow_env(tmp_path):
+    """A fresh shell's environment with Polyflow's files (embedded SQLite) in tmp_path."""
+    return {**clean_environ(tmp_path / "home"), "POLYFLOW_HOME": str(tmp_path / "polyflow")}
+

@@ -4,14 +4,11 @@ in-process on PostgreSQL to check the rows it writes."""
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import ROOT, run_python
+from tests.conftest import ROOT, assert_no_traceback, polyflow
 
 PIPELINE = "examples/test-pipeline.yaml"
 ACTION = "examples/actions/deep-wide-model.yaml"
 
-
-def polyflow(*args, env):
-    return run_python("-m", "polyflow.cli", *args, env=env)
 
 
 @pytest.fixture
@@ -32,10 +29,6 @@ def alice(home):
     assert result.returncode == 0, result.stderr
     return home
 
-
-def assert_no_traceback(result):
-    assert "Traceback" not in result.stderr, result.stderr
-    assert "Traceback" not in result.stdout
 
 
 def test_first_apply_sets_up_the_database_then_names_the_unknown_owner(home, tmp_path):

@@ -8,11 +8,7 @@ from pathlib import Path
 import pytest
 
 from polyflow import __version__
-from tests.conftest import run_python
-
-
-def polyflow(*args, env):
-    return run_python("-m", "polyflow.cli", *args, env=env)
+from tests.conftest import polyflow
 
 
 def test_version(clean_env):

@@ -10,7 +10,7 @@ import pytest
 
 from polyflow.cli.runs import RUN_STATUSES
 from polyflow.statuses import RunStatus
-from tests.conftest import clean_environ, run_python
+from tests.conftest import assert_no_traceback, clean_environ, polyflow
 
 DEADLINE = 60  # seconds for a run to reach the status a test waits for
 
@@ -79,9 +79,6 @@ TRIGGER = ("from polyflow.models import Pipeline; from polyflow.services.runs im
            "print(trigger_run(Pipeline.objects.get(name={name!r})).uuid)")
 
 
-def polyflow(*args, env):
-    return run_python("-m", "polyflow.cli", *args, env=env)
-
 
 def ok(*args, env) -> str:
     result = polyflow(*args, env=env)
@@ -89,10 +86,6 @@ def ok(*args, env) -> str:
     assert_no_traceback(result)
     return result.stdout
 
-
-def assert_no_traceback(result):
-    assert "Traceback" not in result.stderr, result.stderr
-    assert "Traceback" not in result.stdout, result.stdout
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, clean_environ, run_python
+from tests.conftest import ROOT, assert_no_traceback, polyflow
 
 EXAMPLES = ROOT / "examples"
 # Not runnable by the local backend: the seed builds an image and runs a registry action's image.
@@ -17,18 +17,8 @@ KUBERNETES_ONLY = {"test-pipeline.yaml"}
 LOCAL = sorted(path.name for path in EXAMPLES.glob("*.yaml") if path.name not in KUBERNETES_ONLY)
 
 
-def polyflow(*args, env):
-    return run_python("-m", "polyflow.cli", *args, env=env)
 
 
-def assert_no_traceback(result):
-    assert "Traceback" not in result.stderr, result.stderr
-    assert "Traceback" not in result.stdout, result.stdout
-
-
-@pytest.fixture
-def env(tmp_path):
-    return {**clean_environ(tmp_path / "home"), "POLYFLOW_HOME": str(tmp_path / "polyflow")}
 
 
 def summary_rows(stdout: str) -> dict[str, list[str]]:
@@ -99,7 +89,8 @@ def test_quickstart_runs_to_success(env, capsys):
     assert Path(outputs["select-best"]["best_model"]).is_file()
     assert outputs["select-best"]["best_model"] == outputs["train-fast"]["model"]
     # Where the logs are: the local backend's attempt directories.
-    assert f"output.log in each op's attempt directory under {env['POLYFLOW_HOME']}/runs/" in out
+    assert f"\nlogs: `polyflow logs {run_uuid(out)} OP`\n" in out
+    assert f"      or output.log in each op's attempt directory under {env['POLYFLOW_HOME']}/runs/, e.g.\n" in out
 
     pipeline = float(re.search(r": succeeded in ([0-9.]+)s$", out, re.M).group(1))
     with capsys.disabled():
@@ -153,3 +144,8 @@ def test_cron_example_runs_now_and_on_its_schedule(env, tmp_path):
     assert tick.stdout.startswith("1 run(s) created, 1 started"), tick.stdout + tick.stderr
     [run] = json.loads(polyflow("runs", "list", "-o", "json", env=env).stdout)
     assert (run["trigger"], run["schedule_at"]) == ("schedule", "2026-01-02T01:30:00+00:00")
+
+
+@pytest.fixture
+def env(polyflow_env):
+    return polyflow_env

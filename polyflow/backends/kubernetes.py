@@ -261,7 +261,11 @@ class KubernetesBackend(Backend):
             key = (self.host, self.config_file, bool(os.environ.get("KUBERNETES_SERVICE_HOST")))
             with _clients_lock:
                 if key not in _clients:
-                    _clients[key] = self._make_client()
+                    try:
+                        _clients[key] = self._make_client()
+                    except Exception as error:  # no kubeconfig, no service account: say which
+                        raise ApiError(f"configure the Kubernetes client ({self.server})", 0, type(error).__name__,
+                                       str(error)) from error
                 self._core = _clients[key]
         return self._core
 
@@ -272,7 +276,7 @@ class KubernetesBackend(Backend):
         configuration = client.Configuration()
         if self.host:
             configuration.host = self.host.rstrip("/")
-        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        elif os.environ.get("KUBERNETES_SERVICE_HOST") and not self.config_file:
             config.load_incluster_config(client_configuration=configuration)
         else:
             config.load_kube_config(config_file=self.config_file or None, client_configuration=configuration)
@@ -282,8 +286,11 @@ class KubernetesBackend(Backend):
 
     @property
     def server(self) -> str:
-        return self.host or ("in-cluster" if os.environ.get("KUBERNETES_SERVICE_HOST") else
-                             f"kubeconfig {self.config_file or '~/.kube/config'}")
+        if self.host:
+            return self.host
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not self.config_file:
+            return "the cluster it runs in"
+        return f"kubeconfig {self.config_file or os.environ.get('KUBECONFIG') or '~/.kube/config'}"
 
     def describe_once(self) -> str:
         return f"backend: kubernetes (pods in namespace {self.namespace!r} of {self.server})"

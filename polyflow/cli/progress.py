@@ -54,7 +54,9 @@ def _value(value) -> str:
 
 
 def outputs_text(outputs: dict) -> str:
-    return ", ".join(f"{name}={_value(value)}" for name, value in sorted((outputs or {}).items()))
+    """`name=value, ...`: numbers and booleans (metrics) first, then the rest, each group by name."""
+    items = sorted((outputs or {}).items(), key=lambda item: (not isinstance(item[1], int | float), item[0]))
+    return ", ".join(f"{name}={_value(value)}" for name, value in items)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -203,7 +205,8 @@ class Watcher:
             if not record.previous:
                 continue
             text = f"{record.op_run.name}: {record.status}"
-            if record.status not in _NOT_ATTEMPTED and not (record.status == "stopped" and record.previous == "created"):
+            never_started = record.status == "stopped" and record.previous == "created"
+            if record.status not in _NOT_ATTEMPTED and not never_started:
                 text += f" (attempt {record.attempt})"
             if record.message and record.status not in ("running", "succeeded"):
                 text += f": {clean(record.message)}"
@@ -284,17 +287,20 @@ class Watcher:
             pass
 
     def finish(self, run) -> None:
+        width = None
         if self.live:
             self._erase()
             self._restore_cursor()
             self.live = False
+            # On a terminal the table's rows keep to its width (long paths are cut; `polyflow runs show` has them).
+            width = max(shutil.get_terminal_size((100, 30)).columns - 1, 40)
         else:
             self._print_changes(run)
-        for line in self.summary(run):
+        for line in self.summary(run, width):
             self.stream.write(line + "\n")
         self.stream.flush()
 
-    def summary(self, run) -> list[str]:
+    def summary(self, run, width: int | None = None) -> list[str]:
         op_runs = list(run.op_runs.order_by("id"))
         project = run.pipeline.project
         now = dt.datetime.now(dt.UTC)
@@ -314,7 +320,8 @@ class Watcher:
             rows.append([op_run.name, op_run.status, attempt,
                          _duration(op_run.started_at, op_run.finished_at, now), detail])
         if rows:
-            lines += _table(["OP", "STATUS", "ATTEMPT", "DURATION", "OUTPUTS / MESSAGE"], rows)
+            table = _table(["OP", "STATUS", "ATTEMPT", "DURATION", "OUTPUTS / MESSAGE"], rows)
+            lines += [clip(line, width) for line in table] if width else table
         if len(shown) < len(op_runs):
             lines.append(f"… and {len(op_runs) - len(shown)} more ops succeeded")
         lines += self._logs_section(run, op_runs)
@@ -332,8 +339,8 @@ class Watcher:
         if path is None:
             return ["", f"logs: {hint}"]
         root = path.parent.parent
-        return ["", f"logs: {hint}, or output.log in each op's attempt directory under {root}/",
-                f"      (e.g. {path})"]
+        return ["", f"logs: {hint}", f"      or output.log in each op's attempt directory under {root}/, e.g.",
+                f"      {path}"]
 
     def _failure(self, op_run) -> list[str]:
         why = clean(op_run.message) or op_run.reason or "failed"

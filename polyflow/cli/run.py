@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -11,7 +12,7 @@ import click
 import yaml
 
 from polyflow.cli.apply import _owner_and_project, apply_files
-from polyflow.cli.django_setup import command_errors, database_errors, setup_database
+from polyflow.cli.django_setup import database_errors, setup_database
 
 # polyflow.conf.BACKEND_CHOICES (importing it here would load Django's settings
 # machinery for every command; tests check the two agree).
@@ -21,8 +22,7 @@ DEFAULT_PROJECT = "local/default"
 LOCAL_OWNER = "local"
 # Seconds between two ticks: ticks advance chains by themselves, this is only
 # how soon a finished process is noticed.
-TICK_PAUSE = 0.15
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
+TICK_PAUSE = 0.1
 
 
 class _ScalarLoader(yaml.SafeLoader):
@@ -84,6 +84,8 @@ def run(files, project, pipeline_name, params, backend, log_lines) -> None:
     any scheduler). When the files hold several pipelines, --pipeline names
     the one to run. This command then runs the scheduler itself, in this
     process, until the run ends: no broker and no other process is needed.
+    (Its ticks are the scheduler's: other active runs of the database advance
+    too, but this command waits only for its own.)
 
     Project: `local/default` unless --project is given. The owner `local` is
     created when it does not exist yet; any other owner must exist
@@ -100,7 +102,8 @@ def run(files, project, pipeline_name, params, backend, log_lines) -> None:
     as stopped); a second Ctrl-C exits at once, leaving the run stopping.
 
     Exit status: 0 when the run succeeded, 1 when it failed or nothing could be
-    run (invalid documents or params), 2 on usage errors, 130 after Ctrl-C.
+    run (invalid documents or params), 2 on usage errors, 130 after Ctrl-C
+    (SIGTERM stops the run too, and exits 143).
     """
     owner_name, project_name = project
     if backend:
@@ -113,7 +116,7 @@ def run(files, project, pipeline_name, params, backend, log_lines) -> None:
     backend_name = backend or polyflow_settings.BACKEND
     try:
         backend_object = get_backend(backend_name)
-    except (ImportError, AttributeError) as error:
+    except Exception as error:  # noqa: BLE001 - not installed, not configured (no cluster credentials...)
         raise click.ClickException(f"the {backend_name} backend is not available: {error}") from None
 
     with database_errors():
@@ -151,8 +154,9 @@ def _apply_and_trigger(files, owner_name: str, project_name: str, pipeline_name:
                 raise SystemExit(1) from None
             raise click.ClickException(error.message) from None
     project = pipeline.project
+    count = triggered.op_runs.count()
     lines.append(f"run {triggered.uuid} of {project.owner.get_username()}/{project.name}/{pipeline.name}: "
-                 f"triggered ({triggered.op_runs.count()} ops)")
+                 f"triggered ({count} op{'s' if count != 1 else ''})")
     return lines, pipeline, triggered
 
 
@@ -203,20 +207,28 @@ class _Driver:
         self.run = run
         self.backend = backend
         self.watcher = watcher
-        self.interrupted = False
+        self.interrupted = 0  # the signal that asked to stop
         self.stop_sent = False
         self.errors_seen: set[str] = set()
 
-    def on_interrupt(self, signum, frame) -> None:
+    def on_signal(self, signum, frame) -> None:
         if self.interrupted:
             self.watcher.abandon(self.run)
-            os._exit(EXIT_INTERRUPTED)
-        self.interrupted = True
+            os._exit(128 + self.interrupted)
+        self.interrupted = signum
 
     def drive(self) -> int:
+        from django.db import DatabaseError
+
         from polyflow.statuses import RUN_FINAL
 
-        previous = signal.signal(signal.SIGINT, self.on_interrupt)
+        # SIGTERM (a CI job's timeout, `kill`) stops the run like Ctrl-C.
+        previous = {signum: signal.signal(signum, self.on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+        # Warnings of the scheduler and the backends: shown once each, above the table.
+        polyflow_logger = logging.getLogger("polyflow")
+        handler = _WarningsOnce(self._warn)
+        polyflow_logger.addHandler(handler)
+        propagate, polyflow_logger.propagate = polyflow_logger.propagate, False
         try:
             while True:
                 if self.interrupted and not self.stop_sent:
@@ -224,15 +236,22 @@ class _Driver:
                 self._tick()
                 run = self._refresh()
                 if run is not None:
-                    self.watcher.update(run, stopping=self.stop_sent)
+                    try:
+                        self.watcher.update(run, stopping=self.stop_sent)
+                    except DatabaseError as error:
+                        self._warn(f"cannot read the run: {str(error).strip()} (trying again)")
                     if run.status in RUN_FINAL:
                         break
                 time.sleep(TICK_PAUSE)
         finally:
-            signal.signal(signal.SIGINT, previous)
-        self.watcher.finish(run)
+            for signum, signal_handler in previous.items():
+                signal.signal(signum, signal_handler)
+            polyflow_logger.removeHandler(handler)
+            polyflow_logger.propagate = propagate
+        with database_errors():
+            self.watcher.finish(run)
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return 128 + self.interrupted  # 130 after Ctrl-C, as a shell reports it
         return 0 if run.status == "succeeded" else 1
 
     def _stop(self) -> None:
@@ -240,10 +259,11 @@ class _Driver:
         from polyflow.services.runs import stop_run
 
         self.stop_sent = True
-        self.watcher.note("Ctrl-C: stopping the run (Ctrl-C again to exit at once)")
+        what = "Ctrl-C" if self.interrupted == signal.SIGINT else signal.Signals(self.interrupted).name
+        self.watcher.note(f"{what}: stopping the run (Ctrl-C again to exit at once)")
         try:
-            with command_errors():
-                stop_run(self.run, message="stopped with Ctrl-C")
+            with database_errors():
+                stop_run(self.run, message=f"stopped with {what}")
         except Conflict:
             pass  # it ended in the meantime
         except click.ClickException as error:
@@ -279,3 +299,15 @@ class _Driver:
         if message not in self.errors_seen:
             self.errors_seen.add(message)
             self.watcher.note(f"warning: {message}")
+
+
+class _WarningsOnce(logging.Handler):
+    def __init__(self, warn):
+        super().__init__(logging.WARNING)
+        self.warn = warn
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.warn(record.getMessage())
+        except Exception:  # noqa: BLE001 - logging never ends the command
+            self.handleError(record)

@@ -6,7 +6,23 @@ from django.db import models
 from ..statuses import OpStatus, RunStatus
 
 
-class PipelineRun(models.Model):
+class Lifecycle(models.Model):
+    """What runs and op runs share: why they are in their status, and when
+    they were created, changed, started and finished. `status` itself is
+    declared by each, with its own choices."""
+
+    reason = models.CharField(max_length=64, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class PipelineRun(Lifecycle):
     class Trigger(models.TextChoices):
         MANUAL = "manual"
         SCHEDULE = "schedule"
@@ -21,14 +37,8 @@ class PipelineRun(models.Model):
     # The plan the run was created from: updating the pipeline never changes a run.
     plan = models.JSONField()
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.CREATED)
-    reason = models.CharField(max_length=64, blank=True, default="")
-    message = models.TextField(blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pipeline", "schedule_at"], name="polyflow_run_pipeline_slot")]
@@ -47,15 +57,13 @@ class PipelineRun(models.Model):
         return self.uuid.hex[:8]
 
 
-class OperationRun(models.Model):
+class OperationRun(Lifecycle):
     run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="op_runs")
     # Null once the op is removed from the pipeline; `name` and the run's plan keep the record.
     operation = models.ForeignKey("polyflow.Operation", null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="runs")
     name = models.CharField(max_length=63)
     status = models.CharField(max_length=16, choices=OpStatus.choices, default=OpStatus.CREATED)
-    reason = models.CharField(max_length=64, blank=True, default="")
-    message = models.TextField(blank=True, default="")
     attempt = models.PositiveIntegerField(default=1)
     params = models.JSONField(default=dict)  # resolved when submitted
     outputs = models.JSONField(default=dict)
@@ -63,10 +71,6 @@ class OperationRun(models.Model):
     backend = models.CharField(max_length=32, blank=True, default="")
     handle = models.CharField(max_length=255, blank=True, default="")  # e.g. the pod name
     retry_at = models.DateTimeField(null=True, blank=True)  # when retrying: the next attempt's time
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "name"], name="polyflow_oprun_run_name")]

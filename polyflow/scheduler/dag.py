@@ -6,6 +6,7 @@ failure: the work it stood for did not happen.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -87,17 +88,25 @@ def resolve(nodes: Mapping[str, Node], statuses: Mapping[str, str],
     `candidates` limits the first round to those ops (the downstream of what just
     finished), so a long chain costs one step per op, not one scan of the DAG.
 
-    The result does not depend on the order of `nodes`. Only an op with
-    `skip_on_upstream_skip` could decide differently once a waiting upstream is
-    skipped later in the same call, so its waiting upstreams are settled first.
+    Ops are decided upstream first (by rank, whatever the order of `nodes`), so
+    each decision sees what this call decided above it: an upstream skipped in
+    the same call counts for `skip_on_upstream_skip`.
     """
     statuses = dict(statuses)
     decisions = Decisions()
     if children is None:
         children = downstream_of(nodes)
-
-    def settle(name: str) -> list[str]:
-        """Decide one waiting op; the ops to look at next when it was skipped or upstream_failed."""
+    rank = getattr(children, "rank", None)
+    if rank is None:
+        rank = _ranks(nodes, children)
+    last = len(rank)  # ops on a cycle have no rank: a valid plan has none
+    pool = nodes if candidates is None else candidates
+    pending = [(rank.get(name, last), name) for name in dict.fromkeys(pool) if statuses.get(name) == WAITING]
+    heapq.heapify(pending)
+    while pending:
+        _, name = heapq.heappop(pending)
+        if statuses.get(name) != WAITING:
+            continue
         node = nodes[name]
         outcome = decide(node, [statuses[up] for up in node.upstream])
         if outcome == READY:
@@ -106,45 +115,35 @@ def resolve(nodes: Mapping[str, Node], statuses: Mapping[str, str],
         elif outcome in (SKIP, UPSTREAM_FAILED):
             (decisions.skipped if outcome == SKIP else decisions.upstream_failed).append(name)
             statuses[name] = SKIPPED if outcome == SKIP else "upstream_failed"
-            return list(children.get(name, ()))
-        return []
-
-    pool = nodes if candidates is None else candidates
-    pending = [name for name in pool if statuses.get(name) == WAITING]
-    while pending:
-        next_round = []
-        for name in pending:
-            if statuses.get(name) != WAITING:
-                continue
-            if nodes[name].skip_on_upstream_skip:
-                for up in _waiting_ancestors(name, nodes, statuses):
-                    next_round.extend(settle(up))
-            next_round.extend(settle(name))
-        pending = next_round
+            for child in children.get(name, ()):
+                if statuses.get(child) == WAITING:
+                    heapq.heappush(pending, (rank.get(child, last), child))
     return decisions
 
 
-def _waiting_ancestors(name: str, nodes: Mapping[str, Node], statuses: Mapping[str, str]) -> list[str]:
-    """The waiting upstreams of `name`, transitively, each after its own (iterative: chains are long)."""
-    order, seen = [], {name}
-    stack = [(name, iter(nodes[name].upstream))]
-    while stack:
-        current, ups = stack[-1]
-        for up in ups:
-            if up not in seen and up in nodes and statuses.get(up) == WAITING:
-                seen.add(up)
-                stack.append((up, iter(nodes[up].upstream)))
-                break
-        else:
-            stack.pop()
-            if current != name:
-                order.append(current)
-    return order
+class Downstream(dict):
+    """Op name -> the ops right below it, with `rank`: a topological index of every op."""
+
+    rank: dict[str, int]
 
 
-def downstream_of(nodes: Mapping[str, Node]) -> dict[str, list[str]]:
-    children: dict[str, list[str]] = {}
+def downstream_of(nodes: Mapping[str, Node]) -> Downstream:
+    children = Downstream()
     for name, node in nodes.items():
         for up in node.upstream:
             children.setdefault(up, []).append(name)
+    children.rank = _ranks(nodes, children)
     return children
+
+
+def _ranks(nodes: Mapping[str, Node], children: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """Each op's place in a topological order (Kahn's algorithm: iterative, long chains are fine)."""
+    blocking = {name: len({up for up in node.upstream if up in nodes}) for name, node in nodes.items()}
+    order = [name for name, count in blocking.items() if count == 0]
+    for name in order:  # grows while it is walked
+        for child in dict.fromkeys(children.get(name, ())):
+            if child in blocking:
+                blocking[child] -= 1
+                if blocking[child] == 0:
+                    order.append(child)
+    return {name: index for index, name in enumerate(order)}

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from .compiler import Compilation, Document, Registry, compile_documents
 from .errors import SpecError, SpecValidationError
+from .gcpause import gc_paused
 from .loader import RawDocument, parse_yaml, read_file, read_files, validate_all, validate_raw
 from .plan import ActionRef, ActionSpec, EventSpec, OpSpec, Plan, ScheduleSpec, TemplateSpec
 
@@ -27,13 +28,14 @@ def check(
     Cross-document checks run on the documents that passed their schema, so a
     schema error in one document does not hide the errors of the others.
     """
-    documents, errors = validate_all(raws)
-    errors = list(earlier_errors) + errors
-    try:
-        compilation = compile_documents(documents, registry, require_registry)
-    except SpecValidationError as error:
-        errors.extend(error.errors)
-        compilation = None
+    with gc_paused():
+        documents, errors = validate_all(raws)
+        errors = list(earlier_errors) + errors
+        try:
+            compilation = compile_documents(documents, registry, require_registry)
+        except SpecValidationError as error:
+            errors.extend(error.errors)
+            compilation = None
     if errors:
         raise SpecValidationError(errors)
     return compilation

@@ -15,24 +15,29 @@ def describe_seconds(seconds: int) -> str:
     return f"{seconds} seconds"  # unreachable: 1 divides everything
 
 
-def _moment(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if value else "when applied"
+def _moment(value, minutes: bool = False) -> str:
+    if not value:
+        return "when applied"
+    return value.strftime("%Y-%m-%d %H:%M %Z" if minutes else "%Y-%m-%d %H:%M:%S %Z").strip()
 
 
-def describe_schedule(schedule: ScheduleSpec | None) -> str:
+def describe_schedule(schedule: ScheduleSpec | None, *, minutes: bool = False) -> str:
+    """The schedule in words. `minutes` gives times to the minute, for short summaries (the dashboard):
+    "every 2 minutes from 2019-06-24 21:20 UTC, depends on past"."""
+    at = {"minutes": minutes}
     if schedule is None:
         return "none (runs only when triggered)"
     if schedule.kind == "interval":
-        text = f"every {describe_seconds(schedule.frequency)} from {_moment(schedule.start_at)}"
+        text = f"every {describe_seconds(schedule.frequency)} from {_moment(schedule.start_at, **at)}"
     elif schedule.kind == "cron":
-        text = f"cron '{schedule.cron}' ({schedule.timezone}) from {_moment(schedule.start_at)}"
+        text = f"cron '{schedule.cron}' ({schedule.timezone}) from {_moment(schedule.start_at, **at)}"
     elif schedule.kind == "exact_time":
-        text = f"once at {_moment(schedule.start_at)}"
+        text = f"once at {_moment(schedule.start_at, **at)}"
     else:
-        text = f"{schedule.limit} runs one after another from {_moment(schedule.start_at)}"
+        text = f"{schedule.limit} runs one after another from {_moment(schedule.start_at, **at)}"
     parts = [text]
     if schedule.end_at:
-        parts.append(f"until {_moment(schedule.end_at)}")
+        parts.append(f"until {_moment(schedule.end_at, **at)}")
     if schedule.max_runs:
         parts.append(f"at most {schedule.max_runs} runs")
     if schedule.depends_on_past:

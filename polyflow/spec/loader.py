@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 
 from .compiler import Document
 from .errors import SpecError, SpecValidationError, document_position, flatten_messages, format_path
+from .gcpause import gc_paused
 from .schemas.documents import load_document
 
 
@@ -133,7 +134,8 @@ def parse_yaml(text: str, source: str) -> list[RawDocument]:
     file (empty ones count), so that `f.yaml (document 3)` is the third.
     """
     try:
-        datas = [(index, data) for index, data in enumerate(_load_all(text), 1) if data is not None]
+        with gc_paused():
+            datas = [(index, data) for index, data in enumerate(_load_all(text), 1) if data is not None]
     except yaml.YAMLError as error:
         raise SpecValidationError([_yaml_error(source, error, text)]) from None
     except (ValueError, RecursionError) as error:

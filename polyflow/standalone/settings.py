@@ -21,6 +21,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from polyflow.conf import DEFAULTS, parse_bool, settings_from_environ
+from polyflow.standalone.components import INSTALLED_APPS, MIDDLEWARE, REST_FRAMEWORK, TEMPLATES  # noqa: F401
 
 POLYFLOW = settings_from_environ(os.environ)
 
@@ -68,47 +69,11 @@ ALLOWED_HOSTS = [
     if host.strip()
 ]
 
-INSTALLED_APPS = [
-    "django.contrib.contenttypes",
-    "django.contrib.auth",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "django.contrib.admin",
-    "rest_framework",
-    "rest_framework.authtoken",
-    "drf_spectacular",
-    "drf_spectacular_sidecar",
-    "polyflow",
-]
 
-MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
 
 ROOT_URLCONF = "polyflow.standalone.urls"
 WSGI_APPLICATION = "polyflow.standalone.wsgi.application"
 
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ],
-        },
-    },
-]
 
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}
@@ -141,18 +106,6 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(_home / "celerybeat-schedule")
 
-REST_FRAMEWORK = {
-    # Token first: DRF answers a request without credentials with the first
-    # class's WWW-Authenticate challenge, so 401 (Session has none: it would be 403).
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # Polyflow's views set this handler themselves (so they keep their error
-    # shape inside a host project); here it also covers any other DRF view.
-    "EXCEPTION_HANDLER": "polyflow.api.errors.exception_handler",
-}
 
 USE_TZ = True
 TIME_ZONE = "UTC"

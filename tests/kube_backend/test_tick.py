@@ -269,16 +269,24 @@ def test_reconcile_reports_orphans_and_lost_pods(project, backend, sim):
     assert (a.status, a.reason) == ("failed", "lost")
 
 
-def test_the_tick_reconciles_when_a_scheduler_starts(project, backend, sim, caplog):
+def test_the_tick_reconciles_when_a_scheduler_starts_then_every_interval(project, backend, sim):
     pipeline = apply_text(project, CHAIN).pipelines[0][0]
-    trigger_run(pipeline)
+    run = trigger_run(pipeline)
+    sim.inject("outcome", name="chain-*", result="hang")
+
+    def verbs():
+        found = [r["verb"] for r in sim.requests]
+        sim.reset_requests()
+        return found
+
     tick(NOW, backend)
-    lists = [r for r in sim.requests if r["verb"] == "list"]
-    # One LIST to reconcile (the first tick of this process), then the sync's.
-    assert len(lists) >= 2
-    sim.reset_requests()
-    tick(NOW, backend)  # not due again before RECONCILE_INTERVAL
-    assert all(r["verb"] != "list" or r["query"].get("labelSelector") == SELECTOR for r in sim.requests)
+    assert verbs() == ["list", "create", "list"]  # the first tick of this process reconciles, then submits
+    sim.wait_for_pod(key(run, "a"), NAMESPACE, phases=("Running",))
+    report = tick(NOW, backend)
+    assert verbs() == ["list"] * report.passes  # its syncs only: not due before RECONCILE_INTERVAL
+    backend.reconcile_interval = 0
+    report = tick(NOW, backend)
+    assert verbs() == ["list"] * (report.passes + 1)
 
 
 PATIENT = """
@@ -359,7 +367,10 @@ def test_requests_per_tick_do_not_grow_with_running_pods(project, backend, sim):
             tick(NOW, backend)
             time.sleep(0.05)
         sim.reset_requests()
-        tick(NOW, backend)
+        report = tick(NOW, backend)
         per_tick[n] = [(r["verb"], r["query"].get("labelSelector")) for r in sim.requests]
+        # One label-selected LIST per sync, one sync per round of the tick (the second round
+        # checks whether what was just submitted finished): nothing per pod.
+        assert per_tick[n] == [("list", SELECTOR)] * report.passes
     assert PipelineRun.objects.filter(status="running").count() == 2
-    assert per_tick[5] == per_tick[50] == [("list", SELECTOR)]
+    assert per_tick[5] == per_tick[50]

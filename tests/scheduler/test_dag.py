@@ -149,6 +149,8 @@ def test_candidates_limit_the_first_round_and_skips_still_cascade():
     nodes = {"a": Node(), "b": Node(upstream=("a",)), "c": Node(upstream=("b",)), "z": Node()}
     statuses = {"a": K, "b": C, "c": C, "z": C}
     assert resolve(nodes, statuses, candidates=["b"]) == Decisions(skipped=["b", "c"])
+    plain_children = {"a": ["b"], "b": ["c"]}  # a caller's own map, without ranks
+    assert resolve(nodes, statuses, candidates=["b"], children=plain_children) == Decisions(skipped=["b", "c"])
     assert resolve(nodes, statuses) == Decisions(ready=["z"], skipped=["b", "c"])
 
 

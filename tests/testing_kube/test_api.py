@@ -11,6 +11,16 @@ from kubernetes import client, watch
 from .conftest import http, pod_manifest
 
 
+def wait_for_file(path, timeout: float = 5.0) -> None:
+    """Until the pod's command wrote `path` (it runs a moment after the pod is Running)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{path} was not written"
+        time.sleep(0.01)
+
+
 def status_body(error: client.ApiException) -> dict:
     body = json.loads(error.body)
     assert body["kind"] == "Status" and body["apiVersion"] == "v1" and body["status"] == "Failure"
@@ -154,6 +164,9 @@ def test_name_longer_than_253_is_refused(sim):
     status, _, body = http(sim, "POST", "/api/v1/namespaces/default/pods", pod_manifest("a" * 254, ["true"]))
     assert status == 422
     assert "must be no more than 253 characters" in body["details"]["causes"][0]["message"]
+    status, _, body = http(sim, "POST", "/api/v1/namespaces/default/pods", pod_manifest("a" * 253, ["true"]))
+    assert status == 201
+    assert sim.wait_for_pod("a" * 253)["status"]["phase"] == "Succeeded"
 
 
 @pytest.mark.parametrize(
@@ -216,6 +229,7 @@ def test_delete_goes_through_deletion_timestamp_and_kills_the_process(api, sim, 
     api.create_namespaced_pod("default", pod_manifest(
         "sleeper", ["sh", "-c", 'echo $$$$ > "$PID_FILE"; exec sleep 30'], env={"PID_FILE": str(pid_file)}))
     sim.wait_for_pod("sleeper", phases=["Running"])
+    wait_for_file(pid_file)
     stream = watch.Watch().stream(api.list_namespaced_pod, "default", resource_version=sim.pod("sleeper")[
         "metadata"]["resourceVersion"], timeout_seconds=5)
     deleted = api.delete_namespaced_pod("sleeper", "default", grace_period_seconds=5)
@@ -290,17 +304,22 @@ def test_followed_log_streams_until_the_container_ends(api, sim):
 
 
 def test_watch_streams_the_lifecycle(api, sim):
-    api.create_namespaced_pod("default", pod_manifest("w", ["true"], labels={"watch": "me"}))
+    created = api.create_namespaced_pod("default", pod_manifest("w", ["true"], labels={"watch": "me"}))
     api.create_namespaced_pod("default", pod_manifest("other", ["true"]))
     seen = []
     stream = watch.Watch()
-    for event in stream.stream(api.list_namespaced_pod, "default", label_selector="watch=me", timeout_seconds=5):
+    for event in stream.stream(api.list_namespaced_pod, "default", label_selector="watch=me", timeout_seconds=5,
+                               resource_version=created.metadata.resource_version):
         assert event["object"].metadata.name == "w"
-        seen.append((event["type"], event["object"].status.phase))
+        seen.append((event["type"], event["object"].status.phase, event["object"].spec.node_name))
         if event["object"].status.phase == "Succeeded":
             stream.stop()
-    assert seen[0] == ("ADDED", "Pending")  # no resourceVersion: the current state first
-    assert seen[-2:] == [("MODIFIED", "Running"), ("MODIFIED", "Succeeded")]
+    assert seen == [("MODIFIED", "Pending", "kube-simulator"), ("MODIFIED", "Running", "kube-simulator"),
+                    ("MODIFIED", "Succeeded", "kube-simulator")]
+    # Without a resourceVersion a watch starts with the current state: one ADDED per pod.
+    sim.inject("drop_watch", events=2)
+    initial = list(watch.Watch().stream(api.list_namespaced_pod, "default", timeout_seconds=5))
+    assert [(e["type"], e["object"].metadata.name) for e in initial] == [("ADDED", "other"), ("ADDED", "w")]
 
 
 def test_watch_from_a_resource_version_sends_only_later_events(api, sim):

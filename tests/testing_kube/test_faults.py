@@ -13,6 +13,7 @@ from kubernetes import client, watch
 from polyflow.testing.kube import FaultError
 
 from .conftest import http, pod_manifest
+from .test_api import wait_for_file
 
 
 def test_error_burst_then_success(api, sim):
@@ -29,6 +30,19 @@ def test_error_burst_then_success(api, sim):
         ("create", 503, "error", "p"), ("create", 503, "error", "p"), ("create", 201, None, "p"),
     ]
     assert sim.faults() == []  # used up
+
+
+def test_processed_error_is_a_lost_response(api, sim):
+    # The pod is created, but the client is told 504: its retry meets 409 AlreadyExists.
+    sim.inject("error", status=504, verbs=["create"], processed=True)
+    with pytest.raises(client.ApiException) as caught:
+        api.create_namespaced_pod("default", pod_manifest("once", ["true"]))
+    assert caught.value.status == 504 and json.loads(caught.value.body)["reason"] == "Timeout"
+    assert [p["metadata"]["name"] for p in sim.pods()] == ["once"]
+    with pytest.raises(client.ApiException) as caught:
+        api.create_namespaced_pod("default", pod_manifest("once", ["true"]))
+    assert caught.value.status == 409
+    assert [(r["status"], r["fault"]) for r in sim.requests] == [(504, "error"), (409, None)]
 
 
 def test_error_matches_verbs_and_path(api, sim):
@@ -100,15 +114,17 @@ def test_dropped_watch_ends_after_n_events(api, sim):
 
 def test_dropped_watch_resumes_from_the_last_resource_version(api, sim):
     # Without timeout_seconds the client reconnects from the last resourceVersion it saw.
-    sim.inject("drop_watch", events=1)
     api.create_namespaced_pod("default", pod_manifest("x", ["true"]))
+    sim.wait_for_pod("x")
+    sim.inject("drop_watch", events=1)
     types = []
-    stream = watch.Watch()
-    for event in stream.stream(api.list_namespaced_pod, "default"):
-        types.append((event["type"], event["object"].status.phase))
-        if event["object"].status.phase == "Succeeded":
-            stream.stop()
-    assert types[0] == ("ADDED", "Pending") and types[-1] == ("MODIFIED", "Succeeded")
+    for event in watch.Watch().stream(api.list_namespaced_pod, "default"):
+        types.append(event["type"])
+        if event["type"] == "ADDED":
+            api.delete_namespaced_pod("x", "default")  # while the stream is down
+        if event["type"] == "DELETED":
+            break
+    assert types == ["ADDED", "MODIFIED", "DELETED"]
     watches = [r for r in sim.requests if r["verb"] == "watch"]
     assert len(watches) == 2 and "resourceVersion" in watches[1]["query"]
 
@@ -152,6 +168,7 @@ def test_vanish_deletes_behind_the_clients_back(api, sim, tmp_path):
     api.create_namespaced_pod("default", pod_manifest(
         "ghost", ["sh", "-c", 'echo $$$$ > "$P"; exec sleep 30'], env={"P": str(pid_file)}))
     pod = sim.wait_for_pod("ghost", phases=["Running"])
+    wait_for_file(pid_file)
     sim.reset_requests()
     events = watch.Watch().stream(api.list_namespaced_pod, "default",
                                   resource_version=pod["metadata"]["resourceVersion"], timeout_seconds=5)

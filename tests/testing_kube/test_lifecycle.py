@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -10,6 +11,7 @@ from kubernetes import client, watch
 from polyflow.testing.kube import KubeSimulator
 
 from .conftest import pod_manifest
+from .test_api import wait_for_file
 
 
 def terminated(pod: client.V1Pod) -> client.V1ContainerStateTerminated:
@@ -17,17 +19,18 @@ def terminated(pod: client.V1Pod) -> client.V1ContainerStateTerminated:
 
 
 def test_exit_code_termination_message_and_log_are_real(api, sim):
-    api.create_namespaced_pod("default", pod_manifest(
+    created = api.create_namespaced_pod("default", pod_manifest(
         "exit3", ["sh", "-c", 'echo hi; echo -n "{\\"x\\": 1}" > $OUT; exit 3'], env={"OUT": "/dev/termination-log"},
     ))
+    assert created.status.phase == "Pending"
     phases = []
     stream = watch.Watch()
     for event in stream.stream(api.list_namespaced_pod, "default", field_selector="metadata.name=exit3",
-                               timeout_seconds=5):
+                               resource_version=created.metadata.resource_version, timeout_seconds=5):
         phases.append(event["object"].status.phase)
         if phases[-1] in ("Succeeded", "Failed"):
             stream.stop()
-    assert phases[0] == "Pending" and "Running" in phases and phases[-1] == "Failed"
+    assert phases == ["Pending", "Running", "Failed"]
     pod = api.read_namespaced_pod("exit3", "default")
     state = terminated(pod)
     assert (state.exit_code, state.reason, state.message) == (3, "Error", '{"x": 1}')
@@ -162,3 +165,29 @@ def test_only_the_first_container_runs(api, sim):
     with pytest.raises(client.ApiException) as caught:
         api.read_namespaced_pod_log("two", "default")
     assert caught.value.status == 400  # a container name must be specified
+
+
+def test_stop_kills_every_process(tmp_path):
+    pid_file = tmp_path / "pid"
+    with KubeSimulator(port=0, pending_time=0.01) as sim:
+        with client.ApiClient(client.Configuration(host=sim.url)) as api_client:
+            api = client.CoreV1Api(api_client)
+            # It ignores SIGTERM: deleted with a grace period of 60 s, it is still running when the simulator stops.
+            api.create_namespaced_pod("default", pod_manifest(
+                "stubborn", ["sh", "-c", 'trap "" TERM; echo $$$$ > "$P"; while true; do sleep 0.1; done'],
+                env={"P": str(pid_file)}))
+            sim.wait_for_pod("stubborn", phases=["Running"])
+            wait_for_file(pid_file)
+            api.delete_namespaced_pod("stubborn", "default", grace_period_seconds=60)
+        workdir = sim.workdir
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("a pod's process outlived the simulator")
+    assert not os.path.exists(workdir)

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 from marshmallow import EXCLUDE, Schema, ValidationError, validates_schema
 
-from ..errors import choices_text, suggest
+from ..errors import choices_text, describe, suggest
 
 
 class StrictSchema(Schema):
@@ -40,3 +40,15 @@ def validates_always(fn):
     is reported at once. Such a check reads fields with `data.get`: a field that
     failed is absent."""
     return validates_schema(skip_on_field_errors=False)(fn)
+
+
+def schema_for_kind(data: Mapping, schemas: Mapping[str, type], what: str = "kind") -> type:
+    """The schema for `data["kind"]`, or a ValidationError at `kind` naming the kinds."""
+    kind = data.get("kind")
+    if isinstance(kind, str) and kind in schemas:
+        return schemas[kind]
+    if kind is None:
+        message = "required field is missing"
+    else:
+        message = f"unknown {what} {describe(kind)}{suggest(kind, schemas)}"
+    raise ValidationError({"kind": f"{message} (kinds: {choices_text(schemas)})"})

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from marshmallow import ValidationError
 
 from .. import fields as f
-from ..errors import choices_text, describe, suggest
-from .base import StrictSchema
+from ..errors import choices_text, describe
+from .base import StrictSchema, schema_for_kind
 from .pipeline import PipelineSchema
 from .template import IOSchema, TemplateSchema
 
@@ -48,15 +48,8 @@ def load_document(data: object) -> dict:
     """
     if not isinstance(data, Mapping):
         raise ValidationError(f"expected a mapping with 'version' and 'kind', got {describe(data)}")
-    kind = data.get("kind")
-    if not isinstance(kind, str) or kind not in DOCUMENT_SCHEMAS:
-        message = (
-            "required field is missing"
-            if kind is None
-            else f"unknown kind {describe(kind)}{suggest(kind, DOCUMENT_SCHEMAS)}"
-        )
-        raise ValidationError({"kind": f"{message} (kinds: {choices_text(DOCUMENT_SCHEMAS)})"})
-    schema = DOCUMENT_SCHEMAS[kind]()
+    schema = schema_for_kind(data, DOCUMENT_SCHEMAS)()
+    kind = data["kind"]
     errors = {}
     if kind != "action" and "version" in data and data["version"] not in SPEC_VERSIONS:
         errors["version"] = [

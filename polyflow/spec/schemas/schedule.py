@@ -14,7 +14,7 @@ from marshmallow import ValidationError, fields
 
 from .. import fields as f
 from ..errors import choices_text, describe, suggest
-from .base import StrictSchema, validates_always
+from .base import StrictSchema, schema_for_kind, validates_always
 
 CRON_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 
@@ -112,15 +112,8 @@ class ScheduleField(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, Mapping):
             raise ValidationError(f"expected a mapping, got {describe(value)}")
-        kind = value.get("kind")
-        if not isinstance(kind, str) or kind not in SCHEDULE_SCHEMAS:
-            message = (
-                "required field is missing"
-                if kind is None
-                else f"unknown schedule kind {describe(kind)}{suggest(kind, SCHEDULE_SCHEMAS)}"
-            )
-            raise ValidationError({"kind": f"{message} (kinds: {choices_text(SCHEDULE_SCHEMAS)})"})
+        schema = schema_for_kind(value, SCHEDULE_SCHEMAS, what="schedule kind")
         try:
-            return SCHEDULE_SCHEMAS[kind]().load(value)
+            return schema().load(value)
         except ValidationError as error:
             raise ValidationError(error.messages) from None

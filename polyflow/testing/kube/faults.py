@@ -4,7 +4,8 @@ Three families, all made by `make_fault(kind, params)` from the same JSON-like
 parameters in Python (`KubeSimulator.inject`) and over HTTP (`POST /_sim/faults`):
 
 - request faults, matched against the next API requests (`verbs`, `path`,
-  `skip`, `count`): `error` (a 5xx or any status), `throttle` (429 with
+  `skip`, `count`): `error` (a 5xx or any status; with `processed` the request
+  is carried out first, as when a response is lost), `throttle` (429 with
   Retry-After), `delay` (answer late), `drop_watch` (end a watch after N events);
 - pod faults, done at once to the existing pods whose name matches: `evict`,
   `oom`, `vanish` (deleted behind the client's back);
@@ -76,7 +77,8 @@ class Fault:
     skip: int = 0  # matching requests let through first
     status: int = 500
     message: str = ""
-    retry_after: int = 1
+    retry_after: int | None = 1
+    processed: bool = False  # error: the request is done, then the error answered (a lost response)
     delay: float = 0.0
     events: int = 0
     mode: str = "close"
@@ -94,7 +96,8 @@ class Fault:
         if self.kind in REQUEST_KINDS:
             data.update(verbs=list(self.verbs), path=self.path, skip=self.skip)
             data.update({
-                "error": {"status": self.status, "message": self.message},
+                "error": {"status": self.status, "message": self.message, "retry_after": self.retry_after,
+                          "processed": self.processed},
                 "throttle": {"retry_after": self.retry_after, "message": self.message},
                 "delay": {"delay": self.delay},
                 "drop_watch": {"events": self.events, "mode": self.mode},
@@ -171,6 +174,10 @@ def make_fault(kind: str, params: dict | None = None) -> Fault:
             if fault.status > 599:
                 raise FaultError(f"status must be an HTTP error status (400-599), not {fault.status}")
             fault.message = _text(params, "message", "") or ""
+            fault.retry_after = _integer(params, "retry_after", None)  # a Retry-After header only when given
+            fault.processed = params.pop("processed", False)
+            if not isinstance(fault.processed, bool):
+                raise FaultError(f"processed must be true or false, not {fault.processed!r}")
         elif kind == "throttle":
             fault.retry_after = _integer(params, "retry_after", 1)
             fault.message = _text(params, "message", "") or ""

@@ -5,7 +5,8 @@ evictions, OOM kills and deadlines.
 
 Only the first container is executed. The other containers (and init
 containers) are not run: they are reported running alongside it and ending
-with it.
+with it. Its downwardAPI and emptyDir volumes are made in the pod's directory
+(`volumes.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from .errors import now
+from .volumes import Volumes
 
 if TYPE_CHECKING:
     from .faults import Fault
@@ -87,6 +89,7 @@ class PodRuntime:
         self.actions: list[tuple] = []
         self.wakeup = threading.Event()
         self.process: subprocess.Popen | None = None
+        self.volumes: Volumes | None = None  # made when the command is run
         self.start_clock: float | None = None
         self.thread = threading.Thread(target=self._main, name=f"pod {namespace}/{name}", daemon=True)
         self.container_id = "containerd://" + hashlib.sha256(pod["metadata"]["uid"].encode()).hexdigest()
@@ -101,6 +104,10 @@ class PodRuntime:
         """Ask the pod's thread to do `action`: ("delete", grace), ("evict", message), ("oom",), ("kill",)."""
         self.actions.append(action)
         self.wakeup.set()
+
+    def kill(self) -> None:
+        """SIGKILL the container's process group now (the simulator stops)."""
+        self._kill_group(signal.SIGKILL)
 
     @property
     def terminal(self) -> bool:
@@ -163,6 +170,8 @@ class PodRuntime:
                     return
         with self.sim.lock:
             self._schedule()
+            if self.removed:  # deleted meanwhile
+                return
         self.start_clock = time.monotonic()
         deadline = self.pod["spec"].get("activeDeadlineSeconds")
         deadline_at = self.start_clock + deadline if deadline else None
@@ -343,11 +352,14 @@ class PodRuntime:
         config maps and `envFrom` are not available here). The termination
         message path P becomes a file of the pod's directory: `$TERMINATION_LOG`
         names it, every env value equal to P and every P inside the command
-        and args are replaced by it.
+        and args are replaced by it. The downwardAPI and emptyDir volumes are
+        made in the pod's directory (`volumes.py`) and their mount paths in env
+        values, command and args are rewritten to point there. Expansion is
+        done with the values the container would see, rewriting after it.
         """
         container = self.first
         path = container.get("terminationMessagePath") or DEFAULT_MESSAGE_PATH
-        defined: dict[str, str] = {}
+        defined: dict[str, str] = {}  # as the container sees them
         for variable in container.get("env") or []:
             name = variable["name"]
             if "valueFrom" in variable:
@@ -357,13 +369,15 @@ class PodRuntime:
                     continue  # secretKeyRef, configMapKeyRef, resourceFieldRef: not available here
             else:
                 value = expand(str(variable.get("value", "")), defined)
-            defined[name] = self.message_file if value == path else value
-        defined.setdefault("TERMINATION_LOG", self.message_file)
+            defined[name] = value
+        defined.setdefault("TERMINATION_LOG", path)
+        self.volumes = Volumes(self.pod, container, self.directory, defined, message=(path, self.message_file))
         env = dict(os.environ)
         env["HOSTNAME"] = self.name
-        env.update(defined)
+        env.update({name: self.message_file if value == path else self.volumes.rewrite(value)
+                    for name, value in defined.items()})
         argv = [
-            expand(str(part), defined).replace(path, self.message_file)
+            self.volumes.rewrite(expand(str(part), defined), message=True)
             for part in list(container.get("command") or []) + list(container.get("args") or [])
         ]
         cwd = os.path.join(self.directory, "rootfs", (container.get("workingDir") or "").lstrip("/"))
@@ -451,8 +465,8 @@ class PodRuntime:
             statuses.append(status)
         return statuses
 
-    def _unready(self, reason: str) -> str:
-        return f"containers with unready status: [{' '.join(self.containers)}]" if reason else ""
+    def _unready(self) -> str:
+        return f"containers with unready status: [{' '.join(self.containers)}]"
 
     def _unschedulable(self) -> None:
         status = self.pod["status"]
@@ -475,8 +489,8 @@ class PodRuntime:
         status["conditions"] = [
             self._condition("PodReadyToStartContainers", False),
             self._condition("Initialized", True),
-            self._condition("Ready", False, "ContainersNotReady", self._unready("x")),
-            self._condition("ContainersReady", False, "ContainersNotReady", self._unready("x")),
+            self._condition("Ready", False, "ContainersNotReady", self._unready()),
+            self._condition("ContainersReady", False, "ContainersNotReady", self._unready()),
             self._condition("PodScheduled", True),
         ]
         status["containerStatuses"] = self._container_statuses(

@@ -106,8 +106,10 @@ def _body_name(body: bytes) -> str | None:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "kube-simulator"
-    sys_version = ""
     server: SimulatorServer
+
+    def version_string(self) -> str:
+        return self.server_version
 
     @property
     def sim(self) -> KubeSimulator:
@@ -115,17 +117,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        with self.sim.lock:
+            self.sim.connections.add(self.connection)
         try:  # headers and body are separate writes: without this, Nagle and delayed ACKs add 40 ms
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
-        self.sim.connections.add(self.connection)
 
     def finish(self) -> None:
         try:
             super().finish()
         finally:
-            self.sim.connections.discard(self.connection)
+            with self.sim.lock:
+                self.sim.connections.discard(self.connection)
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         if self.sim.verbose:
@@ -241,18 +245,23 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_sim" or path.startswith("/_sim/"):
                 self.control(method, path, query, body)
                 return
-            route = self.route(method, path, query)
-            entry = {"time": time.time(), "method": method, "path": path, "query": query, "verb": route.verb,
-                     "namespace": route.namespace, "name": route.name, "status": None, "fault": None}
+            entry = {"time": time.time(), "method": method, "path": path, "query": query, "verb": "",
+                     "namespace": None, "name": None, "status": None, "fault": None}
+            try:
+                route = self.route(method, path, query)
+            finally:
+                self.sim.record(entry)  # in the order of arrival; the status is set when answered
+            entry.update(verb=route.verb, namespace=route.namespace, name=route.name)
             if route.verb == "create":  # the record names the pod even when the create fails
                 entry["name"] = _body_name(body)
-            self.sim.record(entry)  # in the order of arrival; the status is set when answered
             delay, failure, drop = self.sim.request_faults(method, route.verb, path)
             if delay:
                 entry["fault"] = "delay"
                 time.sleep(delay)
             if failure is not None:
                 entry["fault"] = failure.kind
+                if failure.processed:
+                    self.process_quietly(route, query, body)
                 raise self.fault_error(failure)
             route.action(entry, query, body, drop)
         except ApiError as error:
@@ -275,6 +284,20 @@ class Handler(BaseHTTPRequestHandler):
         entry["status"] = code
         self.send_json(code, body)
 
+    def process_quietly(self, route: _Route, query: dict, body: bytes) -> None:
+        """Carry out a create or delete whose answer an `error` fault with `processed` replaces."""
+        try:
+            if route.verb == "create":
+                self.sim.create_pod(route.namespace, self.parse_body(body), dry_run=query.get("dryRun") == "All")
+            elif route.verb == "delete":
+                options = self.parse_body(body) if body.strip() else {}
+                grace = _integer(query, "gracePeriodSeconds")
+                if grace is None and isinstance(options, dict):
+                    grace = options.get("gracePeriodSeconds")
+                self.sim.delete_pod(route.namespace, route.name, grace)
+        except ApiError:
+            pass  # it would have failed anyway; the injected error is answered
+
     def fault_error(self, fault) -> ApiError:
         if fault.kind == "throttle":
             return ApiError(429, fault.message or "Too many requests, please try again later.",
@@ -285,7 +308,10 @@ class Handler(BaseHTTPRequestHandler):
                     504: "the server was unable to return a response in the time allotted, but may still be "
                          "processing the request"}
         message = fault.message or messages.get(fault.status, f"injected error {fault.status}")
-        return ApiError(fault.status, message)
+        if fault.retry_after is None:
+            return ApiError(fault.status, message)
+        return ApiError(fault.status, message, details={"retryAfterSeconds": fault.retry_after},
+                        headers={"Retry-After": str(fault.retry_after)})
 
     def route(self, method: str, path: str, query: dict) -> _Route:
         def allow(methods: dict) -> _Route:

@@ -109,7 +109,13 @@ class KubeSimulator:
         if self._server is not None:
             return self
         self.stopping = False
-        self._server = make_server(self, self.host, self.port)
+        os.makedirs(self.workdir, exist_ok=True)
+        try:
+            self._server = make_server(self, self.host, self.port)
+        except OSError:
+            if self._own_workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="kube-simulator", daemon=True)
@@ -128,11 +134,15 @@ class KubeSimulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-        for connection in list(self.connections):
+        with self.lock:
+            connections = list(self.connections)
+        for connection in connections:
             try:
                 connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        for runtime in runtimes:
+            runtime.kill()  # also a container in its grace period
         for runtime in runtimes:
             runtime.thread.join(timeout=5)
         if self._own_workdir:
@@ -292,7 +302,8 @@ class KubeSimulator:
                     fault.consume()
                     outcome = copy.copy(fault)
                     break
-            directory = os.path.join(self.workdir, f"{namespace}_{name}_{metadata['uid'][:8]}")
+            # Names reach 253 characters; file names end at 255 bytes.
+            directory = os.path.join(self.workdir, f"{namespace}_{name[:100]}_{metadata['uid'][:8]}")
             runtime = PodRuntime(self, namespace, name, pod, directory, outcome)
             self._pods[(namespace, name)] = runtime
             self._commit(runtime, "ADDED")
@@ -476,7 +487,13 @@ class KubeSimulator:
 
 
 def _default_kube_version() -> str:
-    return kube_version()
+    try:
+        return kube_version()
+    except ImportError as error:
+        raise RuntimeError(
+            "the Kubernetes simulator validates pods with kubernetes-validate, which is not installed: "
+            "pip install kubernetes-validate (it comes with polyflow[test])"
+        ) from error
 
 
 def _in_seconds(seconds: int) -> str:
@@ -503,6 +520,15 @@ def _apply_defaults(pod: dict) -> None:
     for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
         if not any(t.get("key") == key for t in tolerations):
             tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+    for volume in spec.get("volumes") or []:
+        if len(volume) == 1:  # a volume with no source is an emptyDir
+            volume["emptyDir"] = {}
+        for kind in ("downwardAPI", "secret", "configMap", "projected"):
+            if isinstance(volume.get(kind), dict):
+                volume[kind].setdefault("defaultMode", 0o644)
+        for item in (volume.get("downwardAPI") or {}).get("items") or []:
+            if isinstance(item.get("fieldRef"), dict):
+                item["fieldRef"].setdefault("apiVersion", "v1")
     for container in spec.get("initContainers", []) + spec["containers"]:
         container.setdefault("terminationMessagePath", "/dev/termination-log")
         container.setdefault("terminationMessagePolicy", "File")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import posixpath
 import re
 from dataclasses import dataclass
 
@@ -41,6 +42,9 @@ VALUE_MESSAGE = (
 )
 ANNOTATIONS_LIMIT = 256 * 1024
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
+# The fieldRefs of a downwardAPI volume item (Kubernetes' validVolumeDownwardAPIFieldPathExpressions).
+DOWNWARD_VOLUME_FIELDS = ("metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace",
+                          "metadata.uid")
 
 
 @dataclass(frozen=True)
@@ -152,22 +156,23 @@ def _field_path(path) -> str:
     return text
 
 
-def _schema_cause(error) -> Cause:
+def _schema_causes(error) -> list[Cause]:
     field = _field_path(error.absolute_path)
-    if error.validator == "additionalProperties":
-        unknown = re.findall(r"'([^']+)' (?:was|were) unexpected", error.message)
-        names = re.findall(r"'([^']+)'", error.message.split("(")[-1]) if not unknown else unknown
-        if names:
-            prefix = f"{field}." if field else ""
-            return Cause(prefix + names[0], f'unknown field "{prefix}{names[0]}"', "FieldValueNotSupported")
+    prefix = f"{field}." if field else ""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set((error.schema or {}).get("properties") or {})
+        unknown = [name for name in error.instance if name not in known]
+        if unknown:
+            return [Cause(prefix + name, f'unknown field "{prefix}{name}"', "FieldValueNotSupported")
+                    for name in unknown]
     if error.validator == "required":
         missing = re.findall(r"'([^']+)' is a required property", error.message)
         if missing:
-            return _required(f"{field}.{missing[0]}" if field else missing[0])
+            return [_required(prefix + missing[0])]
     if error.validator == "enum":
-        return Cause(field, f"Unsupported value: {json.dumps(error.instance)}: {error.message}",
-                     "FieldValueNotSupported")
-    return Cause(field or "<root>", f"Invalid value: {error.message}", "FieldValueTypeInvalid")
+        return [Cause(field, f"Unsupported value: {json.dumps(error.instance)}: {error.message}",
+                      "FieldValueNotSupported")]
+    return [Cause(field or "<root>", f"Invalid value: {error.message}", "FieldValueTypeInvalid")]
 
 
 def schema_causes(pod: dict, version: str) -> list[Cause]:
@@ -179,17 +184,17 @@ def schema_causes(pod: dict, version: str) -> list[Cause]:
         for error in errors:
             # anyOf/oneOf (int-or-string quantities): report the most precise sub-error.
             if error.context:
-                error = min(error.context, key=lambda e: len(list(e.absolute_path)) * -1)
-            cause = _schema_cause(error)
-            if cause not in causes:
-                causes.append(cause)
+                error = max(error.context, key=lambda e: len(list(e.absolute_path)))
+            for cause in _schema_causes(error):
+                if cause not in causes:
+                    causes.append(cause)
         return causes
     from kubernetes_validate import utils
 
     try:
         utils.validate(pod, version, strict=True)
     except utils.ValidationError as error:
-        return [_schema_cause(error)]
+        return _schema_causes(error)
     return []
 
 
@@ -252,18 +257,95 @@ def _check_containers(spec: dict, causes: list[Cause], volume_names: set[str]) -
                         f"{where}.env[{env_index}].valueFrom", "",
                         "may not be specified when `value` is not empty",
                     ))
+            mount_paths: set[str] = set()
             for mount_index, mount in enumerate(container.get("volumeMounts") or []):
-                if isinstance(mount, dict) and mount.get("name") not in volume_names:
-                    causes.append(Cause(
-                        f"{where}.volumeMounts[{mount_index}].name",
-                        f"Not found: {json.dumps(mount.get('name'))}", "FieldValueNotFound",
-                    ))
+                if not isinstance(mount, dict):
+                    continue
+                at = f"{where}.volumeMounts[{mount_index}]"
+                if mount.get("name") not in volume_names:
+                    causes.append(Cause(f"{at}.name", f"Not found: {json.dumps(mount.get('name'))}",
+                                        "FieldValueNotFound"))
+                mount_path = mount.get("mountPath")
+                if not mount_path:
+                    causes.append(_required(f"{at}.mountPath"))
+                elif mount_path in mount_paths:
+                    causes.append(_invalid(f"{at}.mountPath", mount_path, "must be unique"))
+                mount_paths.add(mount_path)
+                if isinstance(mount.get("subPath"), str) and mount["subPath"]:
+                    causes.extend(_local_path_causes(f"{at}.subPath", mount["subPath"]))
+                    if mount.get("subPathExpr"):
+                        causes.append(_invalid(f"{at}.subPathExpr", mount["subPathExpr"],
+                                               "subPathExpr and subPath are mutually exclusive"))
             policy = container.get("terminationMessagePolicy")
             if policy is not None and policy not in ("File", "FallbackToLogsOnError"):
                 causes.append(Cause(
                     f"{where}.terminationMessagePolicy", f'Unsupported value: {json.dumps(policy)}: supported '
                     'values: "File", "FallbackToLogsOnError"', "FieldValueNotSupported",
                 ))
+
+
+def _local_path_causes(field: str, path: str, reserved: bool = False) -> list[Cause]:
+    """A path that must stay inside its directory (a subPath, a downwardAPI item's path)."""
+    causes = []
+    if path.startswith("/"):
+        causes.append(_invalid(field, path, "must be a relative path"))
+    if ".." in path.split("/"):
+        causes.append(_invalid(field, path, "must not contain '..'"))
+    if reserved and posixpath.normpath(path).startswith(".."):
+        causes.append(_invalid(field, path, "must not start with '..'"))
+    return causes
+
+
+def _check_volumes(volumes: list, causes: list[Cause]) -> None:
+    seen: set[str] = set()
+    for index, volume in enumerate(volumes):
+        if not isinstance(volume, dict):
+            continue
+        where = f"spec.volumes[{index}]"
+        name = volume.get("name")
+        if isinstance(name, str):
+            for problem in dns1123_label_errors(name):
+                causes.append(_invalid(f"{where}.name", name, problem))
+            if name in seen:
+                causes.append(Cause(f"{where}.name", f"Duplicate value: {json.dumps(name)}", "FieldValueDuplicate"))
+            seen.add(name)
+        sources = [key for key in volume if key != "name"]
+        if len(sources) > 1:
+            causes.append(Cause(f"{where}.{sources[1]}", "Forbidden: may not specify more than 1 volume type",
+                                "FieldValueForbidden"))
+        downward = volume.get("downwardAPI")
+        if not isinstance(downward, dict):
+            continue
+        for item_index, item in enumerate(downward.get("items") or []):
+            if not isinstance(item, dict):
+                continue
+            at = f"{where}.downwardAPI.items[{item_index}]"
+            path = item.get("path")
+            if not path:
+                causes.append(_required(f"{at}.path"))
+            elif isinstance(path, str):
+                causes.extend(_local_path_causes(f"{at}.path", path, reserved=True))
+            field_ref = item.get("fieldRef")
+            if isinstance(field_ref, dict):
+                field_path = field_ref.get("fieldPath")
+                subscript = re.match(r"^(.*)\['(.*)'\]$", field_path) if isinstance(field_path, str) else None
+                if not field_path:
+                    causes.append(_required(f"{at}.fieldRef.fieldPath"))
+                elif subscript and subscript.group(1) not in ("metadata.labels", "metadata.annotations"):
+                    causes.append(_invalid(f"{at}.fieldRef.fieldPath", field_path, "does not support subscript"))
+                elif not subscript and field_path not in DOWNWARD_VOLUME_FIELDS:
+                    supported = ", ".join(json.dumps(f) for f in DOWNWARD_VOLUME_FIELDS)
+                    causes.append(Cause(f"{at}.fieldRef.fieldPath", f"Unsupported value: {json.dumps(field_path)}: "
+                                        f"supported values: {supported}", "FieldValueNotSupported"))
+                if "resourceFieldRef" in item:
+                    causes.append(_invalid(at, "resource", "fieldRef and resourceFieldRef can not be specified "
+                                                           "simultaneously"))
+            elif "resourceFieldRef" not in item:
+                causes.append(_required(at, "one of fieldRef and resourceFieldRef is required"))
+            mode = item.get("mode")
+            if isinstance(mode, int) and not 0 <= mode <= 0o777:
+                causes.append(_invalid(f"{at}.mode", mode, "must be a number between 0 and 0777 (octal), both "
+                                                           "inclusive"))
 
 
 def server_causes(pod: dict) -> list[Cause]:
@@ -292,10 +374,7 @@ def server_causes(pod: dict) -> list[Cause]:
         return causes
     volumes = spec.get("volumes") or []
     volume_names = {v.get("name") for v in volumes if isinstance(v, dict)}
-    for index, volume in enumerate(volumes):
-        if isinstance(volume, dict) and isinstance(volume.get("name"), str):
-            for problem in dns1123_label_errors(volume["name"]):
-                causes.append(_invalid(f"spec.volumes[{index}].name", volume["name"], problem))
+    _check_volumes(volumes, causes)
     _check_containers(spec, causes, volume_names)
     policy = spec.get("restartPolicy")
     if policy is not None and policy not in RESTART_POLICIES:

@@ -1,0 +1,192 @@
+"""What the dashboard's pages read (polyflow/ui/), in a fixed number of queries per page.
+
+Scoping is the API's: `visible_projects` and `get_project` from selectors.projects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from croniter import croniter
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, F, Window
+from django.db.models.functions import RowNumber
+
+from ..access import Access, access_level
+from ..models import OperationRunStatus, Pipeline, PipelineRun, ProjectMember
+from ..spec import Plan
+from ..spec.describe import describe_schedule
+from ..spec.plan import ScheduleSpec
+from ..statuses import RUN_ACTIVE
+from .projects import member_role, visible_projects
+from .runs import get_run, run_statuses, runs_of
+
+LAST_RUNS = 12  # status dots per pipeline on the projects page
+RUNS_PER_PAGE = 20
+
+
+@dataclass
+class NextSlot:
+    at: dt.datetime | None  # the slot; None when there is none to come
+    note: str = ""  # "due now", "due, waiting for 1 active run", "schedule finished", ...
+    due: bool = False  # the slot has come: the next tick creates its run (unless paused or waiting)
+
+
+@dataclass
+class PipelineSummary:
+    pipeline: Pipeline
+    plan: Plan
+    schedule: str  # in words, to the minute
+    schedule_full: str  # in words, to the second
+    next_slot: NextSlot
+    active_runs: int
+    last_runs: list[PipelineRun] = field(default_factory=list)  # newest first
+
+
+@dataclass
+class ProjectSummary:
+    project: object
+    access: Access
+    pipelines: list[PipelineSummary]
+
+
+def project_access(user, project) -> Access:
+    return access_level(user, project, member_role(user, project))
+
+
+def summarize(pipeline: Pipeline, active_runs: int, now: dt.datetime, last_runs=()) -> PipelineSummary:
+    plan = Plan.from_dict(pipeline.plan)
+    return PipelineSummary(
+        pipeline=pipeline, plan=plan,
+        schedule=describe_schedule(plan.schedule, minutes=True),
+        schedule_full=describe_schedule(plan.schedule),
+        next_slot=next_slot(pipeline, plan.schedule, active_runs, now),
+        active_runs=active_runs, last_runs=list(last_runs),
+    )
+
+
+def projects_overview(user, now: dt.datetime, *, owner: str | None = None, name: str | None = None,
+                      last: int = LAST_RUNS) -> list[ProjectSummary]:
+    """Every project the user may read (or the one named), with its pipelines and their last runs.
+
+    Five queries whatever the number of projects, pipelines and runs.
+    """
+    projects = visible_projects(user).order_by("owner__username", "name")
+    if owner is not None:
+        projects = projects.filter(owner__username=owner, name=name)
+    projects = list(projects)
+    pipelines = list(Pipeline.objects.filter(project__in=projects).defer("content").order_by("name"))
+    ids = [pipeline.pk for pipeline in pipelines]
+    active = active_run_counts(ids)
+    recent = last_runs(ids, last)
+    by_project = defaultdict(list)
+    for pipeline in pipelines:
+        by_project[pipeline.project_id].append(
+            summarize(pipeline, active.get(pipeline.pk, 0), now, recent.get(pipeline.pk, ())))
+    roles = dict(ProjectMember.objects.filter(user=user, project__in=projects).values_list("project_id", "role")) \
+        if user.is_authenticated else {}
+    return [ProjectSummary(project, access_level(user, project, roles.get(project.pk)), by_project[project.pk])
+            for project in projects]
+
+
+def active_run_counts(pipeline_ids: Iterable[int]) -> dict[int, int]:
+    rows = (PipelineRun.objects.filter(pipeline_id__in=list(pipeline_ids), status__in=RUN_ACTIVE).order_by()
+            .values("pipeline_id").annotate(n=Count("pk")).values_list("pipeline_id", "n"))
+    return dict(rows)
+
+
+def last_runs(pipeline_ids: Iterable[int], count: int) -> dict[int, list[PipelineRun]]:
+    """{pipeline id: its `count` newest runs, newest first}, in one query (a window function)."""
+    runs = (PipelineRun.objects.filter(pipeline_id__in=list(pipeline_ids))
+            .annotate(rank=Window(RowNumber(), partition_by=[F("pipeline_id")],
+                                  order_by=[F("created_at").desc(), F("id").desc()]))
+            .filter(rank__lte=count)
+            .only("id", "uuid", "pipeline_id", "status", "reason", "trigger", "created_at", "schedule_at")
+            .order_by("pipeline_id", "rank"))
+    result: dict[int, list[PipelineRun]] = defaultdict(list)
+    for run in runs:
+        result[run.pipeline_id].append(run)
+    return dict(result)
+
+
+def next_slot(pipeline: Pipeline, schedule: ScheduleSpec | None, active_runs: int, now: dt.datetime) -> NextSlot:
+    """The next slot of the pipeline's schedule as the scheduler will see it.
+
+    Computed directly (arithmetic for intervals, croniter for cron) rather than
+    by walking every slot since the start, which for an old `start_at` and a
+    pipeline never ticked would be millions of slots.
+    """
+    if schedule is None:
+        return NextSlot(None, "manual only")
+    if pipeline.schedule_done:
+        return NextSlot(None, "schedule finished")
+    anchor = pipeline.schedule_start_at or schedule.start_at or now
+    slot = pipeline.next_slot_at or _first_slot(schedule, anchor, pipeline.last_slot_at, pipeline.runs_created, now)
+    if slot is None:
+        return NextSlot(None, "schedule finished" if schedule.kind != "repeatable" else "after the active run")
+    if schedule.end_at is not None and slot >= schedule.end_at:
+        return NextSlot(None, "schedule finished")
+    if slot > now:
+        return NextSlot(slot)
+    room = (1 if schedule.kind in ("exact_time", "repeatable") else schedule.max_active_runs) - active_runs
+    if room <= 0:
+        return NextSlot(slot, f"due, waiting for {active_runs} active run{'s' if active_runs != 1 else ''}", True)
+    return NextSlot(slot, "due now", True)
+
+
+def _first_slot(schedule: ScheduleSpec, anchor, last_slot, runs_created: int, now) -> dt.datetime | None:
+    """The first slot after `last_slot` (or the first at all); for catchup false, the latest one due."""
+    if schedule.kind == "exact_time":
+        return anchor if runs_created == 0 else None
+    if schedule.kind == "repeatable":
+        if runs_created >= (schedule.limit or 0):
+            return None
+        return max(anchor, now) if last_slot is None else None
+    if schedule.kind == "interval":
+        step = dt.timedelta(seconds=schedule.frequency)
+        first = 0 if last_slot is None else (last_slot - anchor) // step + 1
+        slot = anchor + first * step
+        if slot <= now and not schedule.catchup:
+            slot = anchor + max(first, (now - anchor) // step) * step  # the latest due: the one that gets a run
+        return slot
+    zone = zoneinfo.ZoneInfo(schedule.timezone)
+    start = last_slot if last_slot is not None else anchor - dt.timedelta(microseconds=1)
+    slot = croniter(schedule.cron, start.astimezone(zone)).get_next(dt.datetime).astimezone(dt.UTC)
+    if slot <= now and not schedule.catchup:
+        slot = croniter(schedule.cron, now.astimezone(zone)).get_prev(dt.datetime).astimezone(dt.UTC)
+    return slot
+
+
+def pipeline_runs(project, pipeline: str, *, statuses: Iterable[str] = (), page: int | str = 1,
+                  per_page: int = RUNS_PER_PAGE) -> Page:
+    """A page of the pipeline's runs, newest first, each with its op runs. Past the last page: the last page."""
+    runs = runs_of(project, pipeline=pipeline, statuses=statuses)
+    return Paginator(runs, per_page).get_page(page)
+
+
+def run_status_counts(project, pipeline: str) -> dict[str, int]:
+    rows = (PipelineRun.objects.filter(pipeline__project=project, pipeline__name=pipeline).order_by()
+            .values("status").annotate(n=Count("pk")).values_list("status", "n"))
+    return dict(rows)
+
+
+@dataclass
+class RunDetail:
+    run: PipelineRun
+    plan: Plan
+    history: list  # the run's status records, oldest first
+    op_history: dict[str, list[OperationRunStatus]]  # op name -> its status records (every attempt), oldest first
+
+
+def run_detail(project, run_uuid: str) -> RunDetail:
+    """A run with its op runs, its history and every op run's history (4 queries)."""
+    run = get_run(project, run_uuid)
+    by_id = {op_run.pk: op_run.name for op_run in run.op_runs.all()}
+    op_history: dict[str, list[OperationRunStatus]] = {name: [] for name in by_id.values()}
+    for record in OperationRunStatus.objects.filter(op_run__run=run).order_by("id"):
+        op_history[by_id[record.op_run_id]].append(record)
+    return RunDetail(run, Plan.from_dict(run.plan), list(run_statuses(run)), op_history)

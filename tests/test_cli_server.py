@@ -1,0 +1,164 @@
+"""`polyflow server`: the real command in a subprocess on the embedded SQLite of a
+fresh POLYFLOW_HOME, with no broker: the API answers, and a run triggered over
+HTTP is carried to success by the scheduler loop of the same process."""
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, LineReader, clean_environ, run_python
+
+QUICKSTART = (ROOT / "examples" / "quickstart.yaml").read_text()
+DEADLINE = 60
+
+
+def polyflow(*args, env):
+    result = run_python("-m", "polyflow.cli", *args, env=env)
+    assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result.stdout
+
+
+class Server:
+    def __init__(self, env, *args):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "polyflow.cli", "server", "--port", "0", *args], cwd=ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.stdout = LineReader(self.process.stdout)
+        self.stderr = LineReader(self.process.stderr)  # read all along: the loop logs there
+        try:
+            self.banner = self.stdout.until(r"^Ctrl-C stops the server\.", timeout=DEADLINE)
+        except AssertionError as error:
+            self.process.kill()
+            raise AssertionError(f"the server did not start: {error}\n{self.stderr.rest(5)}") from None
+        self.url = re.match(r"Polyflow \S+ serving (http://127\.0\.0\.1:\d+)/ with waitress", self.banner).group(1)
+
+    def stop(self, signum=signal.SIGTERM) -> tuple[int, str]:
+        self.process.send_signal(signum)
+        self.process.wait(timeout=40)
+        return self.process.returncode, self.stderr.rest()
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {**clean_environ(tmp_path / "home"), "POLYFLOW_HOME": str(tmp_path / "polyflow")}
+
+
+@pytest.fixture
+def server(env):
+    started = Server(env)
+    yield started
+    if started.process.poll() is None:
+        started.stop()
+
+
+def api_session(env) -> requests.Session:
+    polyflow("manage", "createsuperuser", "--noinput", "--username", "alice", "--email", "alice@example.com",
+             env={**env, "DJANGO_SUPERUSER_PASSWORD": "not-a-secret"})
+    token = re.match(r"Generated token (\w+) for user alice", polyflow("manage", "drf_create_token", "alice",
+                                                                      env=env)).group(1)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    return session
+
+
+def wait_for_run(session, url: str, done) -> dict:
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        run = session.get(url, timeout=10).json()
+        if done(run):
+            return run
+        assert time.monotonic() < deadline, f"the run did not finish in {DEADLINE} s: {run}"
+        time.sleep(0.2)
+
+
+def test_the_server_answers_and_runs_a_triggered_pipeline_without_a_broker(server, env):
+    banner = server.banner
+    assert f"database:  SQLite at {env['POLYFLOW_HOME']}/polyflow.sqlite3" in banner
+    assert "migrations applied now" in banner
+    assert "scheduler: in this process" in banner
+    assert "polyflow manage drf_create_token alice" in banner
+
+    health = requests.get(f"{server.url}/healthz", timeout=10)
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert health.headers["Server"] == "polyflow"
+    assert requests.get(f"{server.url}/api/v1/alice/projects/", timeout=10).status_code == 401
+
+    api = api_session(env)
+    base = f"{server.url}/api/v1/alice"
+    assert api.post(f"{base}/projects/", json={"name": "ml"}, timeout=10).status_code == 201
+    created = api.post(f"{base}/ml/pipelines/", data=QUICKSTART.encode(), timeout=10,
+                       headers={"Content-Type": "application/yaml"})
+    assert created.status_code == 201, created.text
+    started = time.monotonic()
+    triggered = api.post(f"{base}/ml/pipelines/quickstart/runs/", timeout=10,
+                         json={"params": {"train-fast": {"lr": 0.4}}})
+    assert triggered.status_code == 201, triggered.text
+    uuid = triggered.json()["uuid"]
+
+    run = wait_for_run(api, f"{base}/ml/runs/{uuid}/", lambda run: run["status"] in ("succeeded", "failed"))
+    took = time.monotonic() - started
+    assert run["status"] == "succeeded", run
+    statuses = {o["name"]: o["status"] for o in run["op_runs"]}
+    assert statuses.pop("notify") == "skipped"
+    assert set(statuses.values()) == {"succeeded"}
+    assert took < 30, f"{took:.1f} s: the loop should tick every 0.5 s while a run is active"
+    logs = api.get(f"{base}/ml/runs/{uuid}/ops/select-best/logs/", timeout=10)
+    assert logs.status_code == 200 and "best model: " in logs.text
+
+    code, stderr = server.stop(signal.SIGTERM)
+    assert code == 0, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "polyflow.server: tick: " in stderr  # what the loop did is logged
+    assert "stopping the scheduler" in stderr
+
+
+def test_static_files_of_the_admin_and_the_api_docs_are_served(server):
+    for path in ("/admin/login/", "/api/v1/docs/", "/static/admin/css/base.css",
+                 "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"):
+        response = requests.get(server.url + path, timeout=10)
+        assert response.status_code == 200, path
+    assert requests.get(server.url + "/static/nope.css", timeout=10).status_code == 404
+    code, stderr = server.stop(signal.SIGINT)
+    assert code == 0 and "Traceback" not in stderr, stderr
+
+
+def test_no_scheduler_serves_only(env):
+    server = Server(env, "--no-scheduler")
+    try:
+        assert "scheduler: off (--no-scheduler)" in server.banner
+        api = api_session(env)
+        base = f"{server.url}/api/v1/alice"
+        api.post(f"{base}/projects/", json={"name": "ml"}, timeout=10)
+        pipeline = QUICKSTART
+        assert api.post(f"{base}/ml/pipelines/", data=pipeline.encode(), timeout=10,
+                        headers={"Content-Type": "application/yaml"}).status_code == 201
+        uuid = api.post(f"{base}/ml/pipelines/quickstart/runs/", json={}, timeout=10).json()["uuid"]
+        time.sleep(2)
+        assert api.get(f"{base}/ml/runs/{uuid}/", timeout=10).json()["status"] == "created"
+        # Any scheduler does it instead, e.g. one tick.
+        assert "1 started" in polyflow("tick", env=env)
+    finally:
+        code, stderr = server.stop()
+    assert code == 0, stderr
+
+
+def test_a_busy_port_is_one_line(env, server):
+    port = server.url.rsplit(":", 1)[1]
+    result = run_python("-m", "polyflow.cli", "server", "--port", port, env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_fresh_home_is_migrated_first(env, tmp_path):
+    server = Server(env, "--no-scheduler")
+    server.stop()
+    assert (Path(env["POLYFLOW_HOME"]) / "polyflow.sqlite3").is_file()
+    assert "No planned migration operations." in polyflow("manage", "migrate", "--plan", env=env)
