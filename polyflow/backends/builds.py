@@ -37,12 +37,12 @@ from .manifests import (
     PREFIX,
     TEMPLATE_LABEL,
 )
+from .naming import label
 
 BUILD_LABEL = PREFIX + "build"  # the hash
 IMAGE_ANNOTATION = PREFIX + "image"
 CONTAINER = "kaniko"
 CREDENTIALS_DIR = "/kaniko/.docker"
-MAX_NAME = 63
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -129,13 +129,7 @@ def build_plan(submission: Submission, registry: str, default_context: str) -> B
 
 
 def build_pod_name(pipeline: str, template: str, digest: str, number: int) -> str:
-    suffix = f"-{digest}-{number}"
-    base = f"build-{pipeline}-{template}"
-    room = MAX_NAME - len(suffix)
-    if len(base) > room:
-        short = hashlib.sha1(base.encode()).hexdigest()[:8]
-        base = f"{base[: room - len(short) - 1].rstrip('-')}-{short}"
-    return base + suffix
+    return label(f"build-{pipeline}-{template}", f"-{digest}-{number}")
 
 
 def kaniko_args(plan: BuildPlan) -> list[str]:

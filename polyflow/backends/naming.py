@@ -7,16 +7,16 @@ import hashlib
 MAX_LABEL = 63
 
 
-def attempt_key(pipeline: str, op: str, run_uuid: str, attempt: int) -> str:
-    """`<pipeline>-<op>-<run short uuid>-<attempt>`, trimmed to a DNS-1123 label.
-
-    When the name is too long, the pipeline-op part is cut and a hash of it
-    appended, so two long names that share a prefix still differ.
-    """
-    suffix = f"-{run_uuid.replace('-', '')[:8]}-{attempt}"
-    base = f"{pipeline}-{op}"
+def label(base: str, suffix: str) -> str:
+    """`base + suffix` as a DNS-1123 label: a base too long is cut and a hash
+    of it appended, so two long names that share a prefix still differ."""
     room = MAX_LABEL - len(suffix)
     if len(base) > room:
         digest = hashlib.sha1(base.encode()).hexdigest()[:8]
         base = f"{base[: room - len(digest) - 1].rstrip('-')}-{digest}"
     return base + suffix
+
+
+def attempt_key(pipeline: str, op: str, run_uuid: str, attempt: int) -> str:
+    """`<pipeline>-<op>-<run short uuid>-<attempt>`, trimmed to a DNS-1123 label."""
+    return label(f"{pipeline}-{op}", f"-{run_uuid.replace('-', '')[:8]}-{attempt}")

@@ -4,10 +4,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from ..exceptions import Conflict, InvalidInput, NotFound
+from ..exceptions import Conflict, InvalidInput
 from ..models import ProjectMember
 from ..models.project import name_validator
-from ..selectors.projects import project_model
+from ..selectors.projects import get_member, project_model
 from ..spec.fields import dns1123_label_error
 from ..statuses import RUN_ACTIVE
 
@@ -85,13 +85,6 @@ def add_member(project, username: str, role: str) -> ProjectMember:
             return ProjectMember.objects.create(project=project, user=user, role=role)
     except IntegrityError:
         raise Conflict(f"{username} is a member of {project} already") from None
-
-
-def get_member(project, username: str) -> ProjectMember:
-    member = ProjectMember.objects.filter(project=project, user__username=username).select_related("user").first()
-    if member is None:
-        raise NotFound(f"{username} is not a member of {project}")
-    return member
 
 
 def change_role(project, username: str, role: str) -> ProjectMember:
