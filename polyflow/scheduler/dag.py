@@ -7,6 +7,7 @@ failure: the work it stood for did not happen.
 from __future__ import annotations
 
 import heapq
+from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -92,7 +93,9 @@ def resolve(nodes: Mapping[str, Node], statuses: Mapping[str, str],
     each decision sees what this call decided above it: an upstream skipped in
     the same call counts for `skip_on_upstream_skip`.
     """
-    statuses = dict(statuses)
+    # Decisions are written over the caller's statuses, not into them (and
+    # without copying a large run's statuses for every call).
+    statuses = ChainMap({}, statuses)
     decisions = Decisions()
     if children is None:
         children = downstream_of(nodes)

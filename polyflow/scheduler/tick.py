@@ -10,8 +10,11 @@ most once per attempt even if a worker dies between submitting and recording.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
+import time
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -36,9 +39,9 @@ from .past import held_by_past
 logger = logging.getLogger("polyflow.scheduler")
 
 # A chain advances within one tick for as long as the backend reports
-# finished attempts, up to this many rounds (an instant backend would
-# otherwise keep one tick busy for a whole long chain).
-MAX_PASSES = 50
+# finished attempts, for up to this many seconds (an instant backend would
+# otherwise keep one tick, and its locks on the runs, for a whole long chain).
+ROUNDS_BUDGET = 2.0
 # Backends enforce timeouts themselves; the tick steps in only this much later.
 TIMEOUT_GRACE = 10
 _OP_FIELDS = ("pk", "run_id", "name", "status", "attempt", "handle", "backend", "started_at", "retry_at",
@@ -134,15 +137,16 @@ class _Pass:
             self.runs = {run.pk: run for run in runs}
             self._enforce_run_timeouts()
             self._load_ops()
-            candidates = None  # everything, the first time
-            for round_ in range(MAX_PASSES):
+            deadline = time.monotonic() + ROUNDS_BUDGET
+            for round_ in itertools.count():
+                first = round_ == 0
+                if not first and time.monotonic() > deadline:
+                    break
                 self.report.passes += 1
-                finished = self._sync(stop_requested=round_ == 0)
-                if round_ and not finished:
-                    break
-                candidates = self._decide(candidates, finished, first=round_ == 0)
-                if not finished and round_:
-                    break
+                finished = self._sync(stop_requested=first)
+                if not first and not finished:
+                    break  # nothing changed since the last round: nothing new to decide
+                self._decide(finished, first=first)
             self._finalize_runs()
 
     # -- loading -----------------------------------------------------------------
@@ -152,6 +156,11 @@ class _Pass:
         for op_run in OperationRun.objects.filter(run_id__in=self.runs).only(*_OP_FIELDS).order_by("pk"):
             self.ops[op_run.pk] = op_run
             self.by_run[op_run.run_id][op_run.name] = op_run
+        # Kept up to date by _move and _set_reason, so that a round looks only
+        # at what may change instead of scanning every op run of a large run.
+        self.busy = {pk: o for pk, o in self.ops.items() if o.status in _BUSY}
+        self.held_for_room = {pk for pk, o in self.ops.items()
+                              if o.status == OpStatus.CREATED and o.reason == "concurrency"}
         self.children = {run_id: dag.downstream_of(self._nodes(run_id)) for run_id in self.runs}
 
     def _nodes(self, run_id: int) -> dict[str, dag.Node]:
@@ -171,6 +180,11 @@ class _Pass:
                 setattr(op_run, name, value)
             if kwargs.get("next_attempt"):
                 op_run.attempt += 1
+            if status in _BUSY:
+                self.busy[pk] = op_run
+            else:
+                self.busy.pop(pk, None)
+            self.held_for_room.discard(pk)
             result.append(op_run)
         return result
 
@@ -187,8 +201,7 @@ class _Pass:
     # -- syncing submitted op runs -----------------------------------------------
     def _sync(self, stop_requested: bool) -> list[OperationRun]:
         """Read the backends once; return the op runs that reached a final status."""
-        watched = [o for o in self.ops.values()
-                   if (o.status in OP_SUBMITTED or o.status == OpStatus.STOPPING) and o.handle]
+        watched = [o for o in self.busy.values() if o.handle]
         outcomes: dict[int, Outcome] = {}
         by_backend = defaultdict(list)
         for op_run in watched:
@@ -232,7 +245,7 @@ class _Pass:
         return finished
 
     # -- deciding and submitting -----------------------------------------------------
-    def _decide(self, previous_candidates, finished: list[OperationRun], first: bool):
+    def _decide(self, finished: list[OperationRun], first: bool) -> None:
         """Resolve trigger rules where something changed, then submit what is ready."""
         skipped, upstream_failed, ready = [], [], []
         changed_runs = {o.run_id for o in finished}
@@ -242,7 +255,7 @@ class _Pass:
                 continue
             candidates = None if first else {child for o in finished if o.run_id == run_id
                                              for child in self.children[run_id].get(o.name, ())}
-            statuses = {name: o.status for name, o in ops.items()}
+            statuses = _Statuses(ops)
             decisions = dag.resolve(self._nodes_cached(run_id), statuses, candidates, self.children[run_id])
             skipped += [ops[name] for name in decisions.skipped]
             upstream_failed += [ops[name] for name in decisions.upstream_failed]
@@ -256,10 +269,8 @@ class _Pass:
                       and o.retry_at <= self.now and self.runs[o.run_id].status == RunStatus.RUNNING]
         elif finished:
             # Room may have freed up for op runs held by a concurrency limit.
-            ready += [o for o in self.ops.values() if o.status == OpStatus.CREATED and o.reason == "concurrency"
-                      and o not in ready]
+            ready += [self.ops[pk] for pk in sorted(self.held_for_room) if self.ops[pk] not in ready]
         self._submit(ready, resend=first)
-        return None
 
     def _nodes_cached(self, run_id):
         cache = self.__dict__.setdefault("_node_cache", {})
@@ -409,6 +420,10 @@ class _Pass:
                 reason=reason, message=message, updated_at=self.now)
             for op_run in changed:
                 op_run.reason = reason
+        if reason == "concurrency":
+            self.held_for_room.update(o.pk for o in op_runs)
+        else:
+            self.held_for_room.difference_update(o.pk for o in op_runs)
 
     # -- finishing runs ------------------------------------------------------------
     def _finalize_runs(self) -> None:
@@ -446,3 +461,22 @@ class _SucceededOutputs:
     def get(self, name: str, default=None):
         op_run = self.op_runs.get(name)
         return op_run.outputs if op_run is not None and op_run.status == OpStatus.SUCCEEDED else default
+
+
+_BUSY = OP_SUBMITTED | {OpStatus.STOPPING}
+
+
+class _Statuses(Mapping):
+    """A run's op statuses by name, read from the loaded op runs (no copy per round)."""
+
+    def __init__(self, op_runs: dict[str, OperationRun]):
+        self.op_runs = op_runs
+
+    def __getitem__(self, name: str) -> str:
+        return self.op_runs[name].status
+
+    def __iter__(self):
+        return iter(self.op_runs)
+
+    def __len__(self) -> int:
+        return len(self.op_runs)
