@@ -161,7 +161,8 @@ class _Pass:
         self.busy = {pk: o for pk, o in self.ops.items() if o.status in _BUSY}
         self.held_for_room = {pk for pk, o in self.ops.items()
                               if o.status == OpStatus.CREATED and o.reason == "concurrency"}
-        self.children = {run_id: dag.downstream_of(self._nodes(run_id)) for run_id in self.runs}
+        self.nodes = {run_id: self._nodes(run_id) for run_id in self.runs}
+        self.children = {run_id: dag.downstream_of(nodes) for run_id, nodes in self.nodes.items()}
 
     def _nodes(self, run_id: int) -> dict[str, dag.Node]:
         plan = _plan(self.runs[run_id])
@@ -256,7 +257,7 @@ class _Pass:
             candidates = None if first else {child for o in finished if o.run_id == run_id
                                              for child in self.children[run_id].get(o.name, ())}
             statuses = _Statuses(ops)
-            decisions = dag.resolve(self._nodes_cached(run_id), statuses, candidates, self.children[run_id])
+            decisions = dag.resolve(self.nodes[run_id], statuses, candidates, self.children[run_id])
             skipped += [ops[name] for name in decisions.skipped]
             upstream_failed += [ops[name] for name in decisions.upstream_failed]
             ready += [ops[name] for name in decisions.ready]
@@ -271,12 +272,6 @@ class _Pass:
             # Room may have freed up for op runs held by a concurrency limit.
             ready += [self.ops[pk] for pk in sorted(self.held_for_room) if self.ops[pk] not in ready]
         self._submit(ready, resend=first)
-
-    def _nodes_cached(self, run_id):
-        cache = self.__dict__.setdefault("_node_cache", {})
-        if run_id not in cache:
-            cache[run_id] = self._nodes(run_id)
-        return cache[run_id]
 
     def _submit(self, ready: list[OperationRun], resend: bool) -> None:
         ready = self._hold_paused(ready)

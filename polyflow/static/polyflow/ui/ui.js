@@ -155,19 +155,7 @@
             item.querySelector('[data-field="duration"]').textContent =
               gantt.duration(((op.finished_at ? Date.parse(op.finished_at) : Date.now()) - Date.parse(op.started_at)) / 1000);
           }
-          var reason = item.querySelector('[data-field="reason"]');
-          reason.textContent = "";
-          if (op.reason) {
-            var pill = document.createElement("span");
-            pill.className = "pill reason";
-            pill.textContent = label(op.reason);
-            reason.appendChild(pill);
-            reason.appendChild(document.createTextNode(" "));
-          }
-          var message = document.createElement("span");
-          message.className = "muted small";
-          message.textContent = op.message;
-          reason.appendChild(message);
+          showReason(item.querySelector('[data-field="reason"]'), op.reason, op.message, "muted small");
         }
         gantt.op(op, activeOp);
       });
@@ -193,6 +181,22 @@
 
     var lastStatus = root.getAttribute("data-status"), lastUpdate = null;
 
+    /* A reason as a pill, then its message (an op's in the list, the run's in the facts strip). */
+    function showReason(container, reason, message, messageClass) {
+      container.textContent = "";
+      if (reason) {
+        var pill = document.createElement("span");
+        pill.className = "pill reason";
+        pill.textContent = label(reason);
+        container.appendChild(pill);
+        container.appendChild(document.createTextNode(" "));
+      }
+      var text = document.createElement("span");
+      text.className = messageClass;
+      text.textContent = message;
+      container.appendChild(text);
+    }
+
     function clock(iso) {
       return iso ? new Date(iso).toISOString().slice(11, 19) : "\u2014";
     }
@@ -206,19 +210,8 @@
         document.querySelector('.facts [data-field="duration"]').textContent =
           gantt.duration((end - Date.parse(run.started_at)) / 1000);
       }
-      var reason = document.getElementById("run-reason");
-      reason.textContent = "";
-      if (run.reason) {
-        var pill = document.createElement("span");
-        pill.className = "pill reason";
-        pill.textContent = label(run.reason);
-        reason.appendChild(pill);
-        reason.appendChild(document.createTextNode(" "));
-      }
-      var message = document.createElement("span");
-      message.className = "muted";
-      message.textContent = run.message || (run.reason ? "" : "\u2014");
-      reason.appendChild(message);
+      showReason(document.getElementById("run-reason"), run.reason, run.message || (run.reason ? "" : "\u2014"),
+                 "muted");
     }
 
     /* The run's status history, from the API's statuses endpoint, when the run changed. */
