@@ -40,6 +40,14 @@ DEFAULTS: dict[str, Any] = {
     # int >= 1, seconds. How often the scheduler ticks: the period of the beat
     # entry and of a looping tick.
     "TICK_INTERVAL": 5,
+    # int >= 1. How many active runs a worker claims at once (SELECT ... FOR UPDATE
+    # SKIP LOCKED LIMIT n): other workers take the next ones, and a stop or retry
+    # request waits at most for one batch's database work.
+    "TICK_BATCH_SIZE": 50,
+    # int >= 1, seconds. How long a worker's claim on a batch of runs lasts while
+    # it talks to the backend with no lock held; renewed as it goes, and taken
+    # over by another worker once it lapses (the worker died).
+    "RUN_LEASE": 120,
     # -- The kubernetes backend (docs/kubernetes.md) ------------------------------
     # str. The API server's URL, used as it is, without credentials, e.g.
     # "http://127.0.0.1:8001" (kubectl proxy, the simulator). "" (the default):
@@ -76,7 +84,8 @@ DEFAULTS: dict[str, Any] = {
 
 BACKEND_CHOICES = ("local", "kubernetes")
 _CHOICES: dict[str, tuple[str, ...]] = {"BACKEND": BACKEND_CHOICES}
-_MINIMUMS: dict[str, int] = {"MAX_CONCURRENCY": 0, "TICK_INTERVAL": 1, "KUBE_REQUEST_TIMEOUT": 1, "POD_TTL": 0,
+_MINIMUMS: dict[str, int] = {"MAX_CONCURRENCY": 0, "TICK_INTERVAL": 1, "TICK_BATCH_SIZE": 1, "RUN_LEASE": 1,
+                             "KUBE_REQUEST_TIMEOUT": 1, "POD_TTL": 0,
                              "RECONCILE_INTERVAL": 1}
 
 _TYPE_NAMES = {

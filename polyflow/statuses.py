@@ -1,15 +1,29 @@
 """Statuses of runs and op runs, and which transitions are allowed (DESIGN section 5).
 
-Pure data: the single transition function (services/transitions.py) enforces
-this table with a conditional UPDATE.
+Pure data, importable without Django (the local runner, the spec tools and
+tests use it too): the single transition function (services/transitions.py)
+enforces this table with a conditional UPDATE. One vocabulary: code compares
+statuses with these members, never with string copies.
 """
 
 from __future__ import annotations
 
-from django.db import models
+from enum import StrEnum
 
 
-class OpStatus(models.TextChoices):
+class _Choices(StrEnum):
+    """A StrEnum with Django's `choices` ((value, label) pairs, labels as TextChoices makes them)."""
+
+    @classmethod
+    def choices(cls) -> list[tuple[str, str]]:
+        return [(member.value, member.name.replace("_", " ").title()) for member in cls]
+
+    @classmethod
+    def values(cls) -> list[str]:
+        return [member.value for member in cls]
+
+
+class OpStatus(_Choices):
     CREATED = "created"
     SCHEDULED = "scheduled"
     STARTING = "starting"
@@ -23,7 +37,7 @@ class OpStatus(models.TextChoices):
     STOPPED = "stopped"
 
 
-class RunStatus(models.TextChoices):
+class RunStatus(_Choices):
     CREATED = "created"
     RUNNING = "running"
     SUCCEEDED = "succeeded"

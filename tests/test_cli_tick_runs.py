@@ -325,4 +325,4 @@ def test_a_first_command_on_a_fresh_home_sets_up_the_database(tmp_path):
 
 
 def test_status_choices_are_the_run_statuses():
-    assert RUN_STATUSES == tuple(RunStatus.values)
+    assert RUN_STATUSES == tuple(RunStatus.values())

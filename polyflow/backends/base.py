@@ -10,9 +10,10 @@ submitting and recording) finds the first one and starts nothing new.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..spec.plan import TemplateSpec
 
@@ -41,7 +42,10 @@ class Observation:
     exit_code: int | None = None
     reason: str = ""  # e.g. "timeout", "OOMKilled", "stopped", "lost"
     message: str = ""
-    outputs: Mapping[str, object] = field(default_factory=dict)
+    # What the op published, as published: the text of its outputs file or
+    # termination message (or a decoded mapping). Backends pass it on unread:
+    # scheduler/outputs.py is the one parser that checks it, for all of them.
+    outputs: str | bytes | Mapping[str, object] | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
 
@@ -83,6 +87,18 @@ class Backend(ABC):
         attempts). The tick calls it at the start of every tick; a backend does the work only
         when it is due (at start, then periodically) or forced, and returns a report, else None."""
         return None
+
+    def watch(self, timeout: float) -> list[str]:
+        """Wait up to `timeout` seconds for attempts of this backend to change state; return
+        the handles that did (as far as the backend knows: [] says only that time ran out).
+
+        The hand-off on completion: a scheduler loop waits here instead of sleeping, and ticks
+        the runs of what changed at once. Calls resume where the previous call left off, so
+        nothing that happens between two calls is missed. This default knows of no change
+        and only sleeps; the periodic tick stays the safety net whatever a backend does.
+        """
+        time.sleep(max(timeout, 0.0))
+        return []
 
     def describe_once(self) -> str:
         """A line the scheduler logs once when it starts using the backend."""

@@ -18,6 +18,9 @@ class Pipeline(models.Model):
     runs_created = models.PositiveIntegerField(default=0)
     slots_dropped = models.PositiveIntegerField(default=0)  # due slots skipped with catchup false
     schedule_done = models.BooleanField(default=False)
+    # Why creating this pipeline's due runs failed the last time (cleared when it works).
+    scheduler_error = models.TextField(blank=True, default="")
+    scheduler_error_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

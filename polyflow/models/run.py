@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from ..statuses import OpStatus, RunStatus
 
@@ -13,7 +14,9 @@ class Lifecycle(models.Model):
 
     reason = models.CharField(max_length=64, blank=True, default="")
     message = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Not auto_now_add: a run created for a given time (a slot's tick, a test's
+    # clock) records that time, and its start is never before it.
+    created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -36,9 +39,19 @@ class PipelineRun(Lifecycle):
     params = models.JSONField(default=dict)  # overrides per op: {"op": {"input": value}}
     # The plan the run was created from: updating the pipeline never changes a run.
     plan = models.JSONField()
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.CREATED)
+    status = models.CharField(max_length=16, choices=RunStatus.choices(), default=RunStatus.CREATED)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
+    # The scheduler's bookkeeping (DESIGN section 8). A worker leases the runs it
+    # ticks, so that others take other runs while it talks to the backend with no
+    # lock held; the least recently ticked runs are taken first.
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    ticked_at = models.DateTimeField(null=True, blank=True)
+    # Why the scheduler could not advance this run the last time it tried (a bug,
+    # bad data): shown by the API, CLI and dashboard; cleared once it advances.
+    scheduler_error = models.TextField(blank=True, default="")
+    scheduler_error_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pipeline", "schedule_at"], name="polyflow_run_pipeline_slot")]
@@ -46,6 +59,7 @@ class PipelineRun(Lifecycle):
             models.Index(fields=["status"], name="polyflow_run_status"),
             models.Index(fields=["pipeline", "status"], name="polyflow_run_pipe_status"),
             models.Index(fields=["pipeline", "-created_at"], name="polyflow_run_pipe_created"),
+            models.Index(fields=["status", "ticked_at"], name="polyflow_run_status_ticked"),
         ]
         ordering = ["-created_at", "-id"]
 
@@ -63,7 +77,7 @@ class OperationRun(Lifecycle):
     operation = models.ForeignKey("polyflow.Operation", null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="runs")
     name = models.CharField(max_length=63)
-    status = models.CharField(max_length=16, choices=OpStatus.choices, default=OpStatus.CREATED)
+    status = models.CharField(max_length=16, choices=OpStatus.choices(), default=OpStatus.CREATED)
     attempt = models.PositiveIntegerField(default=1)
     params = models.JSONField(default=dict)  # resolved when submitted
     outputs = models.JSONField(default=dict)
@@ -78,6 +92,8 @@ class OperationRun(Lifecycle):
             models.Index(fields=["status"], name="polyflow_oprun_status"),
             models.Index(fields=["run", "status"], name="polyflow_oprun_run_status"),
             models.Index(fields=["operation", "status"], name="polyflow_oprun_op_status"),
+            # A backend's report of a changed attempt names its handle.
+            models.Index(fields=["handle"], name="polyflow_oprun_handle"),
         ]
         ordering = ["run_id", "id"]
 

@@ -7,14 +7,12 @@ each becomes the transition to write and the fields that go with it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..backends.base import FAILED, LOST, RUNNING, SUCCEEDED, Observation
-from ..spec.errors import choices_text
 from ..spec.plan import OpSpec
-from ..spec.types import value_error
 from ..statuses import OpStatus
+from .outputs import parse_outputs
 from .retries import may_retry, next_attempt_at
 
 
@@ -24,18 +22,6 @@ class Outcome:
     reason: str = ""
     message: str = ""
     fields: dict = field(default_factory=dict)
-
-
-def outputs_error(op: OpSpec, outputs: Mapping[str, object]) -> str | None:
-    declared = {io.name: io for io in op.template.outputs} if op.template else {}
-    for name, value in outputs.items():
-        io = declared.get(name)
-        if io is None:
-            return f"undeclared output {name!r} (outputs: {choices_text(declared)})"
-        error = value_error(io.type, value, io.is_list, io.options)
-        if error:
-            return f"output {name!r}: {error}"
-    return None
 
 
 def failure(op: OpSpec, attempt: int, reason: str, message: str, now: dt.datetime,
@@ -64,11 +50,10 @@ def outcome_of(status: str, attempt: int, op: OpSpec, observation: Observation, 
             return Outcome(OpStatus.RUNNING, fields={"started_at": observation.started_at or now})
         return None
     if observation.state == SUCCEEDED:
-        outputs = dict(observation.outputs)
-        error = outputs_error(op, outputs)
-        if error:
-            return failure(op, attempt, "invalid_outputs", error, now, finished)
-        return Outcome(OpStatus.SUCCEEDED, fields={**finished, "outputs": outputs})
+        parsed = parse_outputs(observation.outputs, op.template.outputs if op.template else ())
+        if parsed.error:
+            return failure(op, attempt, "invalid_outputs", parsed.error, now, finished)
+        return Outcome(OpStatus.SUCCEEDED, fields={**finished, "outputs": parsed.outputs})
     if observation.state in (FAILED, LOST):
         reason = observation.reason or ("lost" if observation.state == LOST else "failed")
         message = observation.message or (f"exit code {observation.exit_code}"

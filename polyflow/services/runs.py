@@ -9,9 +9,11 @@ from django.utils import timezone
 
 from ..exceptions import Conflict, InvalidInput, NotFound
 from ..models import Operation, OperationRun, PipelineRun
+from ..scheduler.decide import run_outcome
 from ..spec import Plan
 from ..spec.errors import choices_text, describe, format_path, suggest
 from ..spec.params import input_errors
+from ..spec.plan import thaw
 from ..statuses import OP_FINAL, OP_RETRYABLE, OP_SUBMITTED, RUN_FINAL, OpStatus, RunStatus
 from .transitions import record_created, transition
 
@@ -50,16 +52,18 @@ def trigger_run(pipeline, *, params=None, user=None, trigger=PipelineRun.Trigger
         with transaction.atomic():
             run = PipelineRun.objects.create(pipeline=pipeline, plan=pipeline.plan, params=overrides,
                                              trigger=trigger, schedule_at=schedule_at, event=event,
-                                             created_by=user)
+                                             created_by=user, created_at=now)
             record_created([run], now)
             op_runs = OperationRun.objects.bulk_create([
-                OperationRun(run=run, operation_id=operation_ids.get(name), name=name,
-                             params={**plan.op(name).params, **overrides.get(name, {})})
+                OperationRun(run=run, operation_id=operation_ids.get(name), name=name, created_at=now,
+                             params=thaw({**plan.op(name).params, **overrides.get(name, {})}))
                 for name in plan.order
             ])
             record_created(op_runs, now)
-    except IntegrityError:
-        raise Conflict(f"a run for slot {schedule_at.isoformat()} exists already") from None
+    except IntegrityError as error:
+        if schedule_at is not None and PipelineRun.objects.filter(pipeline=pipeline, schedule_at=schedule_at).exists():
+            raise Conflict(f"a run for slot {schedule_at.isoformat()} exists already") from None
+        raise Conflict(f"the run could not be created: {error}") from None
     return run
 
 
@@ -81,22 +85,25 @@ def stop_run(run: PipelineRun, *, now=None, reason: str = "stopped",
         run = PipelineRun.objects.select_for_update().get(pk=run.pk)
         if run.status in RUN_FINAL:
             raise Conflict(f"run {run.uuid} is already {run.status}")
-        _stop_op_runs(run.op_runs.all(), now)
+        statuses = _stop_op_runs(run.op_runs.all(), now)
         if run.status != RunStatus.STOPPING:
             transition(run, RunStatus.STOPPING, reason=reason, message=message, now=now)
-        if not run.op_runs.filter(status=OpStatus.STOPPING).exists():
-            final = RunStatus.FAILED if reason == "timeout" else RunStatus.STOPPED
+        final = run_outcome(RunStatus.STOPPING, reason, statuses)
+        if final is not None:
             transition(run, final, reason=reason, message=message, now=now)
     run.refresh_from_db()
     return run
 
 
-def _stop_op_runs(op_runs, now) -> None:
+def _stop_op_runs(op_runs, now) -> list[str]:
+    """Stop the op runs; return their statuses as they are now."""
     rows = list(op_runs.values_list("pk", "status"))
     submitted = [pk for pk, status in rows if status in OP_SUBMITTED]
-    transition(submitted, OpStatus.STOPPING, model=OperationRun, reason="stopped", now=now)
+    moved = set(transition(submitted, OpStatus.STOPPING, model=OperationRun, reason="stopped", now=now))
     pending = [pk for pk, status in rows if status not in OP_FINAL and status not in OP_SUBMITTED]
-    transition(pending, OpStatus.STOPPED, model=OperationRun, reason="stopped", now=now)
+    stopped = set(transition(pending, OpStatus.STOPPED, model=OperationRun, reason="stopped", now=now))
+    return [OpStatus.STOPPING if pk in moved else OpStatus.STOPPED if pk in stopped else status
+            for pk, status in rows]
 
 
 def stop_op_run(run: PipelineRun, name: str, *, now=None) -> OperationRun:

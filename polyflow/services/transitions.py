@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from ..models import OperationRun, OperationRunStatus, PipelineRun, PipelineRunStatus
@@ -84,7 +84,12 @@ def transition(
     sources = allowed_sources(kind.table, kind.retry_sources, to_status, explicit_retry)
     now = now or timezone.now()
     fields = {"status": to_status, "reason": reason, "message": message, "updated_at": now}
-    if to_status == kind.started:
+    if to_status == kind.started and kind is _RUN:
+        # Never before the run was created: a run created while a tick (whose `now`
+        # was taken at its start) was under way starts when it was created.
+        fields["started_at"] = _Expr("COALESCE(t.{col}, GREATEST(%s, t.created_at))", [now],
+                                     Coalesce(F("started_at"), Greatest(Value(now), F("created_at"))))
+    elif to_status == kind.started:
         fields["started_at"] = _Expr("COALESCE(t.{col}, %s)", [now], Coalesce(F("started_at"), now))
     if to_status in kind.final:
         fields["finished_at"] = now

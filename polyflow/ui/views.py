@@ -88,7 +88,7 @@ def _api(url_name: str, **kwargs) -> str:
 def pipeline(request, owner, project, name):
     project_obj = get_project(request.user, owner, project)
     pipeline_obj = get_pipeline(project_obj, name)
-    statuses = [status for status in request.GET.getlist("status") if status in RunStatus.values]
+    statuses = [status for status in request.GET.getlist("status") if status in RunStatus.values()]
     runs = dashboard.pipeline_runs(project_obj, name, statuses=statuses, page=request.GET.get("page", 1))
     now = timezone.now()
     summary = dashboard.summarize(pipeline_obj, dashboard.active_run_counts([pipeline_obj.pk]).get(pipeline_obj.pk, 0),
@@ -119,7 +119,7 @@ def pipeline(request, owner, project, name):
 def _filters(selected: list[str], counts: dict[str, int]) -> list[dict]:
     chips = [{"status": "", "label": "all", "count": sum(counts.values()), "active": not selected}]
     chips += [{"status": status, "label": status.replace("_", " "), "count": counts.get(status, 0),
-               "active": status in selected} for status in RunStatus.values]
+               "active": status in selected} for status in RunStatus.values()]
     return chips
 
 
@@ -130,7 +130,7 @@ def _op_counts(run) -> list[tuple[str, int, float]]:
     counts = {}
     for op_run in op_runs:
         counts[op_run.status] = counts.get(op_run.status, 0) + 1
-    return [(status, counts[status], round(100 * counts[status] / total, 2)) for status in OpStatus.values
+    return [(status, counts[status], round(100 * counts[status] / total, 2)) for status in OpStatus.values()
             if status in counts]
 
 
@@ -169,7 +169,7 @@ def run(request, owner, project, uuid):
         "can_act": dashboard.project_access(request.user, project_obj) >= Access.ACT,
         "dag": plan_svg(detail.plan, {op.name: op.status for op in op_runs},
                         links={op.name: f"#op-{op.name}" for op in op_runs}, label=f"DAG of run {run_obj.uuid}"),
-        "legend": [(status, status.replace("_", " ")) for status in OpStatus.values],
+        "legend": [(status, status.replace("_", " ")) for status in OpStatus.values()],
         "api": {
             "run": _api("api-run", **keys),
             "stop": _api("api-run-stop", **keys),

@@ -206,7 +206,7 @@ def test_run_timeout_stops_and_fails_the_run(apply, backend):
     pipeline = apply(pipeline_yaml("  - {name: a, template: {name: t}}\n"
                                    "  - {name: b, template: {name: t}, dependencies: [a]}\n", head="timeout: 60\n"))
     backend.hold.add("a")
-    run = trigger_run(pipeline)
+    run = trigger_run(pipeline, now=at(0))
     tick(at(0), backend)
     tick(at(61), backend)  # stopped, and the backend confirms within the same tick
     run.refresh_from_db()

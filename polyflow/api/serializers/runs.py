@@ -7,7 +7,7 @@ from ...statuses import OpStatus, RunStatus
 
 class OpRunSerializer(serializers.Serializer):
     name = serializers.CharField()
-    status = serializers.ChoiceField(choices=OpStatus.choices)
+    status = serializers.ChoiceField(choices=OpStatus.choices())
     reason = serializers.CharField()
     message = serializers.CharField()
     attempt = serializers.IntegerField()
@@ -36,7 +36,7 @@ class RunSerializer(serializers.Serializer):
     schedule_at = serializers.DateTimeField(allow_null=True)
     event = serializers.CharField(source="event.name", allow_null=True, default=None)
     params = serializers.JSONField()
-    status = serializers.ChoiceField(choices=RunStatus.choices)
+    status = serializers.ChoiceField(choices=RunStatus.choices())
     reason = serializers.CharField()
     message = serializers.CharField()
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
@@ -79,7 +79,7 @@ ORDERING_CHOICES = [f"{sign}{name}" for name in RUN_ORDERINGS for sign in ("", "
 class RunFilterSerializer(serializers.Serializer):
     """The query string of run lists."""
 
-    status = serializers.ListField(child=serializers.ChoiceField(choices=RunStatus.choices), required=False,
+    status = serializers.ListField(child=serializers.ChoiceField(choices=RunStatus.choices()), required=False,
                                    help_text="only runs in these statuses (repeat the parameter for several)")
     created_after = serializers.DateTimeField(required=False, help_text="ISO 8601; created at or after")
     created_before = serializers.DateTimeField(required=False, help_text="ISO 8601; created before")

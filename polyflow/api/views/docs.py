@@ -21,8 +21,8 @@ SCHEMA_SETTINGS = {
     "PREPROCESSING_HOOKS": ["polyflow.api.schema.only_polyflow"],
     # Two `status` fields with different choices: name their enums.
     "ENUM_NAME_OVERRIDES": {
-        "RunStatusEnum": "polyflow.statuses.RunStatus",
-        "OpStatusEnum": "polyflow.statuses.OpStatus",
+        "RunStatusEnum": "polyflow.statuses.RunStatus.choices",
+        "OpStatusEnum": "polyflow.statuses.OpStatus.choices",
     },
 }
 

@@ -1,0 +1,108 @@
+"""Talking to the backends, with no transaction open: submit, stop, sync, and record the answers.
+
+The order is DESIGN section 8's: the attempt is recorded (`scheduled`, no
+handle) and committed, then submitted, then its handle recorded in a second
+short transaction. Submits are idempotent by the attempt's key, so a worker
+that dies between any two steps leaves nothing the next tick cannot repair:
+it sends the same key again and the backend answers with the attempt it has.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from ..backends import Backend, Observation, SubmitError
+from ..models import OperationRun
+from ..services.transitions import transition
+from ..statuses import OP_FINAL, OpStatus
+from .write import Scheduled
+
+logger = logging.getLogger("polyflow.scheduler")
+
+
+@dataclass
+class Answers:
+    handles: dict[int, str] = field(default_factory=dict)  # op run pk -> handle
+    permanent: dict[int, str] = field(default_factory=dict)  # op run pk -> why the backend refused it
+    transient: dict[int, str] = field(default_factory=dict)  # op run pk -> why it is to be sent again
+    keys: dict[int, str] = field(default_factory=dict)  # op run pk -> attempt key
+    backends: dict[int, str] = field(default_factory=dict)
+
+
+def submit(backend_for: Callable[[str], Backend], scheduled: Iterable[Scheduled]) -> Answers:
+    answers = Answers()
+    for item in scheduled:
+        answers.keys[item.pk] = item.submission.key
+        answers.backends[item.pk] = item.backend
+        try:
+            answers.handles[item.pk] = backend_for(item.backend).submit(item.submission)
+        except SubmitError as error:
+            (answers.permanent if error.permanent else answers.transient)[item.pk] = str(error)
+        except Exception as error:  # noqa: BLE001 - a backend's bug fails that attempt, not the tick
+            logger.exception("submit of %s failed", item.submission.key)
+            answers.permanent[item.pk] = f"the backend failed: {type(error).__name__}: {error}"
+    return answers
+
+
+def record(answers: Answers, now) -> tuple[int, list[tuple[str, str]]]:
+    """Write what the backends answered; return (failed count, [(backend, handle)] to stop).
+
+    An op run stopped while its submit was on the way (a request came in
+    meanwhile) has its new attempt stopped too, so no pod or process outlives it.
+    """
+    if not (answers.handles or answers.permanent):
+        return 0, []
+    with transaction.atomic():
+        statuses = dict(OperationRun.objects.select_for_update().filter(pk__in=list(answers.handles))
+                        .values_list("pk", "status")) if answers.handles else {}
+        rows = [OperationRun(pk=pk, handle=handle) for pk, handle in answers.handles.items()]
+        if rows:
+            OperationRun.objects.bulk_update(rows, ["handle"])
+        failed = transition(list(answers.permanent), OpStatus.FAILED, model=OperationRun, now=now,
+                            per_row={pk: {"reason": "submit_error", "message": message}
+                                     for pk, message in answers.permanent.items()})
+    orphans = [(answers.backends[pk], handle) for pk, handle in answers.handles.items()
+               if statuses.get(pk) in OP_FINAL or statuses.get(pk) == OpStatus.STOPPING]
+    return len(failed), orphans
+
+
+def stop(backend_for: Callable[[str], Backend], handles: Iterable[tuple[str, str]]) -> None:
+    by_backend = defaultdict(list)
+    for name, handle in handles:
+        by_backend[name].append(handle)
+    for name, group in by_backend.items():
+        try:
+            backend_for(name).stop(group)
+        except Exception as error:  # noqa: BLE001 - asked again at the next tick
+            logger.warning("stop of %d attempt(s) on %s failed: %s (asking again next tick)", len(group), name,
+                           error)
+
+
+def sync(backend_for: Callable[[str], Backend], handles: Iterable[tuple[str, str]]) -> dict[str, Observation]:
+    """One call per backend for every attempt in flight."""
+    by_backend = defaultdict(list)
+    for name, handle in handles:
+        by_backend[name].append(handle)
+    observations: dict[str, Observation] = {}
+    for name, group in by_backend.items():
+        try:
+            observations.update(backend_for(name).sync(group))
+        except Exception as error:  # noqa: BLE001 - nothing is known this time; the next sync tells
+            logger.warning("sync of %d attempt(s) on %s failed: %s", len(group), name, error)
+    return observations
+
+
+def news(observations: Mapping[str, Observation], in_flight: Mapping[str, str]) -> bool:
+    """Whether the observations change anything (an attempt started or ended), worth another round."""
+    for handle, observation in observations.items():
+        status = in_flight.get(handle)
+        if observation.final:
+            return True
+        if observation.state == "running" and status in (OpStatus.SCHEDULED, OpStatus.STARTING):
+            return True
+    return False

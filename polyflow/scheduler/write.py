@@ -1,0 +1,191 @@
+"""Writing a batch's decisions: one UPDATE per status or reason group, however many
+op runs it moves or holds, with each run's failure kept to that run.
+
+All runs' changes are written together in a savepoint. If that fails (bad data
+the checks missed, an integrity error, a bug), it is rolled back and each run
+is written again in a savepoint of its own: the run that fails is rolled back
+alone and its error recorded on it (`PipelineRun.scheduler_error`, shown by the
+API, the CLI and the dashboard), and every other run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..backends.base import Submission
+from ..models import OperationRun, PipelineRun
+from ..services.transitions import transition
+from ..statuses import OP_FINAL, RUN_FINAL, OpStatus
+from .decide import RunDecision
+from .snapshot import OpState
+
+logger = logging.getLogger("polyflow.scheduler")
+MAX_ERROR_LENGTH = 4000
+
+
+@dataclass
+class Scheduled:
+    """An op run moved to `scheduled`, to be handed to `backend` after the commit."""
+
+    pk: int
+    run_pk: int
+    submission: Submission
+    backend: str
+
+
+@dataclass
+class Written:
+    finished: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # op runs by final status
+    retrying: int = 0
+    held: int = 0
+    scheduled: list[Scheduled] = field(default_factory=list)
+    runs_finished: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Run pk -> its new status, for the runs that moved.
+    run_status: dict[int, str] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)  # run pk -> why it could not be written
+
+    def add(self, other: Written) -> None:
+        for status, n in other.finished.items():
+            self.finished[status] += n
+        for status, n in other.runs_finished.items():
+            self.runs_finished[status] += n
+        self.retrying += other.retrying
+        self.held += other.held
+        self.scheduled += other.scheduled
+        self.run_status.update(other.run_status)
+        self.errors.update(other.errors)
+
+
+@dataclass
+class ToSchedule:
+    """What the tick adds to a decision before writing: the attempts to submit."""
+
+    op: OpState
+    run_pk: int
+    submission: Submission
+    backend: str
+
+
+def write_isolated(decisions: Sequence[RunDecision], to_schedule: dict[int, list[ToSchedule]], now) -> Written:
+    """Write every decision; a run whose write fails is rolled back alone and its error recorded."""
+    try:
+        with transaction.atomic():
+            return _write(decisions, to_schedule, now)
+    except Exception:  # noqa: BLE001 - find the run at fault below, and keep the others
+        if len(decisions) == 1:
+            written = Written()
+            _record_failure(decisions[0], written, now)
+            return written
+    written = Written()
+    for decision in decisions:
+        try:
+            with transaction.atomic():
+                written.add(_write([decision], to_schedule, now))
+        except Exception:  # noqa: BLE001 - this run's failure is this run's
+            _record_failure(decision, written, now)
+    return written
+
+
+def _record_failure(decision: RunDecision, written: Written, now) -> None:
+    message = f"could not write this run's changes: {traceback.format_exc(limit=3).strip()}"
+    logger.exception("run %s (pipeline %s): %s", decision.run.uuid, decision.run.plan.name, "write failed")
+    written.errors[decision.run.pk] = message
+    record_errors({decision.run.pk: message}, now)
+
+
+def record_errors(errors: dict[int, str], now=None) -> None:
+    """Why these runs could not be advanced: on the run, where the API, CLI and dashboard show it."""
+    now = now or timezone.now()
+    for pk, message in errors.items():
+        PipelineRun.objects.filter(pk=pk).update(scheduler_error=message[:MAX_ERROR_LENGTH], scheduler_error_at=now)
+
+
+def _write(decisions: Sequence[RunDecision], to_schedule: dict[int, list[ToSchedule]], now) -> Written:
+    written = Written()
+    _write_changes(decisions, written, now)
+    _write_scheduled([item for d in decisions for item in to_schedule.get(d.run.pk, ())], written, now)
+    _write_holds(decisions, written, now)
+    _write_runs(decisions, written, now)
+    cleared = [d.run.pk for d in decisions if d.run.had_error]
+    if cleared:
+        PipelineRun.objects.filter(pk__in=cleared).update(scheduler_error="", scheduler_error_at=None)
+    return written
+
+
+def _write_changes(decisions: Iterable[RunDecision], written: Written, now) -> None:
+    """Op run transitions: an op run may move twice in one decision (running -> retrying ->
+    scheduled, or scheduled -> stopping -> stopped), so the n-th moves of all op runs are
+    written together, then the (n+1)-th, each as one UPDATE per target status."""
+    waves: list[dict[str, dict[int, dict]]] = []
+    for decision in decisions:
+        seen: dict[int, int] = defaultdict(int)
+        for change in decision.changes:
+            wave = seen[change.pk]
+            seen[change.pk] += 1
+            while len(waves) <= wave:
+                waves.append(defaultdict(dict))
+            waves[wave][change.status][change.pk] = {**change.fields, "reason": change.reason,
+                                                      "message": change.message}
+    for wave in waves:
+        for status, rows in wave.items():
+            moved = transition(list(rows), status, model=OperationRun, now=now, per_row=rows)
+            if status in OP_FINAL:
+                written.finished[status] += len(moved)
+            elif status == OpStatus.RETRYING:
+                written.retrying += len(moved)
+
+
+def _write_scheduled(items: list[ToSchedule], written: Written, now) -> None:
+    """Record each attempt before it is submitted: scheduled, with no handle until the backend
+    has it (a worker that dies before then leaves it for the next tick to send again, same key)."""
+    for from_status, next_attempt in ((OpStatus.CREATED, False), (OpStatus.RETRYING, True)):
+        group = {item.op.pk: item for item in items if item.op.status == from_status}
+        if not group:
+            continue
+        rows = {pk: {"handle": "", "backend": item.backend, "params": dict(item.submission.params),
+                     "reason": "", "message": ""} for pk, item in group.items()}
+        moved = transition(list(group), OpStatus.SCHEDULED, model=OperationRun, now=now, per_row=rows,
+                           next_attempt=next_attempt, updates={"retry_at": None} if next_attempt else None)
+        written.scheduled += [Scheduled(pk, group[pk].run_pk, group[pk].submission, group[pk].backend)
+                              for pk in moved]
+    # Scheduled before and never handed over: sent again as they are.
+    written.scheduled += [Scheduled(item.op.pk, item.run_pk, item.submission, item.backend)
+                          for item in items if item.op.status == OpStatus.SCHEDULED]
+
+
+def _write_holds(decisions: Iterable[RunDecision], written: Written, now) -> None:
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for decision in decisions:
+        ops = {op.pk: op for op in decision.run.ops.values()}
+        for pk, hold in decision.holds.items():
+            written.held += 1
+            op = ops[pk]
+            if (op.reason, op.message) != (hold.reason, hold.message):
+                groups[(hold.reason, hold.message)].append(pk)
+    for (reason, message), pks in groups.items():
+        # Only op runs still waiting: a request may have stopped one meanwhile.
+        OperationRun.objects.filter(pk__in=pks, status=OpStatus.CREATED).update(
+            reason=reason, message=message, updated_at=now)
+
+
+def _write_runs(decisions: Iterable[RunDecision], written: Written, now) -> None:
+    waves: list[dict[tuple[str, str, str], list[int]]] = []
+    for decision in decisions:
+        for index, change in enumerate(decision.run_changes):
+            while len(waves) <= index:
+                waves.append(defaultdict(list))
+            waves[index][(change.status, change.reason, change.message)].append(decision.run.pk)
+    for wave in waves:
+        for (status, reason, message), pks in wave.items():
+            moved = transition(pks, status, model=PipelineRun, now=now, reason=reason, message=message)
+            for pk in moved:
+                written.run_status[pk] = status
+            if status in RUN_FINAL:
+                written.runs_finished[status] += len(moved)
