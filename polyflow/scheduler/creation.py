@@ -2,64 +2,108 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 
 from ..models import Pipeline, PipelineRun
 from ..services.runs import trigger_run
-from ..services.transitions import transition
 from ..spec import Plan
-from ..statuses import RUN_ACTIVE, RunStatus
-from .schedules import ScheduleState, plan_slots
+from ..statuses import RUN_ACTIVE
+from .schedules import ScheduleState, SlotPlan, plan_slots
+
+logger = logging.getLogger("polyflow.scheduler")
+
+# The largest value of a PositiveIntegerField on every database Django supports:
+# a counter that reached it stays there rather than failing the pipeline's update.
+COUNTER_MAX = 2**31 - 1
+ERROR_MAX = 2000  # characters of an error kept on the pipeline (the log has all of it)
 
 
 def create_due_runs(now) -> list[PipelineRun]:
-    """A run for every due slot of every unpaused scheduled pipeline (DESIGN section 4).
+    """A run for every due slot of every unpaused scheduled pipeline (DESIGN sections 4 and 8).
 
     Pipelines are locked with SKIP LOCKED: two schedulers ticking at once each
-    handle a pipeline or leave it to the other, and the unique (pipeline,
-    schedule_at) constraint backs that up.
+    handle a pipeline or leave it to the other. Each pipeline's runs are created
+    in a savepoint of their own, so a pipeline whose creation fails is rolled
+    back alone, with the error recorded on it, and the others get their runs.
     """
     created = []
     with transaction.atomic():
-        pipelines = list(
-            Pipeline.objects.select_for_update(skip_locked=True)
-            .filter(is_paused=False, schedule_done=False, schedule_start_at__isnull=False)
-            .filter(Q(next_slot_at__isnull=True) | Q(next_slot_at__lte=now))
-        )
+        pipelines = _claim_due_pipelines(now)
         if not pipelines:
             return created
         active = dict(
-            PipelineRun.objects.filter(pipeline__in=pipelines, status__in=RUN_ACTIVE)
+            PipelineRun.objects.filter(pipeline__in=pipelines, status__in=RUN_ACTIVE).order_by()
             .values("pipeline").annotate(n=Count("pk")).values_list("pipeline", "n")
         )
         for pipeline in pipelines:
-            created.extend(_create_for(pipeline, active.get(pipeline.pk, 0), now))
+            try:
+                with transaction.atomic():
+                    runs = _create_for(pipeline, active.get(pipeline.pk, 0), now)
+            except Exception as error:  # any failure is this pipeline's alone (DESIGN section 8)
+                _record_error(pipeline, error, now)
+                continue
+            created.extend(runs)
     return created
+
+
+def _claim_due_pipelines(now) -> list[Pipeline]:
+    """The due pipelines nobody else holds, locked, each with `newest_slot`: its runs' newest slot."""
+    newest = (PipelineRun.objects.filter(pipeline=OuterRef("pk"), schedule_at__isnull=False)
+              .order_by("-schedule_at").values("schedule_at")[:1])
+    return list(
+        Pipeline.objects.select_for_update(skip_locked=True)
+        .filter(is_paused=False, schedule_done=False, schedule_start_at__isnull=False)
+        .filter(Q(next_slot_at__isnull=True) | Q(next_slot_at__lte=now))
+        .defer("content")
+        .annotate(newest_slot=Subquery(newest))
+        .order_by("pk")
+    )
+
+
+def schedule_state(pipeline: Pipeline, newest_run_slot, active_runs: int) -> ScheduleState:
+    """What the schedule decides from. The newest slot is the later of the one recorded and the newest
+    run's: a slot that has a run is never considered again, whatever an update did to the schedule."""
+    slots = [slot for slot in (pipeline.last_slot_at, newest_run_slot) if slot is not None]
+    return ScheduleState(anchor=pipeline.schedule_start_at, last_slot=max(slots, default=None),
+                         runs_created=pipeline.runs_created, active_runs=active_runs)
+
+
+def schedule_updates(pipeline: Pipeline, state: ScheduleState, decision: SlotPlan) -> dict:
+    """The pipeline's schedule fields after `decision` was carried out."""
+    return {
+        "last_slot_at": decision.last_considered or state.last_slot,
+        "next_slot_at": decision.next_slot,
+        "runs_created": min(COUNTER_MAX, pipeline.runs_created + len(decision.create)),
+        "slots_dropped": min(COUNTER_MAX, pipeline.slots_dropped + decision.dropped),
+        "schedule_done": decision.done,
+        "scheduler_error": "",
+        "scheduler_error_at": None,
+    }
 
 
 def _create_for(pipeline: Pipeline, active_runs: int, now) -> list[PipelineRun]:
     schedule = Plan.from_dict(pipeline.plan).schedule
     if schedule is None:  # the schedule was removed by an update
-        Pipeline.objects.filter(pk=pipeline.pk).update(schedule_done=True, next_slot_at=None)
+        Pipeline.objects.filter(pk=pipeline.pk).update(schedule_done=True, next_slot_at=None,
+                                                       scheduler_error="", scheduler_error_at=None)
         return []
-    state = ScheduleState(anchor=pipeline.schedule_start_at, last_slot=pipeline.last_slot_at,
-                          runs_created=pipeline.runs_created, active_runs=active_runs)
+    state = schedule_state(pipeline, pipeline.newest_slot, active_runs)
     decision = plan_slots(schedule, state, now)
     runs = [trigger_run(pipeline, trigger=PipelineRun.Trigger.SCHEDULE, schedule_at=slot, now=now)
             for slot in decision.create]
-    Pipeline.objects.filter(pk=pipeline.pk).update(
-        last_slot_at=decision.last_considered or pipeline.last_slot_at,
-        next_slot_at=decision.next_slot,
-        runs_created=pipeline.runs_created + len(runs),
-        slots_dropped=pipeline.slots_dropped + decision.dropped,
-        schedule_done=decision.done,
-    )
+    Pipeline.objects.filter(pk=pipeline.pk).update(**schedule_updates(pipeline, state, decision))
     return runs
 
 
-def start_created_runs(now) -> list[int]:
-    """Created runs of unpaused pipelines start running."""
-    ids = list(PipelineRun.objects.filter(status=RunStatus.CREATED, pipeline__is_paused=False)
-               .values_list("pk", flat=True))
-    return transition(ids, RunStatus.RUNNING, model=PipelineRun, now=now)
+def error_text(error: Exception) -> str:
+    text = f"creating the due runs failed: {type(error).__name__}: {error}"
+    return text if len(text) <= ERROR_MAX else text[:ERROR_MAX - 1] + "…"
+
+
+def _record_error(pipeline: Pipeline, error: Exception, now) -> None:
+    """Shown with the pipeline (API, dashboard) until a later tick creates its runs."""
+    logger.error("pipeline %s (id %s): %s", pipeline.name, pipeline.pk, error_text(error), exc_info=error)
+    Pipeline.objects.filter(pk=pipeline.pk).update(scheduler_error=error_text(error), scheduler_error_at=now)

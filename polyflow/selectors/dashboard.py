@@ -6,18 +6,17 @@ Scoping is the API's: `visible_projects` and `get_project` from selectors.projec
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from croniter import croniter
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Window
 from django.db.models.functions import RowNumber
 
 from ..access import Access, access_level
 from ..models import OperationRunStatus, Pipeline, PipelineRun, ProjectMember
+from ..scheduler.schedules import ScheduleState, SlotPlan, plan_slots
 from ..spec import Plan
 from ..spec.describe import describe_schedule
 from ..spec.plan import ScheduleSpec
@@ -114,51 +113,31 @@ def last_runs(pipeline_ids: Iterable[int], count: int) -> dict[int, list[Pipelin
 
 
 def next_slot(pipeline: Pipeline, schedule: ScheduleSpec | None, active_runs: int, now: dt.datetime) -> NextSlot:
-    """The next slot of the pipeline's schedule as the scheduler will see it.
-
-    Computed directly (arithmetic for intervals, croniter for cron) rather than
-    by walking every slot since the start, which for an old `start_at` and a
-    pipeline never ticked would be millions of slots.
-    """
+    """The next slot of the pipeline's schedule as the scheduler will see it: the scheduler's own
+    decision (`plan_slots`), asked for `now`."""
     if schedule is None:
         return NextSlot(None, "manual only")
     if pipeline.schedule_done:
         return NextSlot(None, "schedule finished")
-    anchor = pipeline.schedule_start_at or schedule.start_at or now
-    slot = pipeline.next_slot_at or _first_slot(schedule, anchor, pipeline.last_slot_at, pipeline.runs_created, now)
-    if slot is None:
-        return NextSlot(None, "schedule finished" if schedule.kind != "repeatable" else "after the active run")
-    if schedule.end_at is not None and slot >= schedule.end_at:
-        return NextSlot(None, "schedule finished")
-    if slot > now:
-        return NextSlot(slot)
-    room = (1 if schedule.kind in ("exact_time", "repeatable") else schedule.max_active_runs) - active_runs
-    if room <= 0:
-        return NextSlot(slot, f"due, waiting for {active_runs} active run{'s' if active_runs != 1 else ''}", True)
-    return NextSlot(slot, "due now", True)
+    if pipeline.next_slot_at is not None and pipeline.next_slot_at > now:
+        return NextSlot(pipeline.next_slot_at)  # the scheduler does not look at the pipeline before it
+    state = ScheduleState(anchor=pipeline.schedule_start_at or schedule.start_at or now,
+                          last_slot=pipeline.last_slot_at, runs_created=pipeline.runs_created,
+                          active_runs=active_runs)
+    return slot_in_words(plan_slots(schedule, state, now), active_runs)
 
 
-def _first_slot(schedule: ScheduleSpec, anchor, last_slot, runs_created: int, now) -> dt.datetime | None:
-    """The first slot after `last_slot` (or the first at all); for catchup false, the latest one due."""
-    if schedule.kind == "exact_time":
-        return anchor if runs_created == 0 else None
-    if schedule.kind == "repeatable":
-        if runs_created >= (schedule.limit or 0):
-            return None
-        return max(anchor, now) if last_slot is None else None
-    if schedule.kind == "interval":
-        step = dt.timedelta(seconds=schedule.frequency)
-        first = 0 if last_slot is None else (last_slot - anchor) // step + 1
-        slot = anchor + first * step
-        if slot <= now and not schedule.catchup:
-            slot = anchor + max(first, (now - anchor) // step) * step  # the latest due: the one that gets a run
-        return slot
-    zone = zoneinfo.ZoneInfo(schedule.timezone)
-    start = last_slot if last_slot is not None else anchor - dt.timedelta(microseconds=1)
-    slot = croniter(schedule.cron, start.astimezone(zone)).get_next(dt.datetime).astimezone(dt.UTC)
-    if slot <= now and not schedule.catchup:
-        slot = croniter(schedule.cron, now.astimezone(zone)).get_prev(dt.datetime).astimezone(dt.UTC)
-    return slot
+def slot_in_words(decision: SlotPlan, active_runs: int) -> NextSlot:
+    if decision.create:
+        return NextSlot(decision.create[0], "due now", True)
+    if decision.waiting:
+        if decision.next_slot is None:  # repeatable: the next run comes when the active one is done
+            return NextSlot(None, "after the active run")
+        return NextSlot(decision.next_slot,
+                        f"due, waiting for {active_runs} active run{'s' if active_runs != 1 else ''}", True)
+    if decision.next_slot is not None:
+        return NextSlot(decision.next_slot)
+    return NextSlot(None, "schedule finished")
 
 
 def pipeline_runs(project, pipeline: str, *, statuses: Iterable[str] = (), page: int | str = 1,

@@ -5,6 +5,8 @@ applied in one transaction, or nothing is."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import yaml
@@ -16,7 +18,7 @@ from ..exceptions import Conflict, InvalidInput, InvalidSpec, NotFound
 from ..models import Action, Event, EventSubscription, Operation, Pipeline
 from ..spec import ActionSpec, Plan, RawDocument, Registry, SpecValidationError, check, parse_yaml
 from ..spec.errors import SpecError, format_path
-from ..spec.plan import template_from_dict, thaw
+from ..spec.plan import ScheduleSpec, template_from_dict, thaw
 from ..spec.schemas.documents import MAX_ACTION_VERSION
 from ..spec.storable import unstorable_value
 
@@ -180,22 +182,48 @@ def _store_pipeline(project, plan: Plan, content: str, user, mode: str, now) -> 
         raise Conflict(f"pipeline {plan.name!r} already exists in {project}; update it instead")
     created = pipeline is None
     plan_data = plan.to_dict()
+    old_schedule = None if created else pipeline.plan.get("schedule")
     if created:
         pipeline = Pipeline(project=project, name=plan.name, created_by=user)
-    elif pipeline.plan.get("schedule") != plan_data["schedule"]:
-        # A new schedule starts afresh; runs already created stay.
-        pipeline.next_slot_at = pipeline.last_slot_at = None
+    if created or old_schedule != plan_data["schedule"]:
+        # An edited schedule goes on after the slots already created or dropped (docs/scheduler.md):
+        # the runs, the counters and the newest slot stay, and the next tick decides the next slot.
+        pipeline.schedule_start_at = schedule_anchor(old_schedule, plan.schedule, pipeline.schedule_start_at, now)
+        pipeline.last_slot_at = newest_slot(pipeline.last_slot_at, None if created else _newest_run_slot(pipeline))
+        pipeline.next_slot_at = None
         pipeline.schedule_done = False
-        pipeline.schedule_start_at = None
     pipeline.description = plan.description
     pipeline.content = content
     pipeline.plan = plan_data
-    if plan.schedule is not None and pipeline.schedule_start_at is None:
-        pipeline.schedule_start_at = plan.schedule.start_at or now
     pipeline.save()
     _sync_operations(pipeline, plan)
     _sync_subscriptions(pipeline, plan)
     return pipeline, created
+
+
+def schedule_anchor(old_schedule: Mapping | None, schedule: ScheduleSpec | None, anchor: dt.datetime | None,
+                    now: dt.datetime) -> dt.datetime | None:
+    """Where the pipeline's schedule starts: its start_at, or else when it was applied.
+
+    An update of a schedule that had no start_at before either keeps the time
+    it was first applied: editing the frequency does not move the slots' origin
+    to the time of the edit.
+    """
+    if schedule is None:
+        return None
+    if schedule.start_at is not None:
+        return schedule.start_at
+    if old_schedule is not None and old_schedule.get("start_at") is None and anchor is not None:
+        return anchor
+    return now
+
+
+def newest_slot(*slots: dt.datetime | None) -> dt.datetime | None:
+    return max((slot for slot in slots if slot is not None), default=None)
+
+
+def _newest_run_slot(pipeline: Pipeline) -> dt.datetime | None:
+    return pipeline.runs.aggregate(newest=Max("schedule_at"))["newest"]
 
 
 def _sync_operations(pipeline: Pipeline, plan: Plan) -> None:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
+
 from django.db import transaction
 
 from ..exceptions import InvalidInput, NotFound
@@ -14,9 +17,9 @@ from .runs import trigger_run
 def fire_event(owner, name: str, payload, *, user=None, now=None) -> list[PipelineRun]:
     """One run of each subscribed, unpaused pipeline.
 
-    The payload is checked against the event's inputs, then given to every op
-    whose template has an input of the same name (run params override the
-    pipeline's params for that run).
+    The payload is checked against the event's inputs and completed with their
+    defaults, then given to every op whose template has an input of the same
+    name (run params override the pipeline's params for that run).
     """
     event = Event.objects.filter(owner=owner, name=name).first()
     if event is None:
@@ -30,6 +33,7 @@ def fire_event(owner, name: str, payload, *, user=None, now=None) -> list[Pipeli
             {"source": "", "path": format_path(("payload",) + ((key,) if key else ())), "message": message}
             for key, message in errors
         ])
+    payload = with_defaults(inputs, payload)
     runs = []
     with transaction.atomic():
         for subscription in event.subscriptions.select_related("pipeline").filter(pipeline__is_paused=False):
@@ -43,3 +47,13 @@ def fire_event(owner, name: str, payload, *, user=None, now=None) -> list[Pipeli
             runs.append(trigger_run(pipeline, params=params, user=user, trigger=PipelineRun.Trigger.EVENT,
                                     event=event, now=now))
     return runs
+
+
+def with_defaults(inputs: list[IOSpec], payload: Mapping) -> dict:
+    """The payload with the default of every declared input it leaves out.
+
+    An optional input without a default stays out, so the op's own param (or
+    its template's default) applies.
+    """
+    defaults = {io.name: copy.deepcopy(io.default) for io in inputs if io.has_default and io.name not in payload}
+    return {**payload, **defaults}

@@ -2,13 +2,23 @@
 
 import dataclasses
 import datetime as dt
+import itertools
+import time
 import zoneinfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polyflow.scheduler.schedules import ScheduleState, SlotPlan, plan_slots
+from polyflow.scheduler.schedules import (
+    CRON_COUNT_LIMIT,
+    MAX_RUNS_PER_TICK,
+    CronTimes,
+    ScheduleState,
+    SlotPlan,
+    estimate_after,
+    plan_slots,
+)
 from polyflow.spec.plan import ScheduleSpec
 
 UTC = dt.UTC
@@ -321,8 +331,8 @@ def reference_tick(schedule: ScheduleSpec, slots: Slots, last, created: int, act
     if not due:
         return SlotPlan(next_slot=upcoming, done=upcoming is None)
     room = schedule.max_active_runs - active
-    if room <= 0:
-        return SlotPlan(next_slot=due[0], waiting=True)
+    if room <= 0:  # the slot that would get a run if room freed up now
+        return SlotPlan(next_slot=due[0] if schedule.catchup else due[-1], waiting=True)
     if schedule.catchup:
         create = due[:room if max_runs is None else min(room, max_runs - created)]
         dropped = 0
@@ -432,3 +442,125 @@ def test_the_brute_force_cron_reference_follows_croniter_across_daylight_saving(
     schedule = cron(expression, zone, start_at=begin, catchup=True, max_active_runs=100)
     expected = [slot for slot, _ in zip(brute_force_slots(schedule, begin), range(12), strict=False)]
     assert list(plan(schedule, expected[-1]).create) == expected
+
+
+# -- constant time: an old start_at, a long gap, a schedule edited -----------------------
+
+Y2000 = at("2000-01-01T00:00")
+NOW = at("2026-06-15T12:34:56.789")
+SECOND = dt.timedelta(seconds=1)
+
+
+def timed(function, *args):
+    started = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - started
+
+
+def test_interval_of_one_second_from_2000_is_arithmetic():
+    every_second = interval(1, start_at=Y2000)
+    decision, took = timed(plan, every_second, NOW)
+    due = (NOW - Y2000) // SECOND + 1  # slots 0 .. now, whole seconds since 2000
+    assert decision == SlotPlan(create=(at("2026-06-15T12:34:56"),), dropped=due - 1,
+                                last_considered=at("2026-06-15T12:34:56"), next_slot=at("2026-06-15T12:34:57"))
+    assert took < 0.01
+    # catchup: the oldest first, MAX_RUNS_PER_TICK at most whatever max_active_runs allows.
+    catchup = interval(1, start_at=Y2000, catchup=True, max_active_runs=10**6)
+    decision, took = timed(plan, catchup, NOW)
+    assert decision.create == tuple(Y2000 + k * SECOND for k in range(MAX_RUNS_PER_TICK))
+    assert decision.next_slot == Y2000 + MAX_RUNS_PER_TICK * SECOND and took < 0.01
+    resumed = plan(catchup, NOW, last=Y2000 + 10**8 * SECOND, created=10**8)
+    assert resumed.create[0] == Y2000 + (10**8 + 1) * SECOND
+
+
+def test_interval_end_at_and_max_runs_after_a_long_gap():
+    schedule = interval(60, start_at=Y2000, end_at=at("2010-01-01T00:00:30"))
+    # The last slot before end_at is 2010-01-01 00:00; every earlier one is dropped.
+    minutes = (at("2010-01-01T00:00") - Y2000) // MINUTE
+    assert plan(schedule, NOW) == SlotPlan(create=(at("2010-01-01T00:00"),), dropped=minutes,
+                                           last_considered=at("2010-01-01T00:00"), done=True)
+    assert plan(dataclasses.replace(schedule, max_runs=5), NOW, created=4).done
+    assert plan(dataclasses.replace(schedule, max_runs=5), NOW, created=5) == SlotPlan(done=True)
+
+
+def test_cron_every_minute_from_2020_is_found_from_now():
+    every_minute = cron("* * * * *", start_at=at("2020-01-01T00:00"))
+    decision, took = timed(plan, every_minute, NOW)
+    latest = at("2026-06-15T12:34")
+    exact = (latest - at("2020-01-01T00:00")) // MINUTE + 1
+    assert decision.create == (latest,) and decision.next_slot == latest + MINUTE
+    # Beyond CRON_COUNT_LIMIT slots the count is estimated from their spacing: exact for a fixed one.
+    assert decision.dropped == exact - 1
+    assert took < 0.05
+    catchup = dataclasses.replace(every_minute, catchup=True, max_active_runs=3)
+    assert plan(catchup, NOW, active=1).create == (at("2020-01-01T00:00"), at("2020-01-01T00:01"))
+
+
+def exact_cron_count(schedule, after, until):
+    times = CronTimes(schedule.cron, schedule.timezone)
+    return sum(1 for _ in itertools.takewhile(lambda slot: slot <= until, times.after(after)))
+
+
+@pytest.mark.parametrize(("expression", "start"), [
+    ("0 9 * * 1-5", "2019-03-01T00:00"), ("*/20 8-17 * * *", "2024-03-01T00:00"),
+    ("0 0 1,15 * *", "2011-03-01T00:00"), ("30 2 * * *", "2019-03-01T00:00")])
+def test_dropped_cron_slots_beyond_the_limit_are_estimated_closely(expression, start):
+    schedule = cron(expression, "Europe/Berlin", start_at=at(start))
+    decision = plan(schedule, NOW)
+    exact = exact_cron_count(schedule, at(start) - MINUTE, NOW)
+    assert decision.create == (CronTimes(expression, "Europe/Berlin").latest(NOW),)
+    assert exact > CRON_COUNT_LIMIT and abs(decision.dropped + 1 - exact) <= exact * 0.01
+
+
+def test_dropped_cron_slots_up_to_the_limit_are_counted_exactly():
+    schedule = cron("0 * * * *", start_at=A)
+    for due in (CRON_COUNT_LIMIT - 1, CRON_COUNT_LIMIT, CRON_COUNT_LIMIT + 1, CRON_COUNT_LIMIT + 2):
+        now = A + (due - 1) * HOUR + MINUTE
+        assert plan(schedule, now).dropped == due - 1, due
+
+
+def test_the_estimate_measures_the_rate_over_whole_days():
+    # Every hour from 09:00 to 16:00: 8 slots a day. 30 slots end part-way through day 4.
+    sample = [A + day * dt.timedelta(days=1) + (9 + hour) * HOUR for day in range(4) for hour in range(8)][:30]
+    assert estimate_after(sample, sample[-1] + dt.timedelta(days=10)) == 80
+    assert estimate_after(sample[:1], A + HOUR) == 1  # no rate known: at least the later slot
+
+
+def test_cron_latest_due_across_daylight_saving_with_a_long_gap():
+    # 02:30 does not exist in Berlin on 2024-03-31: the slot is 03:00 CEST (01:00 UTC).
+    schedule = cron("30 2 * * *", "Europe/Berlin", start_at=at("2020-01-01T00:00"))
+    assert plan(schedule, at("2024-03-31T01:00")).create == (at("2024-03-31T01:00"),)
+    assert plan(schedule, at("2024-03-31T00:59")).create == (at("2024-03-30T01:30"),)
+    # 02:30 happens twice on 2024-10-27: the second (CET, 01:30 UTC) is the latest after it.
+    assert plan(schedule, at("2024-10-27T01:45")).create == (at("2024-10-27T01:30"),)
+    assert plan(schedule, at("2024-10-27T01:29")).create == (at("2024-10-27T00:30"),)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["*/30 1-3 * * *", "30 * * * *", "15 2 * * *", "0,30 1-4 * * *", "5,45 */3 * * 1-5"]),
+       st.sampled_from(ZONES), st.sampled_from(BASES),
+       st.integers(-36 * 60, 36 * 60), st.integers(0, 59))
+def test_cron_latest_agrees_with_brute_force(expression, zone, base, minutes, seconds):
+    moment = base + dt.timedelta(minutes=minutes, seconds=seconds)
+    begin = base - dt.timedelta(days=3)
+    schedule = cron(expression, zone, start_at=begin)
+    expected = list(itertools.takewhile(lambda slot: slot <= moment, brute_force_slots(schedule, begin)))[-1]
+    assert CronTimes(expression, zone).latest(moment) == expected
+
+
+# -- an edited schedule goes on after the newest slot ------------------------------------
+
+
+def test_a_last_slot_of_an_earlier_schedule_before_start_at_means_nothing():
+    later = A + 10 * HOUR  # start_at moved later than the newest slot
+    assert plan(interval(start_at=later), later + 0.5 * HOUR, last=A + 3 * HOUR, created=4).create == (later,)
+    assert plan(cron("0 * * * *", start_at=later), later - MINUTE, last=A + 3 * HOUR) == SlotPlan(next_slot=later)
+    assert plan(ScheduleSpec("exact_time", start_at=later), later, last=A, created=1).create == (later,)
+
+
+def test_a_new_frequency_resumes_on_its_own_grid_after_the_newest_slot():
+    # Slots every hour up to A + 3h existed; the frequency becomes 25 minutes from the same start_at.
+    schedule = interval(25 * 60, catchup=True, max_active_runs=5)
+    assert plan(schedule, A + 4 * HOUR, last=A + 3 * HOUR, created=4).create == (
+        A + 200 * MINUTE, A + 225 * MINUTE)
+    assert plan(interval(25 * 60), A + 3 * HOUR + MINUTE, last=A + 3 * HOUR) == SlotPlan(next_slot=A + 200 * MINUTE)
