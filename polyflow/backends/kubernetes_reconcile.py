@@ -51,7 +51,7 @@ def _labels(pod) -> dict:
 def reconcile(backend) -> ReconcileReport:
     from ..models import BuildWaiter, OperationRun
 
-    pods = backend.list_pods()
+    pods = backend.client.list_pods()
     report = ReconcileReport()
     by_attempt: dict[tuple[str, str, str], str] = {}
     for name, pod in pods.items():

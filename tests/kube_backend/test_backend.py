@@ -3,18 +3,31 @@ submit, sync, stop, logs, clean-up, retries of API errors (no mocks of Polyflow)
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
 
 from polyflow.backends import get_backend
 from polyflow.backends.base import FAILED, LOST, PENDING, RUNNING, SUCCEEDED, SubmitError
-from polyflow.backends.kubernetes import KubernetesBackend, observe_pod
+from polyflow.backends.kubernetes import KubernetesBackend
+from polyflow.scheduler.outcomes import outcome_of
+from polyflow.scheduler.outputs import decode
 from tests.backends.support import submission
 
 from .conftest import NAMESPACE
+from .support import plan_of
 
 pytestmark = pytest.mark.django_db
+
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+OP = plan_of("""
+version: 1
+kind: pipeline
+name: pipe
+ops: [{name: op, template: {name: t}}]
+templates: [{kind: job, name: t, container: {image: busybox, command: ['true']}}]
+""").op("op")
 
 
 def creates(sim, name):
@@ -49,7 +62,9 @@ def test_a_command_runs_and_its_outputs_and_log_come_back(backend, sim, kube_set
     assert backend.submit(job) == job.key
     observation = sync_until(backend, job.key)
     assert observation.state == SUCCEEDED, observation
-    assert observation.exit_code == 0 and dict(observation.outputs) == {"n": 3}
+    # As the op published it: the scheduler's parser reads it (scheduler/outputs.py).
+    assert observation.exit_code == 0 and observation.outputs == '{"n": 3}'
+    assert decode(observation.outputs).outputs == {"n": 3}
     assert observation.started_at and observation.finished_at
     assert backend.logs(job.key) == ["hello world"]
     # Archived when it ended: the log survives the pod.
@@ -121,9 +136,12 @@ def test_exit_codes_timeouts_and_bad_outputs(backend, sim):
     observation = sync_until(backend, failing.key)
     assert (observation.state, observation.reason, observation.exit_code) == (FAILED, "Error", 3)
     assert "exit code 3" in observation.message
+    # The backend passes the outputs on as written; the scheduler refuses them.
     observation = sync_until(backend, bad.key)
-    assert (observation.state, observation.reason) == (FAILED, "invalid_outputs")
-    assert "must be a JSON object" in observation.message
+    assert (observation.state, observation.outputs) == (SUCCEEDED, "[1]\n")
+    outcome = outcome_of("running", 1, OP, observation, NOW)
+    assert (outcome.status, outcome.reason) == ("failed", "invalid_outputs")
+    assert "must be a JSON object" in outcome.message
     observation = sync_until(backend, slow.key, timeout=20)
     assert (observation.state, observation.reason) == (FAILED, "timeout")
     assert "deadline" in observation.message
@@ -203,14 +221,3 @@ def test_requests_per_sync_do_not_grow_with_running_pods(backend, sim):
         assert len(observations) == total and {o.state for o in observations.values()} == {RUNNING}
         counts[total] = [(r["verb"], r["query"].get("labelSelector")) for r in sim.requests]
     assert counts[5] == counts[50] == [("list", "app.kubernetes.io/managed-by=polyflow")]
-
-
-def test_observe_pod_reports_pods_that_cannot_start():
-    pod = {"status": {"phase": "Pending", "containerStatuses": [{"name": "main", "state": {"waiting": {
-        "reason": "ImagePullBackOff", "message": 'Back-off pulling image "nope:1"'}}}]}}
-    observation = observe_pod(pod)
-    assert (observation.state, observation.reason) == (FAILED, "ImagePullBackOff")
-    assert "nope:1" in observation.message
-    pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] = "ContainerCreating"
-    assert observe_pod(pod).state == PENDING
-    assert observe_pod({"status": {"phase": "Unknown"}}).state == RUNNING

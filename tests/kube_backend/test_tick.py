@@ -252,7 +252,7 @@ def test_reconcile_reports_orphans_and_lost_pods(project, backend, sim):
     a_key = key(run, "a")
     sim.wait_for_pod(a_key, NAMESPACE, phases=("Running",))
     PipelineRun.objects.create(pipeline=pipeline, plan=pipeline.plan)  # a run with no op runs
-    orphan = KubernetesBackend().create_pod({
+    orphan = KubernetesBackend().client.create_pod({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "chain-a-00000000-1", "labels": {
             "app.kubernetes.io/managed-by": "polyflow", "polyflow.dev/run": "00000000-0000-0000-0000-000000000000",
@@ -374,3 +374,33 @@ def test_requests_per_tick_do_not_grow_with_running_pods(project, backend, sim):
         assert per_tick[n] == [("list", SELECTOR)] * report.passes
     assert PipelineRun.objects.filter(status="running").count() == 2
     assert per_tick[5] == per_tick[50]
+
+
+DIVERGED = r"""
+version: 1
+kind: pipeline
+name: diverged
+ops:
+  - {name: nan, template: {name: t}}
+  - {name: fine, template: {name: t}}
+templates:
+  - kind: job
+    name: t
+    outputs: [{name: loss, type: float}]
+    container: {image: busybox, command: ['true']}
+"""
+
+
+def test_outputs_the_database_cannot_store_fail_that_op_alone(project, backend, sim):
+    """The backend passes the termination message on as written; the scheduler's parser refuses
+    NaN (Python's json would take it, PostgreSQL's jsonb would not)."""
+    pipeline = apply_text(project, DIVERGED).pipelines[0][0]
+    run = trigger_run(pipeline)
+    sim.inject("outcome", name="diverged-nan-*", result="succeed", message='{"loss": NaN}')
+    sim.inject("outcome", name="diverged-fine-*", result="succeed", message='{"loss": 0.25}')
+    settle(NOW, backend, run)
+    nan, fine = op_run(run, "nan"), op_run(run, "fine")
+    assert (nan.status, nan.reason, nan.outputs) == ("failed", "invalid_outputs", {})
+    assert "not a JSON number" in nan.message
+    assert (fine.status, fine.outputs) == ("succeeded", {"loss": 0.25})
+    assert run.status == "failed" and not run.scheduler_error
