@@ -48,6 +48,15 @@ DEFAULTS: dict[str, Any] = {
     # it talks to the backend with no lock held; renewed as it goes, and taken
     # over by another worker once it lapses (the worker died).
     "RUN_LEASE": 120,
+    # bool. Whether a Celery worker follows the backend (the local runner's
+    # signal, the Kubernetes pod watch) and advances a run the moment one of its
+    # attempts ends, rather than at the next beat (which stays the safety net).
+    "HANDOFF": True,
+    # bool. Whether a run created or retried by a request (API, CLI, event) is
+    # handed to a Celery worker at once (the `polyflow.advance_runs` task) rather
+    # than waiting for the next beat. Set it where a broker is configured; the
+    # standalone project does when CELERY_BROKER_URL is set.
+    "WAKE_WORKERS": False,
     # -- The kubernetes backend (docs/kubernetes.md) ------------------------------
     # str. The API server's URL, used as it is, without credentials, e.g.
     # "http://127.0.0.1:8001" (kubectl proxy, the simulator). "" (the default):

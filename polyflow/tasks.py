@@ -21,6 +21,7 @@ import os
 import sys
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -28,6 +29,11 @@ from .conf import polyflow_settings
 
 TICK_TASK = "polyflow.tick"
 TICK_ENTRY = "polyflow-tick"
+ADVANCE_TASK = "polyflow.advance_runs"
+# A run another worker is advancing is asked for again this much later, a few times;
+# after that the periodic tick takes it.
+ADVANCE_RETRY_DELAY = 0.2
+ADVANCE_RETRIES = 25
 
 
 # Ticks are idempotent by design (claimed runs, conditional updates, submits
@@ -40,6 +46,28 @@ def tick() -> list[str]:
     from .scheduler.tick import tick as run_tick
 
     return run_tick().lines()
+
+
+@shared_task(name=ADVANCE_TASK, acks_late=True)
+def advance_runs(run_ids: list[int], tries: int = 0) -> list[str]:
+    """Advance these runs now: one of their attempts changed (the hand-off on completion)."""
+    from .scheduler.tick import advance
+
+    report = advance(run_ids)
+    if report.busy and tries < ADVANCE_RETRIES:
+        advance_runs.apply_async((report.busy, tries + 1), countdown=ADVANCE_RETRY_DELAY)
+    return report.lines()
+
+
+@worker_ready.connect
+def _follow_the_backend(sender=None, **kwargs) -> None:
+    """In each worker's main process: a thread that follows the backend and enqueues
+    `advance_runs` for the runs of every attempt that changed (POLYFLOW["HANDOFF"])."""
+    if not polyflow_settings.HANDOFF:
+        return
+    from .handoff import Watcher
+
+    Watcher(lambda runs: advance_runs.delay(runs)).start()
 
 
 def beat_schedule(interval: int | None = None) -> dict[str, dict]:

@@ -22,7 +22,7 @@ from polyflow.services.apply import apply_text
 from polyflow.services.projects import create_project
 from polyflow.services.runs import trigger_run
 from polyflow.statuses import RUN_FINAL
-from polyflow.tasks import TICK_ENTRY, TICK_TASK, beat_schedule
+from polyflow.tasks import ADVANCE_TASK, TICK_ENTRY, TICK_TASK, beat_schedule
 from polyflow.tasks import tick as tick_task
 from tests.conftest import ROOT, clean_environ, run_python
 
@@ -106,6 +106,16 @@ def worker(transactional_db, tmp_path):
     It depends on transactional_db, so it is stopped before the tables are
     flushed; its op runs' directories are in tmp_path.
     """
+    yield from _worker(tmp_path, tick_interval=1)
+
+
+@pytest.fixture
+def slow_beat_worker(transactional_db, tmp_path):
+    """The same worker with a beat every 60 s: only the hand-off can advance a chain quickly."""
+    yield from _worker(tmp_path, tick_interval=60)
+
+
+def _worker(tmp_path, tick_interval: int):
     broker = _redis()
     broker.flushdb()
     env = {
@@ -114,7 +124,7 @@ def worker(transactional_db, tmp_path):
         "CELERY_BROKER_URL": BROKER_URL,
         "POLYFLOW_HOME": str(tmp_path / "polyflow"),
         "POLYFLOW_SECRET_KEY": "celery-test-not-secret",
-        "POLYFLOW_TICK_INTERVAL": "1",
+        "POLYFLOW_TICK_INTERVAL": str(tick_interval),
     }
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:
@@ -163,6 +173,42 @@ def test_beat_and_worker_run_a_chain_to_success(worker):
     assert f"Sending due task {TICK_ENTRY} ({TICK_TASK})" in log
     assert f"Task {TICK_TASK}[" in log and "succeeded in" in log
     assert "1 run(s) succeeded" in log
+
+
+@pytest.fixture
+def host_app(settings):
+    """This process as a host project with a broker: requests hand new runs to workers."""
+    from celery import Celery, current_app
+
+    previous = current_app._get_current_object()
+    app = Celery("host", broker=BROKER_URL, set_as_current=True)
+    settings.POLYFLOW = {**settings.POLYFLOW, "WAKE_WORKERS": True}
+    yield app
+    previous.set_current()
+    app.close()
+
+
+def test_runs_are_handed_off_without_waiting_for_the_beat(slow_beat_worker, host_app):
+    """Nothing waits for the beat (every 60 s): the new run is handed to the worker when it
+    is created, and each finished op wakes the worker for the next (the worker follows the
+    local backend: the runner's end signal, then `advance_runs`)."""
+    owner = get_user_model().objects.create_user("alice")
+    pipeline = apply_text(create_project(owner, "ml"), CHAIN).pipelines[0][0]
+    run = trigger_run(pipeline)
+    deadline = time.monotonic() + 30  # the next beat would come only after 60 s
+    while run.status not in RUN_FINAL:
+        if time.monotonic() > deadline or slow_beat_worker.process.poll() is not None:
+            pytest.fail(f"the run is still {run.status}; worker log:\n{slow_beat_worker.log()}")
+        time.sleep(0.1)
+        run.refresh_from_db()
+    assert run.status == "succeeded", slow_beat_worker.log()
+    log = slow_beat_worker.log()
+    assert f"Task {ADVANCE_TASK}[" in log
+    assert f"Sending due task {TICK_ENTRY}" not in log
+    ops = list(run.op_runs.order_by("started_at"))
+    gaps = [(later.started_at - earlier.finished_at).total_seconds()
+            for earlier, later in zip(ops, ops[1:], strict=False)]
+    assert max(gaps) < 5, gaps
 
 
 # The task and the beat entry, without a worker -------------------------------------

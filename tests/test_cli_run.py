@@ -12,14 +12,17 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import dj_database_url
 import psycopg
 import pytest
 
-from polyflow.cli.run import BACKEND_CHOICES, param_value
+from polyflow.backends.base import Backend
+from polyflow.cli.run import BACKEND_CHOICES, POLL_PAUSE, SAFETY_TICK, SIGNAL_CHECK, _Driver, param_value
 from polyflow.conf import BACKEND_CHOICES as SETTING_CHOICES
+from tests.backends.support import runner_servers, stop_runner_servers
 from tests.conftest import ROOT, LineReader, assert_no_traceback, polyflow
 
 TWO_PIPELINES = """\
@@ -361,6 +364,83 @@ def test_a_live_table_on_a_terminal(env, tmp_path):
     assert re.search(r"hello +succeeded +1 ", summary)
 
 
+# -- the hand-off --------------------------------------------------------------------
+
+CHAIN = """\
+version: 1
+kind: pipeline
+name: chain
+ops:
+  - {name: o0, template: {name: t}}
+  - {name: o1, template: {name: t}, dependencies: [o0]}
+  - {name: o2, template: {name: t}, dependencies: [o1]}
+  - {name: o3, template: {name: t}, dependencies: [o2]}
+  - {name: o4, template: {name: t}, dependencies: [o3]}
+templates: [{kind: job, name: t, container: {image: busybox, command: ["true"]}}]
+"""
+
+
+def test_the_next_op_starts_as_soon_as_one_ends(env, tmp_path):
+    path = tmp_path / "chain.yaml"
+    path.write_text(CHAIN)
+    result = polyflow("run", str(path), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ops = op_runs(show(run_uuid(result.stdout), env))
+    gaps = [datetime.fromisoformat(ops[f"o{i}"]["started_at"]) - datetime.fromisoformat(ops[f"o{i - 1}"]["finished_at"])
+            for i in range(1, 5)]
+    # Without the runners' signal the loop would notice an end at its safety tick, a second later.
+    assert sorted(gaps)[len(gaps) // 2].total_seconds() < 0.5, gaps
+    # The attempts were forked by the runs directory's runner server, which outlived the command.
+    runs = Path(env["POLYFLOW_HOME"]) / "runs"
+    for directory in runs.glob("chain-*"):
+        assert json.loads((directory / "process.json").read_text())["launched"] == "server"
+    assert len(runner_servers(runs)) == 1
+    assert list((runs / ".listeners").iterdir()) == []  # the command's listener is gone with it
+
+
+class FakeBackend:
+    """Reports a change on the `changes_at`-th call of watch (never when None)."""
+
+    def __init__(self, changes_at=None, driver=None, interrupt_at=None):
+        self.calls = []
+        self.changes_at, self.driver, self.interrupt_at = changes_at, driver, interrupt_at
+
+    def watch(self, timeout):
+        self.calls.append(timeout)
+        if len(self.calls) == self.interrupt_at:
+            self.driver.interrupted = signal.SIGINT
+        if len(self.calls) == self.changes_at:
+            return ["chain-o0-1234abcd-1"]
+        time.sleep(timeout)
+        return []
+
+
+@pytest.mark.parametrize("changes_at, interrupt_at, within", [
+    (3, None, (0.15, 0.5)),  # a change: the loop ticks at once
+    (None, 3, (0.15, 0.5)),  # Ctrl-C: acted on within SIGNAL_CHECK
+    (None, None, (SAFETY_TICK - 0.05, SAFETY_TICK + 0.5)),  # nothing: the safety tick
+])
+def test_the_loop_waits_on_the_backend(changes_at, interrupt_at, within):
+    driver = _Driver(run=None, backend=None, watcher=None)
+    driver.backend = FakeBackend(changes_at, driver, interrupt_at)
+    started = time.monotonic()
+    driver._wait()
+    took = time.monotonic() - started
+    assert within[0] <= took < within[1], took
+    assert all(timeout <= SIGNAL_CHECK for timeout in driver.backend.calls)
+
+
+def test_a_backend_that_reports_nothing_is_polled():
+    class Silent:
+        watch = Backend.watch  # the default: sleeps, knows of no change
+
+    driver = _Driver(run=None, backend=Silent(), watcher=None)
+    started = time.monotonic()
+    driver._wait()
+    assert POLL_PAUSE - 0.02 <= time.monotonic() - started < POLL_PAUSE + 0.3
+
+
 @pytest.fixture
 def env(polyflow_env):
-    return polyflow_env
+    yield polyflow_env
+    stop_runner_servers(Path(polyflow_env["POLYFLOW_HOME"]) / "runs")

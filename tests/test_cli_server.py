@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from polyflow.cli.server import SchedulerLoop
+from tests.backends.support import stop_runner_servers
 from tests.conftest import ROOT, LineReader, clean_environ, run_python
 
 QUICKSTART = (ROOT / "examples" / "quickstart.yaml").read_text()
@@ -47,7 +49,8 @@ class Server:
 
 @pytest.fixture
 def env(tmp_path):
-    return {**clean_environ(tmp_path / "home"), "POLYFLOW_HOME": str(tmp_path / "polyflow")}
+    yield {**clean_environ(tmp_path / "home"), "POLYFLOW_HOME": str(tmp_path / "polyflow")}
+    stop_runner_servers(tmp_path / "polyflow" / "runs")
 
 
 @pytest.fixture
@@ -162,3 +165,43 @@ def test_a_fresh_home_is_migrated_first(env, tmp_path):
     server.stop()
     assert (Path(env["POLYFLOW_HOME"]) / "polyflow.sqlite3").is_file()
     assert "No planned migration operations." in polyflow("manage", "migrate", "--plan", env=env)
+
+
+class FakeBackend:
+    """Reports a change on the third call of watch; records when each call returned."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.returned = []
+        self.closed = False
+
+    def watch(self, timeout):
+        calls = len(self.returned) + 1
+        if calls == 3:
+            keys = ["pipe-op-1234abcd-1"]
+        else:
+            time.sleep(min(timeout, 0.05))
+            keys = []
+        if calls >= 5:
+            self.loop.stop()
+        self.returned.append((time.monotonic(), keys))
+        return keys
+
+    def close(self):
+        self.closed = True
+
+
+def test_the_scheduler_loop_ticks_when_the_backend_reports_a_change(monkeypatch):
+    ticks = []
+    monkeypatch.setattr(SchedulerLoop, "_tick", staticmethod(lambda backend: ticks.append(time.monotonic())))
+    monkeypatch.setattr(SchedulerLoop, "_active", staticmethod(lambda: False))
+    loop = SchedulerLoop(wake=10)  # no polling for active runs: only the change and the first tick
+    backend = loop.backend = FakeBackend(loop)
+    loop.start()
+    loop.join(10)
+    assert not loop.is_alive()
+    assert len(ticks) == 2, ticks  # the first tick (TICK_INTERVAL since never), then the change's
+    changed_at = next(at for at, keys in backend.returned if keys)
+    assert 0 <= ticks[1] - changed_at < 0.05
+    assert backend.returned[0][1] == [] and backend.returned[0][0] < ticks[0]  # listening before the first tick
+    assert backend.closed

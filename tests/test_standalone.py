@@ -97,6 +97,8 @@ def test_environment_variables(clean_env, tmp_path):
         "HOME": str(tmp_path),
         "BACKEND": "kubernetes",
         "MAX_CONCURRENCY": 8,
+        # With a broker, runs created by requests are handed to a worker at once.
+        "WAKE_WORKERS": True,
     }
     assert conf["BACKEND"] == "kubernetes"
     assert conf["DEBUG"] is True

@@ -3,26 +3,40 @@
 Every attempt has a directory `<POLYFLOW HOME>/runs/<key>/`:
 
 - `spec.json`    what to run: argv, env (Polyflow's variables; the rest is
-                 inherited), cwd, timeout, image (not used)
+                 the submitter's environment), cwd, timeout, image (not used)
 - `params.json`  the params, `$POLYFLOW_PARAMS_FILE`
 - `outputs.json` `$POLYFLOW_OUTPUTS_FILE`, written by the op if it has outputs
 - `output.log`   the op's stdout and stderr
-- `process.json` the runner's and the op's pid and start time, written once running
-- `result.json`  exit code, reason, message, outputs and times, written at the end
+- `claim`        the runner that took the attempt (created exclusively)
+- `process.json` the runner's and the op's pid and start time (and whether the
+                 runner was forked by the server), written once running
+- `result.json`  exit code, reason, message and times, written at the end
 - `stop`         present once `stop` was asked, for a runner not recorded yet
 
 `submit` creates the directory (os.mkdir, atomic: the first of two racing
-submits wins, the second starts nothing) and launches `local_runner.py`
-detached: through a `sh` that starts it in the background and exits at
-once, so the runner is nobody's child here (no zombie in a long-lived
-scheduler, and `polyflow tick` returns while ops run). Everything after that
-goes through the files, so any process on this machine can `sync` an attempt
-that another one submitted.
+submits wins, the second starts nothing) and has the runs directory's fork
+server (local_forkserver.py, started by the first submit that needs it) fork
+a runner for it: no new interpreter per attempt. The runner is detached (a
+child of that server, in a session of its own), so `polyflow tick` returns
+while ops run and a scheduler that dies leaves them running. When the server
+cannot be reached, `submit` launches `local_runner.py` directly, as a process
+of its own, through a `sh` that starts it in the background and exits at
+once (nobody's child here: no zombie). Either way the runner runs with the
+submitter's environment (minus `POLYFLOW_PARAM_*`) and umask, plus the op's
+variables: a shared server gets them with each request.
+
+Everything after that goes through the files, so any process on this machine
+can `sync` an attempt that another one submitted. `sync` passes what the op
+published (`outputs.json`, as written) to the scheduler, whose parser checks
+it. `watch` waits for the runners' signals (local_signal.py): a scheduler
+ticks as soon as an attempt starts or ends instead of polling.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import logging
 import os
 import re
 import signal
@@ -35,15 +49,63 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..conf import polyflow_settings
+from ..scheduler.outputs import MAX_OUTPUTS_BYTES
+from . import local_forkserver, local_signal
 from . import local_runner as files
 from .base import FAILED, LOST, PENDING, RUNNING, SUCCEEDED, Backend, Observation, Submission, SubmitError
 from .container import ENV_PREFIX, jsonable, param_env, render_command
 
+logger = logging.getLogger("polyflow.backends.local")
 RUNNER = str(Path(files.__file__).resolve())
 # A directory without process.json this long after its last change: the
 # submitter died before its runner got going.
 START_GRACE = 30.0
+# A start signal alone is reported this much later, unless an end comes first:
+# see `watch`. Only how soon an op shows as running waits for it.
+STARTED_GRACE = 0.05
+# After the runner server could not be reached, runners are launched directly this long.
+SERVER_RETRY = 60.0
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _published(path: Path) -> bytes | None:
+    """What the op wrote to its outputs file, unread: the scheduler's parser checks it.
+
+    At most one byte over the parser's limit is read, enough for it to refuse
+    a huge file without this process loading it.
+    """
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(MAX_OUTPUTS_BYTES + 1)
+    except FileNotFoundError:
+        return None
+
+
+def runner_env() -> dict[str, str]:
+    """The environment a runner gets: the submitter's, without the params of whatever op it was given."""
+    return {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
+
+
+def _umask() -> int | None:
+    """This process's umask, which a forked runner takes over; read without changing it (threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def watch_until(deadline: float, first_start: float | None, ended: bool) -> float:
+    """When a wait for signals returns (pure): at once after an end, STARTED_GRACE
+    after the first start signal, else at the caller's deadline."""
+    if ended:
+        return float("-inf")
+    if first_start is not None:
+        return min(deadline, first_start + STARTED_GRACE)
+    return deadline
 
 
 def _datetime(value) -> dt.datetime | None:
@@ -57,10 +119,16 @@ class LocalBackend(Backend):
     name = "local"
 
     def __init__(self, root: str | os.PathLike | None = None, kill_grace: float = files.DEFAULT_KILL_GRACE,
-                 start_grace: float = START_GRACE):
+                 start_grace: float = START_GRACE, fork_server: bool = True,
+                 server_idle: float = local_forkserver.IDLE_EXIT):
         self._root = Path(root) if root is not None else None
         self.kill_grace = kill_grace
         self.start_grace = start_grace
+        self.fork_server = fork_server  # False: a new interpreter per attempt, as a fallback does
+        self.server_idle = server_idle
+        self._listener: local_signal.Listener | None = None
+        self._warned: set[str] = set()
+        self._server_retry_at = 0.0  # after the runner server failed us: when to ask it again
 
     @property
     def root(self) -> Path:
@@ -125,7 +193,7 @@ class LocalBackend(Backend):
                     f"image '{container.image}' is not used\n".encode()
                 )
             log.flush()
-            self._launch(directory, log)
+            self._start(directory, log)
         return key
 
     def _no_command_message(self, submission: Submission) -> str:
@@ -141,8 +209,25 @@ class LocalBackend(Backend):
             f"on this machine, it neither builds nor runs images; use the kubernetes backend for images"
         )
 
-    def _launch(self, directory: Path, log) -> None:
-        """Start the runner in the background of a `sh` that exits at once.
+    def _start(self, directory: Path, log) -> None:
+        env = runner_env()
+        python = sys.executable or "python3"
+        if self.fork_server and time.monotonic() >= self._server_retry_at:
+            try:
+                # Absolute: the server runs in / and serves whoever names the same directory.
+                local_forkserver.start(os.path.abspath(self.root), os.path.abspath(directory), env, _umask(),
+                                       python, self.server_idle)
+                return
+            except local_forkserver.Unavailable as error:
+                # Started directly instead; the runner's claim keeps a late answer from running it twice.
+                # Not asked again for a while: each try may wait seconds for a server that does not come.
+                self._server_retry_at = time.monotonic() + SERVER_RETRY
+                self._warn_once(f"local backend: {error}; starting runners directly (slower) for "
+                                f"{SERVER_RETRY:g} s")
+        self._launch(directory, log, env, python)
+
+    def _launch(self, directory: Path, log, env: dict[str, str], python: str) -> None:
+        """Start a runner of its own in the background of a `sh` that exits at once.
 
         The runner is re-parented to init (or the nearest subreaper), never
         our child; the `sh` is waited for here, so no zombie is left. The new
@@ -150,12 +235,10 @@ class LocalBackend(Backend):
         hangup) away from it. Its stdout and stderr go to output.log: nothing
         holds the caller's pipes open.
         """
-        base_env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
-        python = sys.executable or "python3"
         try:
             process = subprocess.Popen(
                 ["/bin/sh", "-c", '"$@" &', "sh", python, "-I", "-S", RUNNER, str(directory)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=base_env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                 start_new_session=True, close_fds=True,
             )
             process.wait()
@@ -163,6 +246,11 @@ class LocalBackend(Backend):
             # The directory stays: a later submit of the key starts nothing, and
             # sync reports it LOST after the start grace.
             raise SubmitError(f"cannot start the local runner for {directory.name}: {error}") from error
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            logger.warning(message)
 
     # -- sync ----------------------------------------------------------------
 
@@ -176,13 +264,21 @@ class LocalBackend(Backend):
             return None
         exit_code = result.get("exit_code")
         reason = result.get("reason") or ""
-        outputs = result.get("outputs")
+        message = result.get("message") or ""
+        state = SUCCEEDED if exit_code == 0 and not reason else FAILED
+        try:
+            outputs = _published(directory / files.OUTPUTS)
+        except OSError as error:
+            outputs = None
+            if state == SUCCEEDED:
+                state, reason = FAILED, "invalid_outputs"
+                message = f"cannot read the outputs file $POLYFLOW_OUTPUTS_FILE ({error.filename}): {error.strerror}"
         return Observation(
-            state=SUCCEEDED if exit_code == 0 and not reason else FAILED,
+            state=state,
             exit_code=exit_code,
             reason=reason,
-            message=result.get("message") or "",
-            outputs=outputs if isinstance(outputs, dict) else {},
+            message=message,
+            outputs=outputs,
             started_at=_datetime(result.get("started_at")),
             finished_at=_datetime(result.get("finished_at")),
         )
@@ -271,3 +367,45 @@ class LocalBackend(Backend):
         except FileNotFoundError:
             return []
         return [line.rstrip("\n") for line in lines]
+
+    # -- watch -----------------------------------------------------------------
+
+    def watch(self, timeout: float) -> list[str]:
+        """Wait up to `timeout` s for runners to record a start or an end; the keys they sent.
+
+        An end returns at once. A start alone waits up to STARTED_GRACE more
+        for further signals: an op that ends within it costs the scheduler one
+        tick instead of two (one to record it running, then one for its end,
+        which would have to wait for the first to finish).
+
+        The first call starts listening (a socket in `<runs>/.listeners`); call
+        it once with 0 before the first tick so that nothing is missed. The
+        socket is removed by `close`, at the latest when the process exits.
+        """
+        root = str(self.root)
+        if self._listener is None or self._listener.root != root:
+            self.close()
+            if self._listener is None:
+                atexit.register(self.close)
+            self._listener = local_signal.Listener(root)
+        deadline = time.monotonic() + max(timeout, 0.0)
+        changed: dict[str, None] = {}
+        first_start, ended = None, False
+        try:
+            while True:
+                signals = self._listener.wait(watch_until(deadline, first_start, ended) - time.monotonic())
+                for event, key in signals:
+                    changed[key] = None
+                    ended = ended or event == local_signal.ENDED
+                    if first_start is None and event == local_signal.STARTED:
+                        first_start = time.monotonic()
+                if time.monotonic() >= watch_until(deadline, first_start, ended):
+                    return list(changed)
+        except OSError as error:
+            self._warn_once(f"local backend: {error}; noticing the ends of ops by polling only")
+            return super().watch(max(deadline - time.monotonic(), 0.0))
+
+    def close(self) -> None:
+        """Stop listening (the runners' signals): the listener's socket is removed."""
+        if self._listener is not None:
+            self._listener.close()

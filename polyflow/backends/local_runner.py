@@ -1,10 +1,18 @@
-"""Runs one attempt of the local backend: `python local_runner.py <attempt dir>`.
+"""Runs one attempt of the local backend, in a process of its own.
 
-Started detached by `LocalBackend.submit`, so it outlives the process that
-submitted. It reads `spec.json`, starts the op's command in a process group
-of its own (stdout and stderr appended to `output.log`), records
-`process.json`, waits, enforces the timeout, reads the outputs and writes
-`result.json` atomically. A SIGTERM (the backend's `stop`) ends the op.
+Started for an attempt directory by `LocalBackend.submit`: usually forked by
+the runs directory's fork server (local_forkserver.py, itself started as
+`python -I -S local_runner.py --serve <runs directory>`), else directly as
+`python -I -S local_runner.py <attempt directory>`. Either way it is detached:
+it outlives the process that submitted. It claims the attempt (`claim`,
+created exclusively: a runner that finds it taken leaves at once, so a late
+answer of the server and a direct launch never both run the op), reads
+`spec.json`, starts the op's command in a process group of its own (stdout
+and stderr appended to `output.log`), records `process.json`, waits,
+enforces the timeout and writes `result.json` atomically; after each of the
+two records it tells listening schedulers (local_signal.py). A SIGTERM (the
+backend's `stop`) ends the op. The outputs file is left as the op wrote it:
+the scheduler's parser reads it (polyflow/scheduler/outputs.py).
 
 Standard library only and no import of the `polyflow` package (whose
 `__init__` modules pull Django): it starts fast and is launched by file path.
@@ -23,10 +31,15 @@ import subprocess
 import sys
 import traceback
 
-SPEC, PARAMS, OUTPUTS, LOG, PROCESS, RESULT, STOP = (
-    "spec.json", "params.json", "outputs.json", "output.log", "process.json", "result.json", "stop",
+if __package__:
+    from . import local_signal
+else:  # run by path with -I: the directory of this file is not on sys.path yet
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import local_signal
+
+SPEC, PARAMS, OUTPUTS, LOG, PROCESS, RESULT, STOP, CLAIM = (
+    "spec.json", "params.json", "outputs.json", "output.log", "process.json", "result.json", "stop", "claim",
 )
-OUTPUTS_LIMIT = 1024 * 1024  # bytes
 DEFAULT_KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL of the op's group
 
 
@@ -34,18 +47,32 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
 
-def write_json_atomic(path: str, data: object, durable: bool = False) -> None:
-    """Readers see the old file or the whole new one, never a part.
-
-    `durable` also survives a crash of the machine (fsync before the rename).
-    """
+def write_json_atomic(path: str, data: object) -> None:
+    """Readers see the old file or the whole new one, never a part (see also make_durable)."""
     tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=2)
-        if durable:
-            handle.flush()
-            os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def make_durable(path: str) -> None:
+    """Flush a file written by write_json_atomic, and its name, to the disk (best effort).
+
+    Done after the file is in place (and listeners told), not before the
+    rename: the next op does not wait for the disk. A crash in between may
+    leave the file empty, which readers take for no file.
+    """
+    for target, flags in ((path, os.O_RDONLY), (os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY)):
+        try:
+            fd = os.open(target, flags)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def read_json(path: str) -> object | None:
@@ -115,42 +142,10 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def read_outputs(path: str) -> tuple[dict, str]:
-    """(outputs, problem): the JSON object in `path`, or {} and what is wrong with the file."""
-    try:
-        size = os.path.getsize(path)
-    except FileNotFoundError:
-        return {}, ""
-    except OSError as error:
-        return {}, f"cannot read the outputs file $POLYFLOW_OUTPUTS_FILE: {error}"
-    if size > OUTPUTS_LIMIT:
-        return {}, f"the outputs file $POLYFLOW_OUTPUTS_FILE holds {size} bytes, more than the limit of 1 MiB"
-    if size == 0:
-        return {}, "the outputs file $POLYFLOW_OUTPUTS_FILE is empty: expected a JSON object"
-
-    def no_constant(name):
-        raise ValueError(f"{name} is not a JSON number")
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            outputs = json.loads(handle.read(), parse_constant=no_constant)
-    except UnicodeDecodeError:
-        return {}, "the outputs file $POLYFLOW_OUTPUTS_FILE is not UTF-8 text: expected a JSON object"
-    except ValueError as error:
-        return {}, f"the outputs file $POLYFLOW_OUTPUTS_FILE is not valid JSON: {error}"
-    except OSError as error:
-        return {}, f"cannot read the outputs file $POLYFLOW_OUTPUTS_FILE: {error}"
-    if not isinstance(outputs, dict):
-        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-            type(outputs), "a number"
-        )
-        return {}, f"the outputs file $POLYFLOW_OUTPUTS_FILE holds {kind}: expected a JSON object"
-    return outputs, ""
-
-
 class Runner:
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, launched: str = "direct"):
         self.directory = directory
+        self.launched = launched  # "server" (forked by the fork server) or "direct"
         self.spec = read_json(self.path(SPEC))
         if not isinstance(self.spec, dict):
             raise RuntimeError(f"cannot read {self.path(SPEC)}")
@@ -225,7 +220,9 @@ class Runner:
             "boot_id": boot_id(),
             "host": socket.gethostname(),
             "started_at": self.started_at,
+            "launched": self.launched,
         })
+        notify(self.directory, local_signal.STARTED)
         # A stop that came before process.json existed left a marker (or a
         # signal arrived while the child was being started).
         if os.path.exists(self.path(STOP)) and not self.reason:
@@ -270,29 +267,41 @@ class Runner:
                 reason, message = "killed", f"killed by {_signal_name(-returncode)}"
         elif returncode and not reason:
             reason, message = "error", f"exited with code {returncode}"
-        outputs, problem = read_outputs(self.path(OUTPUTS))
-        if problem and not reason:
-            reason, message = "invalid_outputs", problem
-        elif problem:
-            message = f"{message}; outputs ignored: {problem}"
         write_json_atomic(self.path(RESULT), {
             "exit_code": exit_code,
             "reason": reason,
             "message": message,
-            "outputs": outputs,
             "started_at": self.started_at,
             "finished_at": now_iso(),
-        }, durable=True)
+        })
+        notify(self.directory, local_signal.ENDED)
+        make_durable(self.path(RESULT))  # so that a reboot does not turn a recorded end into "lost"
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: local_runner.py <attempt directory>", file=sys.stderr)
-        return 2
-    directory = argv[1]
+def notify(directory: str, event: str) -> None:
+    """Wake the schedulers listening on the runs directory: this attempt started or ended."""
+    directory = os.path.abspath(directory)
+    local_signal.notify(os.path.dirname(directory), os.path.basename(directory), event)
+
+
+def claim(directory: str) -> bool:
+    """Take the attempt for this process; False when another runner has it."""
+    try:
+        fd = os.open(os.path.join(directory, CLAIM), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"{os.getpid()}\n")
+    return True
+
+
+def run_attempt(directory: str, launched: str = "direct") -> int:
+    """Run the attempt of `directory` in this process (the runner's whole life); the exit status."""
+    if not claim(directory):
+        return 0  # started twice (a server that answered late, then the fallback): the other one runs it
     runner = None
     try:
-        runner = Runner(directory)
+        runner = Runner(directory, launched)
         runner.run()
     except BaseException as error:  # record why, so sync reports it instead of "lost"
         traceback.print_exc()
@@ -302,12 +311,34 @@ def main(argv: list[str]) -> int:
             "exit_code": None,
             "reason": "runner_error",
             "message": f"the local runner failed: {type(error).__name__}: {error}",
-            "outputs": {},
             "started_at": runner.started_at if runner else now_iso(),
             "finished_at": now_iso(),
         })
+        notify(directory, local_signal.ENDED)
         return 1
     return 0
+
+
+USAGE = "usage: local_runner.py <attempt directory> | local_runner.py --serve <runs directory> [--idle SECONDS]"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and not argv[1].startswith("-"):
+        return run_attempt(argv[1])
+    if len(argv) in (3, 5) and argv[1] == "--serve" and (len(argv) == 3 or argv[3] == "--idle"):
+        if __package__:
+            from . import local_forkserver
+        else:
+            import local_forkserver  # next to this file, like local_signal; only the server needs it
+
+        try:
+            idle = float(argv[4]) if len(argv) == 5 else local_forkserver.IDLE_EXIT
+        except ValueError:
+            print(f"{USAGE}\n--idle {argv[4]!r}: not a number of seconds", file=sys.stderr)
+            return 2
+        return local_forkserver.serve(argv[2], run_attempt, idle)
+    print(USAGE, file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -20,9 +20,16 @@ BACKEND_CHOICES = ("local", "kubernetes")
 DEFAULT_PROJECT = "local/default"
 # The owner created when missing: a one-machine trial needs no user management.
 LOCAL_OWNER = "local"
-# Seconds between two ticks: ticks advance chains by themselves, this is only
-# how soon a finished process is noticed.
-TICK_PAUSE = 0.1
+# Between two ticks the loop waits for the backend to report a change
+# (`Backend.watch`: the local runners signal each start and end), so a chain
+# advances as soon as an op ends; it ticks at least this often anyway (retry
+# delays, a signal lost).
+SAFETY_TICK = 1.0
+# The pace for a backend that reports no changes (it keeps the default watch):
+# how soon a finished op is noticed by polling.
+POLL_PAUSE = 0.1
+# How often a wait looks at the signal flags: how soon Ctrl-C is acted on.
+SIGNAL_CHECK = 0.1
 
 
 class _ScalarLoader(yaml.SafeLoader):
@@ -230,10 +237,17 @@ class _Driver:
         polyflow_logger.addHandler(handler)
         propagate, polyflow_logger.propagate = polyflow_logger.propagate, False
         try:
+            self._listen()
+            changed: list[str] = []
+            last_tick = 0.0
             while True:
                 if self.interrupted and not self.stop_sent:
                     self._stop()
-                self._tick()
+                if changed and time.monotonic() - last_tick < SAFETY_TICK:
+                    self._advance(changed)  # the hand-off: only the runs of what changed
+                else:
+                    last_tick = time.monotonic()
+                    self._tick()
                 run = self._refresh()
                 if run is not None:
                     try:
@@ -242,8 +256,11 @@ class _Driver:
                         self._warn(f"cannot read the run: {str(error).strip()} (trying again)")
                     if run.status in RUN_FINAL:
                         break
-                time.sleep(TICK_PAUSE)
+                changed = self._wait()
         finally:
+            close = getattr(self.backend, "close", None)  # the local backend's listening socket
+            if close is not None:
+                close()
             for signum, signal_handler in previous.items():
                 signal.signal(signum, signal_handler)
             polyflow_logger.removeHandler(handler)
@@ -253,6 +270,33 @@ class _Driver:
         if self.interrupted:
             return 128 + self.interrupted  # 130 after Ctrl-C, as a shell reports it
         return 0 if run.status == "succeeded" else 1
+
+    def _listen(self) -> None:
+        """Start listening before the first tick: an op that ends during it is not missed."""
+        try:
+            self.backend.watch(0)
+        except Exception as error:  # noqa: BLE001 - the safety tick still comes
+            self._warn(f"waiting for the backend failed: {error}")
+
+    def _wait(self) -> list[str]:
+        """Until the backend reports a change, a signal arrives or SAFETY_TICK has passed;
+        the handles of the attempts that changed ([] when none did)."""
+        from polyflow.backends.base import Backend
+
+        reports = type(self.backend).watch is not Backend.watch
+        deadline = time.monotonic() + (SAFETY_TICK if reports else POLL_PAUSE)
+        while not self.interrupted or self.stop_sent:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return []
+            try:
+                changed = self.backend.watch(min(left, SIGNAL_CHECK))
+                if changed:
+                    return changed
+            except Exception as error:  # noqa: BLE001 - a backend's wait never ends the command
+                self._warn(f"waiting for the backend failed: {error}")
+                time.sleep(min(left, SIGNAL_CHECK))
+        return []
 
     def _stop(self) -> None:
         from polyflow.exceptions import Conflict
@@ -278,6 +322,22 @@ class _Driver:
             report = tick(backend=self.backend)
         except DatabaseError as error:
             # A locked or briefly unreachable database: said once, tried again.
+            self._warn(f"tick failed: {str(error).strip()} (trying again)")
+            close_old_connections()
+            return
+        for message in report.errors:
+            self._warn(message)
+
+    def _advance(self, handles: list[str]) -> None:
+        """Advance the runs of the attempts that changed (ours, and any other on this database)."""
+        from django.db import DatabaseError, close_old_connections
+
+        from polyflow.handoff import runs_of
+        from polyflow.scheduler.tick import advance
+
+        try:
+            report = advance(runs_of(handles) or [self.run.pk], backend=self.backend, start=False)
+        except DatabaseError as error:
             self._warn(f"tick failed: {str(error).strip()} (trying again)")
             close_old_connections()
             return

@@ -86,6 +86,7 @@ def show_run(run_uuid, output) -> None:
         ("finished", _time(run.finished_at)),
         ("duration", _duration(run.started_at, run.finished_at, now)),
         ("message", run.message),
+        ("scheduler", run.scheduler_error and f"{_time(run.scheduler_error_at)}: {_one_line(run.scheduler_error)}"),
     ]
     for name, value in fields:
         if value:
@@ -169,6 +170,7 @@ def _run_dict(run) -> dict:
         "status": run.status,
         "reason": run.reason,
         "message": run.message,
+        "scheduler_error": run.scheduler_error,
         "created_at": _iso(run.created_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),

@@ -15,7 +15,8 @@ from polyflow.cli.django_setup import STANDALONE_SETTINGS, database_errors, setu
 
 logger = logging.getLogger("polyflow.server")
 # How often the scheduler thread looks for active runs: a run triggered over
-# the API starts within this, and a chain advances at this pace.
+# the API starts within this. Ops that start or end wake it at once
+# (`Backend.watch`), so chains do not advance at this pace.
 WAKE_INTERVAL = 0.5
 SHUTDOWN_WAIT = 30  # seconds to let a tick in progress finish
 
@@ -37,9 +38,10 @@ def server(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     /api/v1/docs/), the admin (/admin/) and /healthz are served by waitress,
     a production WSGI server, with --threads threads. Unless --no-scheduler
     is given, a thread of the same process runs the scheduler: a tick every
-    POLYFLOW_TICK_INTERVAL seconds for schedules, and every 0.5 s while runs
-    are active, so that a triggered run starts and advances at once. No broker
-    is needed.
+    POLYFLOW_TICK_INTERVAL seconds for schedules, every 0.5 s while runs are
+    active, so that a triggered run starts at once, and as soon as an op
+    starts or ends (the local backend's runners signal it), so that a chain
+    advances without waiting. No broker is needed.
 
     This suits one machine and a team trying Polyflow out. In production, run
     the web processes with --no-scheduler (or any WSGI server) and Celery
@@ -141,8 +143,8 @@ def _banner(host: str, port: int, threads: int, applied: int, loop) -> list[str]
     if loop is None:
         lines.append("  scheduler: off (--no-scheduler): Celery beat and workers, or `polyflow tick`, run the ticks")
     else:
-        lines.append(f"  scheduler: in this process, a tick every {polyflow_settings.TICK_INTERVAL} s and every "
-                     f"{WAKE_INTERVAL} s while runs are active; backend {polyflow_settings.BACKEND}")
+        lines.append(f"  scheduler: in this process, a tick every {polyflow_settings.TICK_INTERVAL} s, every "
+                     f"{WAKE_INTERVAL} s while runs are active and when ops end; backend {polyflow_settings.BACKEND}")
     if host in ("0.0.0.0", "::", ""):
         lines.append(f"  note: requests must name one of ALLOWED_HOSTS ({', '.join(settings.ALLOWED_HOSTS)}); "
                      "with the standalone project set POLYFLOW_ALLOWED_HOSTS")
@@ -172,15 +174,20 @@ def _shutdown(wsgi_server, loop) -> None:
 
 
 class SchedulerLoop(threading.Thread):
-    """Ticks every TICK_INTERVAL seconds, and every WAKE_INTERVAL while any run is active.
+    """Ticks as soon as the backend reports that attempts started or ended, every
+    WAKE_INTERVAL while any run is active, and every TICK_INTERVAL seconds anyway.
 
-    A tick that fails is logged and the loop goes on with a fresh connection.
+    The wait between ticks is `Backend.watch`, so an op that ends is followed at
+    once by a tick that starts what comes next. A tick that fails is logged and
+    the loop goes on with a fresh connection.
     """
 
-    def __init__(self, wake: float = WAKE_INTERVAL):
+    def __init__(self, wake: float = WAKE_INTERVAL, backend=None):
         super().__init__(name="polyflow-scheduler", daemon=True)
         self.wake = wake
+        self.backend = backend
         self._stopping = threading.Event()
+        self._watch_failed = False
 
     def stop(self) -> None:
         self._stopping.set()
@@ -188,21 +195,56 @@ class SchedulerLoop(threading.Thread):
     def run(self) -> None:
         from django.db import connections
 
+        from polyflow.backends import get_backend
         from polyflow.conf import polyflow_settings
 
-        last = float("-inf")
+        # One backend object for the loop's life: its watch is stateful (the local one keeps a socket).
+        backend = self.backend
+        if backend is None:
+            try:
+                backend = get_backend()
+            except Exception:  # not configured: each tick tries again, and says why
+                logger.exception("the backend is not available; the scheduler polls")
+        last_tick = float("-inf")
+        next_look = 0.0  # when to look for active runs again
+        changed: list[str] = []
         try:
+            self._watch(backend, 0)  # listening from now on: nothing ending during the first tick is missed
             while not self._stopping.is_set():
+                now = time.monotonic()
+                look = now >= next_look
+                if look:
+                    next_look = now + self.wake
                 try:
-                    if time.monotonic() - last >= polyflow_settings.TICK_INTERVAL or self._active():
-                        last = time.monotonic()
-                        self._tick()
+                    if changed or now - last_tick >= polyflow_settings.TICK_INTERVAL or (look and self._active()):
+                        last_tick = now
+                        self._tick(backend)
                 except Exception:
                     logger.exception("scheduler tick failed; trying again")
                     connections.close_all()
-                self._stopping.wait(self.wake)
+                changed = self._wait(backend, next_look - time.monotonic())
         finally:
             connections.close_all()
+            close = getattr(backend, "close", None)
+            if close is not None:
+                close()
+
+    def _wait(self, backend, timeout: float) -> list[str]:
+        """What changed within `timeout` (or nothing, at once, when the loop is being stopped)."""
+        if self._stopping.is_set():
+            return []
+        return self._watch(backend, max(timeout, 0.0))
+
+    def _watch(self, backend, timeout: float) -> list[str]:
+        if backend is not None:
+            try:
+                return backend.watch(timeout)
+            except Exception:
+                if not self._watch_failed:  # once: it would fail the same way twice a second
+                    logger.exception("waiting for the backend failed; polling instead")
+                self._watch_failed = True
+        self._stopping.wait(timeout)
+        return []
 
     @staticmethod
     def _active() -> bool:
@@ -212,10 +254,10 @@ class SchedulerLoop(threading.Thread):
         return PipelineRun.objects.filter(status__in=RUN_ACTIVE).exists()
 
     @staticmethod
-    def _tick() -> None:
+    def _tick(backend) -> None:
         from polyflow.scheduler.tick import tick
 
-        report = tick()
+        report = tick(backend=backend)
         if (report.runs_created or report.runs_started or report.submitted or sum(report.finished.values())
                 or report.retrying or sum(report.runs_finished.values()) or report.errors):
             for line in report.lines():

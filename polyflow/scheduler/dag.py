@@ -11,10 +11,12 @@ from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-SUCCEEDED, SKIPPED = "succeeded", "skipped"
-FAILED_LIKE = frozenset({"failed", "upstream_failed", "stopped"})
+from ..statuses import OpStatus
+
+SUCCEEDED, SKIPPED = OpStatus.SUCCEEDED, OpStatus.SKIPPED
+FAILED_LIKE = frozenset({OpStatus.FAILED, OpStatus.UPSTREAM_FAILED, OpStatus.STOPPED})
 FINAL = FAILED_LIKE | {SUCCEEDED, SKIPPED}
-WAITING = "created"
+WAITING = OpStatus.CREATED
 
 READY, SKIP, UPSTREAM_FAILED = "ready", "skipped", "upstream_failed"
 
@@ -117,7 +119,7 @@ def resolve(nodes: Mapping[str, Node], statuses: Mapping[str, str],
             statuses[name] = "ready"
         elif outcome in (SKIP, UPSTREAM_FAILED):
             (decisions.skipped if outcome == SKIP else decisions.upstream_failed).append(name)
-            statuses[name] = SKIPPED if outcome == SKIP else "upstream_failed"
+            statuses[name] = SKIPPED if outcome == SKIP else OpStatus.UPSTREAM_FAILED
             for child in children.get(name, ()):
                 if statuses.get(child) == WAITING:
                     heapq.heappush(pending, (rank.get(child, last), child))

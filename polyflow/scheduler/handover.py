@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Case, CharField, Value, When
 
 from ..backends import Backend, Observation, SubmitError
+from ..backends.base import RUNNING
 from ..models import OperationRun
 from ..services.transitions import transition
-from ..statuses import OP_FINAL, OpStatus
+from ..statuses import OP_SUBMITTED, OpStatus
 from .write import Scheduled
 
 logger = logging.getLogger("polyflow.scheduler")
@@ -57,18 +59,26 @@ def record(answers: Answers, now) -> tuple[int, list[tuple[str, str]]]:
     """
     if not (answers.handles or answers.permanent):
         return 0, []
+    orphans = []
     with transaction.atomic():
-        statuses = dict(OperationRun.objects.select_for_update().filter(pk__in=list(answers.handles))
-                        .values_list("pk", "status")) if answers.handles else {}
-        rows = [OperationRun(pk=pk, handle=handle) for pk, handle in answers.handles.items()]
-        if rows:
-            OperationRun.objects.bulk_update(rows, ["handle"])
+        if answers.handles:
+            # One statement in the usual case: only op runs still in flight take their handle.
+            updated = OperationRun.objects.filter(pk__in=list(answers.handles), status__in=OP_SUBMITTED).update(
+                handle=_by_pk(answers.handles))
+            if updated < len(answers.handles):
+                gone = dict(OperationRun.objects.filter(pk__in=list(answers.handles))
+                            .exclude(status__in=OP_SUBMITTED).values_list("pk", "status"))
+                OperationRun.objects.filter(pk__in=list(gone)).update(
+                    handle=_by_pk({pk: answers.handles[pk] for pk in gone}))
+                orphans = [(answers.backends[pk], answers.handles[pk]) for pk in gone]
         failed = transition(list(answers.permanent), OpStatus.FAILED, model=OperationRun, now=now,
                             per_row={pk: {"reason": "submit_error", "message": message}
                                      for pk, message in answers.permanent.items()})
-    orphans = [(answers.backends[pk], handle) for pk, handle in answers.handles.items()
-               if statuses.get(pk) in OP_FINAL or statuses.get(pk) == OpStatus.STOPPING]
     return len(failed), orphans
+
+
+def _by_pk(values: Mapping[int, str]) -> Case:
+    return Case(*(When(pk=pk, then=Value(value)) for pk, value in values.items()), output_field=CharField())
 
 
 def stop(backend_for: Callable[[str], Backend], handles: Iterable[tuple[str, str]]) -> None:
@@ -97,12 +107,13 @@ def sync(backend_for: Callable[[str], Backend], handles: Iterable[tuple[str, str
     return observations
 
 
-def news(observations: Mapping[str, Observation], in_flight: Mapping[str, str]) -> bool:
-    """Whether the observations change anything (an attempt started or ended), worth another round."""
+def news(observations: Mapping[str, Observation], in_flight: Mapping[str, str], starts: bool = True) -> bool:
+    """Whether the observations change anything, worth another round: an attempt ended or,
+    with `starts`, one started (else the next round there is anyway writes the start)."""
     for handle, observation in observations.items():
-        status = in_flight.get(handle)
         if observation.final:
             return True
-        if observation.state == "running" and status in (OpStatus.SCHEDULED, OpStatus.STARTING):
+        if starts and observation.state == RUNNING and in_flight.get(handle) in (OpStatus.SCHEDULED,
+                                                                                  OpStatus.STARTING):
             return True
     return False

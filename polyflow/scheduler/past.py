@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-PAST_OK = frozenset({"succeeded", "skipped"})
+from ..statuses import OpStatus
+
+PAST_OK = frozenset({OpStatus.SUCCEEDED, OpStatus.SKIPPED})
 
 
 def held_by_past(ready: Iterable[str], depends_on_past: Mapping[str, bool],

@@ -11,10 +11,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 
 from ..models import OperationRun, PipelineRun
 from ..spec import Plan
+from ..spec.references import ExpressionError, references_in, walk_strings
 from ..statuses import OpStatus, RunStatus
 from . import dag
 
@@ -23,7 +24,7 @@ from . import dag
 _OP_COLUMNS = ("pk", "run_id", "name", "status", "attempt", "handle", "backend", "reason", "message",
                "started_at", "retry_at")
 _RUN_COLUMNS = ("pk", "uuid", "status", "reason", "message", "started_at", "schedule_at", "pipeline_id",
-                "pipeline__project_id", "pipeline__is_paused", "scheduler_error", "plan")
+                "pipeline__project_id", "pipeline__is_paused", "scheduler_error", "params", "plan")
 
 
 @dataclass
@@ -71,6 +72,7 @@ class RunSnapshot:
     # Op statuses of the run of the previous slot, for depends_on_past; None: no such run.
     previous: Mapping[str, str] | None = None
     had_error: bool = False
+    overrides: Mapping[str, Mapping] = field(default_factory=dict)  # the run's params, per op
 
 
 @dataclass
@@ -102,15 +104,16 @@ def lock_and_load(run_ids: Iterable[int]) -> Batch:
                 .filter(pk__in=list(run_ids), status__in=(RunStatus.RUNNING, RunStatus.STOPPING))
                 .order_by("created_at", "pk").values_list(*_RUN_COLUMNS))
     batch = Batch({})
-    for pk, uuid, status, reason, message, started_at, schedule_at, pipeline_id, project, paused, error, data \
-            in rows:
+    for pk, uuid, status, reason, message, started_at, schedule_at, pipeline_id, project, paused, error, \
+            overrides, data in rows:
         try:
             plan, graph = plan_of(str(uuid), data)
         except Exception as problem:  # noqa: BLE001 - that run's data, not the tick's
             batch.broken[pk] = f"its stored plan cannot be read: {type(problem).__name__}: {problem}"
             continue
         batch.runs[pk] = RunSnapshot(pk, str(uuid), status, reason, message, started_at, schedule_at,
-                                     pipeline_id, str(project), paused, plan, graph, had_error=bool(error))
+                                     pipeline_id, str(project), paused, plan, graph, had_error=bool(error),
+                                     overrides=overrides if isinstance(overrides, dict) else {})
     if not batch.runs:
         return batch
     for values in OperationRun.objects.filter(run_id__in=list(batch.runs)).order_by("pk").values_list(*_OP_COLUMNS):
@@ -138,26 +141,60 @@ def _load_previous(batch: Batch) -> None:
             batch.runs[pk].previous = statuses.get(previous, {})
 
 
+def in_flight(run_ids: Iterable[int]) -> list[tuple[str, str]]:
+    """(backend, handle) of the runs' attempts in flight, without locking anything."""
+    return list(OperationRun.objects.filter(
+        run_id__in=list(run_ids), status__in=(OpStatus.SCHEDULED, OpStatus.STARTING, OpStatus.RUNNING,
+                                              OpStatus.STOPPING)).exclude(handle="").values_list("backend", "handle"))
+
+
 @dataclass(frozen=True)
 class SubmissionInputs:
     params: Mapping[int, Mapping]  # op run pk -> its params (the plan's, with the run's overrides)
     outputs: Mapping[tuple[int, str], Mapping]  # (run pk, op name) -> outputs of a succeeded op run
 
 
+def referenced_ops(run: RunSnapshot, name: str) -> frozenset[str]:
+    """The upstream ops whose outputs op `name`'s params reference (cached per plan and op)."""
+    key = (run.uuid, name)
+    found = _referenced.get(key)
+    if found is None:
+        if len(_referenced) > 10000:
+            _referenced.clear()
+        found = _referenced[key] = _references(run.plan.op(name).params, run.plan.op(name).dependencies)
+    overrides = run.overrides.get(name)
+    return found | _references(overrides, run.plan.op(name).dependencies) if overrides else found
+
+
+def _references(params: object, dependencies) -> frozenset[str]:
+    try:
+        return frozenset(ref.op for _, text in walk_strings(params) for ref in references_in(text)
+                         if ref.namespace == "ops")
+    except ExpressionError:  # checked when applied; if not, resolving reports it
+        return frozenset(dependencies)
+
+
+_referenced: dict[tuple[str, str], frozenset[str]] = {}
+
+
 def load_submission_inputs(wanted: Mapping[int, Iterable[int]], upstream: Mapping[int, Iterable[str]]) \
         -> SubmissionInputs:
     """Params of the op runs about to be submitted ({run: op run pks}) and the outputs of
-    the succeeded upstream op runs they may reference ({run: op names}): two queries."""
+    the succeeded upstream op runs they reference ({run: op names}): one query."""
     pks = [pk for pks in wanted.values() for pk in pks]
     if not pks:
         return SubmissionInputs({}, {})
-    params = dict(OperationRun.objects.filter(pk__in=pks).values_list("pk", "params"))
-    outputs = {}
+    rows = Q(pk__in=pks)
     names = {name for names in upstream.values() for name in names}
     if names:
-        for run_id, name, values in OperationRun.objects.filter(
-                run_id__in=list(upstream), name__in=names, status=OpStatus.SUCCEEDED).values_list("run_id", "name",
-                                                                                          "outputs"):
-            if name in upstream[run_id]:
-                outputs[(run_id, name)] = values
+        rows |= Q(run_id__in=[run for run, names in upstream.items() if names], name__in=names,
+                  status=OpStatus.SUCCEEDED)
+    params, outputs = {}, {}
+    wanted_pks = set(pks)
+    for pk, run_id, name, status, values, published in OperationRun.objects.filter(rows).values_list(
+            "pk", "run_id", "name", "status", "params", "outputs"):
+        if pk in wanted_pks:
+            params[pk] = values
+        if status == OpStatus.SUCCEEDED and name in upstream.get(run_id, ()):
+            outputs[(run_id, name)] = published
     return SubmissionInputs(params, outputs)

@@ -40,7 +40,7 @@ from .decide import BUSY, OpChange, RunDecision, build_submission, decide_run, n
 from .holds import Hold
 from .limits import Candidate, admit
 from .params import UnresolvedReference
-from .snapshot import Batch, load_submission_inputs, lock_and_load
+from .snapshot import Batch, in_flight, load_submission_inputs, lock_and_load, referenced_ops
 from .starts import start_created_runs
 from .write import ToSchedule, Written, record_errors, write_isolated
 
@@ -58,7 +58,7 @@ class TickReport:
     submitted: int = 0
     finished: Counter = field(default_factory=Counter)  # op runs by final status
     retrying: int = 0
-    held: int = 0
+    held_ops: set = field(default_factory=set)  # op run pks that waited on a hold
     runs_finished: Counter = field(default_factory=Counter)
     passes: int = 0
     batches: int = 0
@@ -76,11 +76,15 @@ class TickReport:
         parts += [f"{n} run(s) {status}" for status, n in sorted(self.runs_finished.items()) if n]
         return [", ".join(parts)] + self.errors
 
+    @property
+    def held(self) -> int:
+        return len(self.held_ops)
+
     def add(self, written: Written) -> None:
         self.finished.update(written.finished)
         self.runs_finished.update(written.runs_finished)
         self.retrying += written.retrying
-        self.held += written.held
+        self.held_ops |= written.held
         self.errors += [f"run {pk}: {message.splitlines()[0]}" for pk, message in written.errors.items()]
 
 
@@ -95,8 +99,10 @@ def tick(now: dt.datetime | None = None, backend: Backend | None = None) -> Tick
     return report
 
 
-def advance(run_ids: Iterable[int], now: dt.datetime | None = None, backend: Backend | None = None) -> TickReport:
-    """Advance these runs now: the hand-off when one of their attempts changed.
+def advance(run_ids: Iterable[int], now: dt.datetime | None = None, backend: Backend | None = None, *,
+            start: bool = True) -> TickReport:
+    """Advance these runs now: the hand-off when one of their attempts changed, or when a
+    request created or retried them (`start`: created runs among them start first).
 
     Runs another worker is advancing at this moment are left to it and listed in
     `report.busy` (the caller may ask again shortly; the periodic tick is the net).
@@ -104,10 +110,12 @@ def advance(run_ids: Iterable[int], now: dt.datetime | None = None, backend: Bac
     now = now or timezone.now()
     run_ids = list(run_ids)
     report = TickReport()
-    report.runs_started = len(start_created_runs(now, only=run_ids))
-    worker = _Worker(now, backend, report)
-    worker.advance_all(only=run_ids)
-    report.busy = claims.held_by_others(worker.owner, run_ids)
+    if start:
+        report.runs_started = len(start_created_runs(now, only=run_ids))
+    worker = _Worker(now, backend, report, eager=False)
+    claimed = worker.advance_all(only=run_ids)
+    if set(run_ids) - claimed:
+        report.busy = claims.held_by_others(worker.owner, set(run_ids) - claimed)
     return report
 
 
@@ -121,8 +129,12 @@ def _reconcile(backend: Backend | None, report: TickReport) -> None:
 
 
 class _Worker:
-    def __init__(self, now: dt.datetime, backend: Backend | None, report: TickReport):
+    def __init__(self, now: dt.datetime, backend: Backend | None, report: TickReport, eager: bool = True):
         self.now = now
+        # The periodic tick records every start it sees before it returns; the hand-off
+        # (advance) goes back to waiting on the backend as soon as nothing has ended, so
+        # that the end of a short op is acted on at once (its start is written with it).
+        self.eager = eager
         self.default_backend = backend
         self.report = report
         self.backends: dict[str, Backend] = {}
@@ -136,43 +148,56 @@ class _Worker:
             self.backends[name] = get_backend(name)
         return self.backends[name]
 
-    def advance_all(self, only: list[int] | None = None) -> None:
+    def advance_all(self, only: list[int] | None = None) -> set[int]:
+        """Claim and advance batch after batch until none is left; return the runs it advanced."""
         started = timezone.now()
+        advanced: set[int] = set()
         while True:
             batch = claims.claim(self.owner, limit=polyflow_settings.TICK_BATCH_SIZE, not_ticked_since=started,
                                  only=only)
             if not batch:
-                return
+                return advanced
             self.report.batches += 1
+            advanced.update(batch)
             try:
                 self.advance_batch(batch)
             finally:
                 claims.release(self.owner, batch)
 
     def advance_batch(self, run_ids: list[int]) -> None:
-        observations: dict[str, Observation] = {}
+        # What the backend says of the attempts in flight, read before the first round
+        # (no lock held), so that round already acts on what ended.
+        observations: dict[str, Observation] = handover.sync(self.backend, in_flight(run_ids))
         stop_sent: set[str] = set()
-        deadline = time.monotonic() + ROUNDS_BUDGET
+        claimed_at = time.monotonic()
+        deadline = claimed_at + ROUNDS_BUDGET
         first = True
         while True:
             self.report.passes += 1
-            in_flight, scheduled, to_stop, again = self.round(run_ids, observations, stop_sent, first)
+            flying, scheduled, to_stop, again = self.round(run_ids, observations, stop_sent, first)
             first = False
             handover.stop(self.backend, to_stop)
             stop_sent.update(handle for _, handle in to_stop)
             answers = handover.submit(self.backend, scheduled)
             failed, orphans = handover.record(answers, self.now)
-            self.report.finished[OpStatus.FAILED] += failed
+            if failed:
+                self.report.finished[OpStatus.FAILED] += failed
             self.report.submitted += len(answers.handles)
             self.report.errors += [f"{answers.keys[pk]}: {message} (will submit again)"
                                    for pk, message in answers.transient.items()]
             handover.stop(self.backend, orphans)
-            claims.renew(self.owner, run_ids)
-            in_flight.update({(answers.backends[pk], handle): OpStatus.SCHEDULED
-                              for pk, handle in answers.handles.items()})
-            observations = handover.sync(self.backend, in_flight) if in_flight else {}
-            statuses = {handle: status for (_, handle), status in in_flight.items()}
-            news = again or failed or handover.news(observations, statuses)
+            stop_sent.update(handle for _, handle in orphans)
+            if time.monotonic() - claimed_at > polyflow_settings.RUN_LEASE / 2:
+                claims.renew(self.owner, run_ids)
+                claimed_at = time.monotonic()
+            flying.update({(answers.backends[pk], handle): OpStatus.SCHEDULED
+                           for pk, handle in answers.handles.items()})
+            if not (answers.handles or to_stop or orphans or again or failed):
+                # Nothing new is in flight since the observations this round acted on.
+                return
+            observations = handover.sync(self.backend, flying) if flying else {}
+            statuses = {handle: status for (_, handle), status in flying.items()}
+            news = again or failed or handover.news(observations, statuses, starts=self.eager)
             if not news or time.monotonic() > deadline:
                 return
 
@@ -255,7 +280,7 @@ class _Worker:
     def _prepare(self, decisions: list[RunDecision]) -> tuple[dict[int, list[ToSchedule]], bool]:
         """Submissions of the admitted op runs (params resolved); a missing reference fails its op run."""
         wanted = {d.run.pk: [op.pk for op in d.ready + d.resend] for d in decisions if d.ready or d.resend}
-        upstream = {d.run.pk: {up for op in d.ready + d.resend for up in d.run.plan.op(op.name).dependencies}
+        upstream = {d.run.pk: {up for op in d.ready + d.resend for up in referenced_ops(d.run, op.name)}
                     for d in decisions if d.ready or d.resend}
         inputs = load_submission_inputs(wanted, upstream)
         backend = self.backend().name

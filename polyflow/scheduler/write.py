@@ -44,7 +44,7 @@ class Scheduled:
 class Written:
     finished: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # op runs by final status
     retrying: int = 0
-    held: int = 0
+    held: set[int] = field(default_factory=set)  # op run pks
     scheduled: list[Scheduled] = field(default_factory=list)
     runs_finished: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # Run pk -> its new status, for the runs that moved.
@@ -57,7 +57,7 @@ class Written:
         for status, n in other.runs_finished.items():
             self.runs_finished[status] += n
         self.retrying += other.retrying
-        self.held += other.held
+        self.held |= other.held
         self.scheduled += other.scheduled
         self.run_status.update(other.run_status)
         self.errors.update(other.errors)
@@ -165,7 +165,7 @@ def _write_holds(decisions: Iterable[RunDecision], written: Written, now) -> Non
     for decision in decisions:
         ops = {op.pk: op for op in decision.run.ops.values()}
         for pk, hold in decision.holds.items():
-            written.held += 1
+            written.held.add(pk)
             op = ops[pk]
             if (op.reason, op.message) != (hold.reason, hold.message):
                 groups[(hold.reason, hold.message)].append(pk)

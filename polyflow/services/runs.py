@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..exceptions import Conflict, InvalidInput, NotFound
+from ..handoff import wake_on_commit
 from ..models import Operation, OperationRun, PipelineRun
 from ..scheduler.decide import run_outcome
 from ..spec import Plan
@@ -60,6 +61,7 @@ def trigger_run(pipeline, *, params=None, user=None, trigger=PipelineRun.Trigger
                 for name in plan.order
             ])
             record_created(op_runs, now)
+        wake_on_commit([run.pk])
     except IntegrityError as error:
         if schedule_at is not None and PipelineRun.objects.filter(pipeline=pipeline, schedule_at=schedule_at).exists():
             raise Conflict(f"a run for slot {schedule_at.isoformat()} exists already") from None
@@ -138,6 +140,7 @@ def _retry(run: PipelineRun, names: set[str], now) -> None:
     transition(ids, OpStatus.CREATED, model=OperationRun, explicit_retry=True, reason="retry", now=now)
     if run.status in RUN_FINAL:
         transition(run, RunStatus.CREATED, explicit_retry=True, reason="retry", now=now)
+    wake_on_commit([run.pk])
 
 
 def retry_run(run: PipelineRun, *, now=None) -> PipelineRun:

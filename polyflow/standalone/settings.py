@@ -24,6 +24,9 @@ from polyflow.conf import DEFAULTS, parse_bool, settings_from_environ
 from polyflow.standalone.components import INSTALLED_APPS, MIDDLEWARE, REST_FRAMEWORK, TEMPLATES  # noqa: F401
 
 POLYFLOW = settings_from_environ(os.environ)
+# With a broker, runs created by requests go to a worker at once (not at the next beat).
+if os.environ.get("CELERY_BROKER_URL"):
+    POLYFLOW.setdefault("WAKE_WORKERS", True)
 
 _home = Path(POLYFLOW.get("HOME", DEFAULTS["HOME"])).expanduser()
 

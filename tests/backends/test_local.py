@@ -1,9 +1,9 @@
 """The local backend with real processes."""
 
+import datetime as dt
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -13,11 +13,22 @@ import pytest
 from polyflow.backends import get_backend, local_runner
 from polyflow.backends.base import FAILED, LOST, PENDING, RUNNING, SUCCEEDED, SubmitError
 from polyflow.backends.local import LocalBackend
-from tests.conftest import ROOT
+from polyflow.scheduler.outcomes import outcome_of
+from polyflow.scheduler.outputs import MAX_OUTPUTS_BYTES
+from polyflow.spec import check, parse_yaml
 
-from .support import RUN_UUID, submission, wait_final, wait_for, wait_state
+from .support import RUN_UUID, submission, submit_elsewhere, wait_final, wait_for, wait_state
 
 PY = sys.executable
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+# An op declaring no outputs, for the scheduler's view of what an attempt published.
+OP = check(parse_yaml("""
+version: 1
+kind: pipeline
+name: pipe
+ops: [{name: op, template: {name: t}}]
+templates: [{kind: job, name: t, container: {image: busybox, command: ['true']}}]
+""", "test.yaml")).pipelines[0].op("op")
 
 OP_SCRIPT = """
 import json, os, sys
@@ -37,30 +48,6 @@ outputs = {
 with open(os.environ["POLYFLOW_OUTPUTS_FILE"], "w") as handle:
     json.dump(outputs, handle)
 """
-
-# Submits from another Python process, which then exits.
-SUBMIT_SCRIPT = """
-import json, sys
-from polyflow.backends.local import LocalBackend
-from tests.backends.support import submission
-kwargs = json.loads(sys.argv[1])
-root = kwargs.pop("root")
-start_at = kwargs.pop("start_at", None)
-if start_at:
-    import time
-    time.sleep(max(0.0, start_at - time.time()))
-print(LocalBackend(root=root).submit(submission(**kwargs)))
-"""
-
-
-def submit_elsewhere(root, *, wait=True, **kwargs):
-    command = [PY, "-c", SUBMIT_SCRIPT, json.dumps({"root": str(root), **kwargs})]
-    if not wait:
-        return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=20)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
 
 def group_members(pgid):
     """Live (non-zombie) processes of a process group."""
@@ -104,7 +91,9 @@ def test_success_with_params_and_outputs(backend, monkeypatch):
     assert observation.state == SUCCEEDED, observation
     assert (observation.exit_code, observation.reason, observation.message) == (0, "", "")
     directory = backend.directory(handle)
-    assert observation.outputs == {
+    # Passed on as the op wrote it: the scheduler's parser reads it.
+    assert isinstance(observation.outputs, bytes)
+    assert json.loads(observation.outputs) == {
         "argv": ["--lr=0.1", '{"depth": 2}', "op"],
         "env_lr": "0.1",
         "env_cfg": '{"depth": 2}',
@@ -124,15 +113,16 @@ def test_success_with_params_and_outputs(backend, monkeypatch):
     assert spec["argv"][0] == PY
     assert spec["image"] == "python:3.11"
     assert spec["cwd"] == str(directory)
-    for name in ("spec.json", "params.json", "outputs.json", "output.log", "process.json", "result.json"):
+    for name in ("spec.json", "params.json", "outputs.json", "output.log", "claim", "process.json", "result.json"):
         assert (directory / name).exists(), name
+    assert "outputs" not in json.loads((directory / "result.json").read_text())
 
 
 def test_relative_working_dir_is_under_the_attempt_directory(backend):
     script = 'printf \'{"cwd": "%s"}\' "$PWD" > "$POLYFLOW_OUTPUTS_FILE"'
     handle = backend.submit(submission(command=["sh", "-c", script], working_dir="work/dir", image=None))
     observation = wait_final(backend, handle)
-    assert observation.outputs == {"cwd": str(backend.directory(handle) / "work" / "dir")}
+    assert json.loads(observation.outputs) == {"cwd": str(backend.directory(handle) / "work" / "dir")}
     assert backend.logs(handle) == []  # no image, nothing to say about it
 
 
@@ -202,34 +192,56 @@ def test_stop_right_after_submit(backend, tmp_path):
         assert (observation.state, observation.reason) == (FAILED, "stopped"), observation
 
 
+def test_no_outputs_file_is_none(backend):
+    observation = wait_final(backend, backend.submit(submission(command=["true"])))
+    assert (observation.state, observation.outputs) == (SUCCEEDED, None)
+    assert outcome_of("running", 1, OP, observation, NOW).fields["outputs"] == {}
+
+
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        ("not json", "is not valid JSON"),
-        ("[1, 2]", "holds an array: expected a JSON object"),
-        ('"text"', "holds a string: expected a JSON object"),
-        ('{"x": NaN}', "is not valid JSON: NaN is not a JSON number"),
-        ("", "is empty: expected a JSON object"),
-        ("BIG", "holds 1048578 bytes, more than the limit of 1 MiB"),
+        ("not json", "are not valid JSON"),
+        ("[1, 2]", "must be a JSON object, not an array"),
+        ('"text"', "must be a JSON object, not a string"),
+        ('{"x": NaN}', "NaN is not a JSON number"),
+        ('{"x": 1}', "undeclared output 'x'"),
+        ("BIG", f"hold {MAX_OUTPUTS_BYTES + 1} bytes, more than the limit of {MAX_OUTPUTS_BYTES}"),
     ],
 )
-def test_invalid_outputs(backend, content, problem):
+def test_outputs_are_passed_as_written_and_refused_by_the_scheduler(backend, content, problem):
     # More than 1 MiB cannot be an argument (a single one is at most 128 KiB).
-    write = ("import os, sys; text = ' ' * 1024 * 1024 + '{}' if sys.argv[1] == 'BIG' else sys.argv[1]; "
+    write = ("import os, sys; text = ' ' * 3 * 1024 * 1024 + '{}' if sys.argv[1] == 'BIG' else sys.argv[1]; "
              "open(os.environ['POLYFLOW_OUTPUTS_FILE'], 'w').write(text)")
     handle = backend.submit(submission(command=[PY, "-c", write, content]))
     observation = wait_final(backend, handle)
-    assert (observation.state, observation.exit_code, observation.reason) == (FAILED, 0, "invalid_outputs")
-    assert observation.message.startswith("the outputs file $POLYFLOW_OUTPUTS_FILE ")
-    assert problem in observation.message
-    assert observation.outputs == {}
+    # The op succeeded: the backend does not judge what it published...
+    assert (observation.state, observation.exit_code, observation.reason) == (SUCCEEDED, 0, "")
+    if content == "BIG":  # ...and reads no more of a huge file than it takes to refuse it
+        assert len(observation.outputs) == MAX_OUTPUTS_BYTES + 1
+    else:
+        assert observation.outputs == content.encode()
+    # The scheduler's one parser does.
+    outcome = outcome_of("running", 1, OP, observation, NOW)
+    assert (outcome.status, outcome.reason) == ("failed", "invalid_outputs")
+    assert problem in outcome.message, outcome.message
 
 
-def test_failed_op_keeps_its_reason_when_outputs_are_invalid(backend):
+def test_unreadable_outputs_fail_the_attempt(backend):
+    handle = backend.submit(submission(command=["sh", "-c", 'mkdir "$POLYFLOW_OUTPUTS_FILE"']))
+    observation = wait_final(backend, handle)
+    assert (observation.state, observation.reason, observation.outputs) == (FAILED, "invalid_outputs", None)
+    path = backend.directory(handle) / "outputs.json"
+    assert observation.message == f"cannot read the outputs file $POLYFLOW_OUTPUTS_FILE ({path}): Is a directory"
+
+
+def test_a_failed_op_keeps_its_reason_whatever_its_outputs(backend):
     handle = backend.submit(submission(command=["sh", "-c", 'echo nope > "$POLYFLOW_OUTPUTS_FILE"; exit 2']))
     observation = wait_final(backend, handle)
-    assert (observation.reason, observation.exit_code) == ("error", 2)
-    assert observation.message.startswith("exited with code 2; outputs ignored: the outputs file")
+    assert (observation.reason, observation.exit_code, observation.message) == ("error", 2, "exited with code 2")
+    assert observation.outputs == b"nope\n"
+    outcome = outcome_of("running", 1, OP, observation, NOW)
+    assert (outcome.status, outcome.reason, outcome.message) == ("failed", "error", "exited with code 2")
 
 
 def test_submit_twice_starts_once(backend, tmp_path):
@@ -295,7 +307,7 @@ def test_op_outlives_the_submitting_process(backend, tmp_path):
     wait_state(fresh, handle, RUNNING)
     go.touch()
     observation = wait_final(fresh, handle)
-    assert (observation.state, observation.outputs) == (SUCCEEDED, {"done": True})
+    assert (observation.state, observation.outputs) == (SUCCEEDED, b'{"done": true}\n')
 
 
 def test_runner_killed_is_lost_and_its_op_ended(backend):

@@ -25,6 +25,9 @@ class PipelineSerializer(serializers.Serializer):
     runs_created = serializers.IntegerField()
     slots_dropped = serializers.IntegerField()
     schedule_done = serializers.BooleanField()
+    scheduler_error = serializers.CharField(
+        help_text="why creating this pipeline's due runs failed the last time; empty when it works")
+    scheduler_error_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

@@ -44,6 +44,9 @@ class RunSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    scheduler_error = serializers.CharField(
+        help_text="why the scheduler could not advance this run the last time it tried; empty when it can")
+    scheduler_error_at = serializers.DateTimeField(allow_null=True)
     op_runs = OpRunSerializer(many=True)
 
 
