@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from polyflow.backends.base import RUNNING, SUCCEEDED, Backend, Observation
 from polyflow.cli.server import SchedulerLoop
 from tests.backends.support import stop_runner_servers
 from tests.conftest import ROOT, LineReader, clean_environ, run_python
@@ -167,22 +168,39 @@ def test_a_fresh_home_is_migrated_first(env, tmp_path):
     assert "No planned migration operations." in polyflow("manage", "migrate", "--plan", env=env)
 
 
-class FakeBackend:
-    """Reports a change on the third call of watch; records when each call returned."""
+class ReportingBackend(Backend):
+    """A backend whose one attempt runs until its watch reports a change (on the third
+    call), then is seen succeeded; records when each watch call returned."""
+
+    name = "reporting"
+    KEY = "pipe-op-1234abcd-1"
 
     def __init__(self, loop):
         self.loop = loop
         self.returned = []
         self.closed = False
 
+    def submit(self, submission):
+        return submission.key
+
+    def sync(self, handles):
+        state = SUCCEEDED if any(keys for _, keys in self.returned) else RUNNING
+        return {handle: Observation(state, exit_code=0 if state == SUCCEEDED else None) for handle in handles}
+
+    def stop(self, handles):
+        pass
+
+    def logs(self, handle, tail=None):
+        return []
+
     def watch(self, timeout):
         calls = len(self.returned) + 1
         if calls == 3:
-            keys = ["pipe-op-1234abcd-1"]
+            keys = [self.KEY]
         else:
             time.sleep(min(timeout, 0.05))
             keys = []
-        if calls >= 5:
+        if calls >= 8:
             self.loop.stop()
         self.returned.append((time.monotonic(), keys))
         return keys
@@ -191,17 +209,32 @@ class FakeBackend:
         self.closed = True
 
 
-def test_the_scheduler_loop_ticks_when_the_backend_reports_a_change(monkeypatch):
-    ticks = []
-    monkeypatch.setattr(SchedulerLoop, "_tick", staticmethod(lambda backend: ticks.append(time.monotonic())))
-    monkeypatch.setattr(SchedulerLoop, "_active", staticmethod(lambda: False))
-    loop = SchedulerLoop(wake=10)  # no polling for active runs: only the change and the first tick
-    backend = loop.backend = FakeBackend(loop)
+@pytest.mark.django_db(transaction=True)
+def test_the_scheduler_loop_advances_a_run_when_the_backend_reports_a_change():
+    from django.contrib.auth import get_user_model
+
+    from polyflow.models import OperationRun, PipelineRun
+    from polyflow.services.apply import apply_text
+    from polyflow.services.projects import create_project
+    from polyflow.services.runs import trigger_run
+
+    project = create_project(get_user_model().objects.create_user("alice"), "ml")
+    pipeline = apply_text(project, "version: 1\nkind: pipeline\nname: pipe\nops:\n  - {name: op, template: {name: t}}\n"
+                                   "templates:\n  - {kind: job, name: t, container: {image: busybox, command: [x]}}\n"
+                          ).pipelines[0][0]
+    run = trigger_run(pipeline)
+    PipelineRun.objects.filter(pk=run.pk).update(status="running")
+    run.op_runs.update(status="running", handle=ReportingBackend.KEY, backend=ReportingBackend.name)
+    loop = SchedulerLoop(wake=10)  # no polling for active runs: the first tick, then only the change
+    backend = loop.backend = ReportingBackend(loop)
     loop.start()
     loop.join(10)
     assert not loop.is_alive()
-    assert len(ticks) == 2, ticks  # the first tick (TICK_INTERVAL since never), then the change's
     changed_at = next(at for at, keys in backend.returned if keys)
-    assert 0 <= ticks[1] - changed_at < 0.05
-    assert backend.returned[0][1] == [] and backend.returned[0][0] < ticks[0]  # listening before the first tick
+    op_run = OperationRun.objects.get(run=run)
+    assert op_run.status == "succeeded"
+    # Advanced at once, not at the next tick (TICK_INTERVAL, 5 s, away).
+    assert 0 <= op_run.finished_at.timestamp() - (time.time() - (time.monotonic() - changed_at)) < 0.5
+    assert PipelineRun.objects.get(pk=run.pk).status == "succeeded"
+    assert backend.returned[0][1] == []  # listening before the first tick
     assert backend.closed

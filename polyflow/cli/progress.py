@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from polyflow.cli.runs import _duration
+from polyflow.statuses import OP_FINAL, OP_SUBMITTED, OpStatus, RunStatus
 
 # Escape sequences and control characters an op may print: they would move the
 # cursor inside the table.
@@ -22,15 +23,16 @@ _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\
 # not what the op is doing.
 _BACKEND_NOTE = "polyflow: local backend:"
 LOG_REFRESH = 0.5  # seconds between two reads of an op's last log line
+_S = OpStatus
 _COLORS = {
-    "succeeded": "32", "failed": "31", "upstream_failed": "31", "running": "33", "starting": "33",
-    "scheduled": "36", "retrying": "35", "stopping": "35", "stopped": "2", "skipped": "2", "created": "2",
+    _S.SUCCEEDED: "32", _S.FAILED: "31", _S.UPSTREAM_FAILED: "31", _S.RUNNING: "33", _S.STARTING: "33",
+    _S.SCHEDULED: "36", _S.RETRYING: "35", _S.STOPPING: "35", _S.STOPPED: "2", _S.SKIPPED: "2", _S.CREATED: "2",
 }
-_SUBMITTED = ("scheduled", "starting", "running", "stopping")
-_FINAL = ("succeeded", "failed", "upstream_failed", "skipped", "stopped")
-_FAILED = ("failed",)
+_SUBMITTED = OP_SUBMITTED | {_S.STOPPING}
+_FINAL = OP_FINAL
+_FAILED = (_S.FAILED,)
 # Statuses an op run may reach without its attempt having started.
-_NOT_ATTEMPTED = ("skipped", "upstream_failed", "created")
+_NOT_ATTEMPTED = (_S.SKIPPED, _S.UPSTREAM_FAILED, _S.CREATED)
 MAX_SUMMARY_ROWS = 50  # more ops than this: the summary lists those that did not succeed
 
 
@@ -205,10 +207,10 @@ class Watcher:
             if not record.previous:
                 continue
             text = f"{record.op_run.name}: {record.status}"
-            never_started = record.status == "stopped" and record.previous == "created"
+            never_started = record.status == _S.STOPPED and record.previous == _S.CREATED
             if record.status not in _NOT_ATTEMPTED and not never_started:
                 text += f" (attempt {record.attempt})"
-            if record.message and record.status not in ("running", "succeeded"):
+            if record.message and record.status not in (_S.RUNNING, _S.SUCCEEDED):
                 text += f": {clean(record.message)}"
             events.append((record.created_at, 1, record.pk, text))
         for created_at, _, _, text in sorted(events, key=lambda event: event[:3]):
@@ -220,8 +222,8 @@ class Watcher:
         size = shutil.get_terminal_size((100, 30))
         width = max(size.columns - 1, 20)
         now = dt.datetime.now(dt.UTC)
-        state = run.status + (" (stopping: Ctrl-C again to exit at once)" if stopping and run.status != "stopped"
-                              else "")
+        ending = stopping and run.status != RunStatus.STOPPED
+        state = run.status + (" (stopping: Ctrl-C again to exit at once)" if ending else "")
         elapsed = _duration(run.started_at, run.finished_at, now) if run.started_at else ""
         counts: dict[str, int] = {}
         for op_run in op_runs:
@@ -235,8 +237,8 @@ class Watcher:
         if len(op_runs) > room:
             # The ops at work first, then the failed ones, then the rest in order.
             ranked = sorted(op_runs, key=lambda o: (
-                0 if o.status in _SUBMITTED or o.status == "retrying"
-                else 1 if o.status in ("failed", "upstream_failed") else 2, o.pk))
+                0 if o.status in _SUBMITTED or o.status == _S.RETRYING
+                else 1 if o.status in (_S.FAILED, _S.UPSTREAM_FAILED) else 2, o.pk))
             keep = {o.pk for o in ranked[: room - 1]}
             shown = [o for o in op_runs if o.pk in keep]
             hidden = [o for o in op_runs if o.pk not in keep]
@@ -310,11 +312,11 @@ class Watcher:
                  + (f" ({run.message})" if run.message and run.status != "succeeded" else ""), ""]
         shown = op_runs
         if len(op_runs) > MAX_SUMMARY_ROWS:
-            shown = [o for o in op_runs if o.status != "succeeded"]
+            shown = [o for o in op_runs if o.status != _S.SUCCEEDED]
         rows = []
         for op_run in shown:
             detail = outputs_text(op_run.outputs)
-            if not detail and op_run.status not in ("succeeded", "skipped") and op_run.message:
+            if not detail and op_run.status not in (_S.SUCCEEDED, _S.SKIPPED) and op_run.message:
                 detail = clean(op_run.message)
             attempt = str(op_run.attempt) if op_run.handle or op_run.attempt > 1 else ""
             rows.append([op_run.name, op_run.status, attempt,

@@ -227,7 +227,7 @@ class _Driver:
     def drive(self) -> int:
         from django.db import DatabaseError
 
-        from polyflow.statuses import RUN_FINAL
+        from polyflow.statuses import RUN_FINAL, RunStatus
 
         # SIGTERM (a CI job's timeout, `kill`) stops the run like Ctrl-C.
         previous = {signum: signal.signal(signum, self.on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
@@ -269,7 +269,7 @@ class _Driver:
             self.watcher.finish(run)
         if self.interrupted:
             return 128 + self.interrupted  # 130 after Ctrl-C, as a shell reports it
-        return 0 if run.status == "succeeded" else 1
+        return 0 if run.status == RunStatus.SUCCEEDED else 1
 
     def _listen(self) -> None:
         """Start listening before the first tick: an op that ends during it is not missed."""
@@ -332,11 +332,10 @@ class _Driver:
         """Advance the runs of the attempts that changed (ours, and any other on this database)."""
         from django.db import DatabaseError, close_old_connections
 
-        from polyflow.handoff import runs_of
         from polyflow.scheduler.tick import advance
 
         try:
-            report = advance(runs_of(handles) or [self.run.pk], backend=self.backend, start=False)
+            report = advance(backend=self.backend, start=False, handles=handles)
         except DatabaseError as error:
             self._warn(f"tick failed: {str(error).strip()} (trying again)")
             close_old_connections()

@@ -9,10 +9,9 @@ import click
 
 from polyflow.cli.apply import _owner_and_project
 from polyflow.cli.django_setup import command_errors, setup_database
+from polyflow.statuses import OpStatus, RunStatus
 
-# polyflow.statuses.RunStatus (importing it here would load the ORM for every
-# command; tests check the two agree).
-RUN_STATUSES = ("created", "running", "succeeded", "failed", "stopping", "stopped")
+RUN_STATUSES = tuple(RunStatus.values())
 OUTPUT = click.Choice(["table", "json"])
 
 
@@ -115,7 +114,7 @@ def retry(run_uuid) -> None:
 
     with command_errors():
         run = retry_run(get_any_run(run_uuid))
-        again = list(run.op_runs.filter(status="created").values_list("name", flat=True))
+        again = list(run.op_runs.filter(status=OpStatus.CREATED).values_list("name", flat=True))
     click.echo(f"run {run.uuid}: {run.status}; to run again: {', '.join(again)}")
 
 
@@ -133,7 +132,7 @@ def stop(run_uuid) -> None:
 
     with command_errors():
         run = stop_run(get_any_run(run_uuid))
-        ending = run.op_runs.filter(status="stopping").count()
+        ending = run.op_runs.filter(status=OpStatus.STOPPING).count()
     if ending:
         click.echo(f"run {run.uuid}: {run.status}; the next tick ends its {ending} submitted op run(s)")
     else:

@@ -216,9 +216,11 @@ class SchedulerLoop(threading.Thread):
                 if look:
                     next_look = now + self.wake
                 try:
-                    if changed or now - last_tick >= polyflow_settings.TICK_INTERVAL or (look and self._active()):
+                    if now - last_tick >= polyflow_settings.TICK_INTERVAL or (look and self._active()):
                         last_tick = now
                         self._tick(backend)
+                    elif changed:
+                        self._advance(backend, changed)  # the hand-off: the runs of what changed
                 except Exception:
                     logger.exception("scheduler tick failed; trying again")
                     connections.close_all()
@@ -254,10 +256,19 @@ class SchedulerLoop(threading.Thread):
         return PipelineRun.objects.filter(status__in=RUN_ACTIVE).exists()
 
     @staticmethod
+    def _advance(backend, handles: list[str]) -> None:
+        from polyflow.scheduler.tick import advance
+
+        SchedulerLoop._log(advance(backend=backend, start=False, handles=handles))
+
+    @staticmethod
     def _tick(backend) -> None:
         from polyflow.scheduler.tick import tick
 
-        report = tick(backend=backend)
+        SchedulerLoop._log(tick(backend=backend))
+
+    @staticmethod
+    def _log(report) -> None:
         if (report.runs_created or report.runs_started or report.submitted or sum(report.finished.values())
                 or report.retrying or sum(report.runs_finished.values()) or report.errors):
             for line in report.lines():

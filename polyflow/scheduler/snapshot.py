@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Subquery
 
 from ..models import OperationRun, PipelineRun
 from ..spec import Plan
@@ -141,17 +141,36 @@ def _load_previous(batch: Batch) -> None:
             batch.runs[pk].previous = statuses.get(previous, {})
 
 
+_IN_FLIGHT = (OpStatus.SCHEDULED, OpStatus.STARTING, OpStatus.RUNNING, OpStatus.STOPPING)
+
+
 def in_flight(run_ids: Iterable[int]) -> list[tuple[str, str]]:
     """(backend, handle) of the runs' attempts in flight, without locking anything."""
-    return list(OperationRun.objects.filter(
-        run_id__in=list(run_ids), status__in=(OpStatus.SCHEDULED, OpStatus.STARTING, OpStatus.RUNNING,
-                                              OpStatus.STOPPING)).exclude(handle="").values_list("backend", "handle"))
+    return list(OperationRun.objects.filter(run_id__in=list(run_ids), status__in=_IN_FLIGHT).exclude(handle="")
+                .values_list("backend", "handle"))
 
 
-@dataclass(frozen=True)
-class SubmissionInputs:
-    params: Mapping[int, Mapping]  # op run pk -> its params (the plan's, with the run's overrides)
-    outputs: Mapping[tuple[int, str], Mapping]  # (run pk, op name) -> outputs of a succeeded op run
+def attempts_of(handles: Iterable[str]) -> dict[int, list[tuple[str, str]]]:
+    """The active runs of these attempts' handles, each with its attempts in flight among them
+    as (backend, handle): one query."""
+    found: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    rows = OperationRun.objects.filter(handle__in=list(dict.fromkeys(handles)),
+                                       run__status__in=(RunStatus.RUNNING, RunStatus.STOPPING))
+    for run_id, backend, handle, status in rows.values_list("run_id", "backend", "handle", "status"):
+        if status in _IN_FLIGHT:
+            found[run_id].append((backend, handle))
+        else:
+            found.setdefault(run_id, [])
+    return dict(found)
+
+
+
+def params_of(run: RunSnapshot, name: str) -> Mapping[str, object]:
+    """Op `name`'s params in `run`: the plan's, with the run's overrides (what trigger_run
+    stored on the op run; worked out again rather than read, the plan being loaded already)."""
+    overrides = run.overrides.get(name)
+    params = run.plan.op(name).params
+    return {**params, **overrides} if overrides else params
 
 
 def referenced_ops(run: RunSnapshot, name: str) -> frozenset[str]:
@@ -177,24 +196,16 @@ def _references(params: object, dependencies) -> frozenset[str]:
 _referenced: dict[tuple[str, str], frozenset[str]] = {}
 
 
-def load_submission_inputs(wanted: Mapping[int, Iterable[int]], upstream: Mapping[int, Iterable[str]]) \
-        -> SubmissionInputs:
-    """Params of the op runs about to be submitted ({run: op run pks}) and the outputs of
-    the succeeded upstream op runs they reference ({run: op names}): one query."""
-    pks = [pk for pks in wanted.values() for pk in pks]
-    if not pks:
-        return SubmissionInputs({}, {})
-    rows = Q(pk__in=pks)
+def load_outputs(upstream: Mapping[int, Iterable[str]]) -> dict[tuple[int, str], Mapping]:
+    """The outputs of the succeeded op runs that submissions reference ({run: op names}), by
+    (run, op name): one query, none when nothing is referenced."""
     names = {name for names in upstream.values() for name in names}
-    if names:
-        rows |= Q(run_id__in=[run for run, names in upstream.items() if names], name__in=names,
-                  status=OpStatus.SUCCEEDED)
-    params, outputs = {}, {}
-    wanted_pks = set(pks)
-    for pk, run_id, name, status, values, published in OperationRun.objects.filter(rows).values_list(
-            "pk", "run_id", "name", "status", "params", "outputs"):
-        if pk in wanted_pks:
-            params[pk] = values
-        if status == OpStatus.SUCCEEDED and name in upstream.get(run_id, ()):
+    if not names:
+        return {}
+    outputs = {}
+    for run_id, name, published in OperationRun.objects.filter(
+            run_id__in=[run for run, names in upstream.items() if names], name__in=names,
+            status=OpStatus.SUCCEEDED).values_list("run_id", "name", "outputs"):
+        if name in upstream[run_id]:
             outputs[(run_id, name)] = published
-    return SubmissionInputs(params, outputs)
+    return outputs

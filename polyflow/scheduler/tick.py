@@ -40,7 +40,7 @@ from .decide import BUSY, OpChange, RunDecision, build_submission, decide_run, n
 from .holds import Hold
 from .limits import Candidate, admit
 from .params import UnresolvedReference
-from .snapshot import Batch, in_flight, load_submission_inputs, lock_and_load, referenced_ops
+from .snapshot import Batch, attempts_of, in_flight, load_outputs, lock_and_load, params_of, referenced_ops
 from .starts import start_created_runs
 from .write import ToSchedule, Written, record_errors, write_isolated
 
@@ -90,29 +90,36 @@ class TickReport:
 
 def tick(now: dt.datetime | None = None, backend: Backend | None = None) -> TickReport:
     """The periodic tick: every pipeline's due runs, then every active run, batch by batch."""
+    fixed = now is not None
     now = now or timezone.now()
     report = TickReport()
     report.runs_created = len(create_due_runs(now))
     report.runs_started = len(start_created_runs(now))
     _reconcile(backend, report)
-    _Worker(now, backend, report).advance_all()
+    _Worker(now, backend, report, fixed_clock=fixed).advance_all()
     return report
 
 
-def advance(run_ids: Iterable[int], now: dt.datetime | None = None, backend: Backend | None = None, *,
-            start: bool = True) -> TickReport:
+def advance(run_ids: Iterable[int] = (), now: dt.datetime | None = None, backend: Backend | None = None, *,
+            start: bool = True, handles: Iterable[str] = ()) -> TickReport:
     """Advance these runs now: the hand-off when one of their attempts changed, or when a
     request created or retried them (`start`: created runs among them start first).
 
+    `handles` are attempts the backend reported changed (`Backend.watch`): their runs are
+    advanced too, and what the backend says of them is read first, with no query for them.
     Runs another worker is advancing at this moment are left to it and listed in
     `report.busy` (the caller may ask again shortly; the periodic tick is the net).
     """
+    fixed = now is not None
     now = now or timezone.now()
     run_ids = list(run_ids)
+    changed = attempts_of(handles) if handles else {}
+    run_ids += [pk for pk in changed if pk not in run_ids]
     report = TickReport()
     if start:
         report.runs_started = len(start_created_runs(now, only=run_ids))
-    worker = _Worker(now, backend, report, eager=False)
+    worker = _Worker(now, backend, report, eager=False, fixed_clock=fixed)
+    worker.changed = changed
     claimed = worker.advance_all(only=run_ids)
     if set(run_ids) - claimed:
         report.busy = claims.held_by_others(worker.owner, set(run_ids) - claimed)
@@ -129,8 +136,13 @@ def _reconcile(backend: Backend | None, report: TickReport) -> None:
 
 
 class _Worker:
-    def __init__(self, now: dt.datetime, backend: Backend | None, report: TickReport, eager: bool = True):
+    def __init__(self, now: dt.datetime, backend: Backend | None, report: TickReport, eager: bool = True,
+                 fixed_clock: bool = False):
         self.now = now
+        # A tick asked for a given time (tests, `polyflow tick --now`) decides as of it
+        # throughout; otherwise each round reads the clock, so that what it records
+        # (an op's end, the history's times) is not as old as the tick.
+        self.fixed_clock = fixed_clock
         # The periodic tick records every start it sees before it returns; the hand-off
         # (advance) goes back to waiting on the backend as soon as nothing has ended, so
         # that the end of a short op is acted on at once (its start is written with it).
@@ -139,6 +151,7 @@ class _Worker:
         self.report = report
         self.backends: dict[str, Backend] = {}
         self.owner = claims.worker_id()
+        self.changed: dict[int, list[tuple[str, str]]] = {}  # run -> attempts the backend said changed
 
     def backend(self, name: str | None = None) -> Backend:
         if self.default_backend is not None and name in (None, "", self.default_backend.name):
@@ -167,13 +180,16 @@ class _Worker:
     def advance_batch(self, run_ids: list[int]) -> None:
         # What the backend says of the attempts in flight, read before the first round
         # (no lock held), so that round already acts on what ended.
-        observations: dict[str, Observation] = handover.sync(self.backend, in_flight(run_ids))
+        known = [pair for pk in run_ids for pair in self.changed.get(pk, ())]
+        observations: dict[str, Observation] = handover.sync(self.backend, known or in_flight(run_ids))
         stop_sent: set[str] = set()
         claimed_at = time.monotonic()
         deadline = claimed_at + ROUNDS_BUDGET
         first = True
         while True:
             self.report.passes += 1
+            if not self.fixed_clock:
+                self.now = timezone.now()
             flying, scheduled, to_stop, again = self.round(run_ids, observations, stop_sent, first)
             first = False
             handover.stop(self.backend, to_stop)
@@ -192,13 +208,13 @@ class _Worker:
                 claimed_at = time.monotonic()
             flying.update({(answers.backends[pk], handle): OpStatus.SCHEDULED
                            for pk, handle in answers.handles.items()})
-            if not (answers.handles or to_stop or orphans or again or failed):
-                # Nothing new is in flight since the observations this round acted on.
+            if not (answers.handles or to_stop or orphans or again or failed) or time.monotonic() > deadline:
+                # Nothing new is in flight since the observations this round acted on, or the
+                # batch's time is up: the next claim of these runs syncs before it decides.
                 return
             observations = handover.sync(self.backend, flying) if flying else {}
             statuses = {handle: status for (_, handle), status in flying.items()}
-            news = again or failed or handover.news(observations, statuses, starts=self.eager)
-            if not news or time.monotonic() > deadline:
+            if not (again or failed or handover.news(observations, statuses, starts=self.eager)):
                 return
 
     def round(self, run_ids, observations, stop_sent, first: bool):
@@ -279,16 +295,15 @@ class _Worker:
 
     def _prepare(self, decisions: list[RunDecision]) -> tuple[dict[int, list[ToSchedule]], bool]:
         """Submissions of the admitted op runs (params resolved); a missing reference fails its op run."""
-        wanted = {d.run.pk: [op.pk for op in d.ready + d.resend] for d in decisions if d.ready or d.resend}
         upstream = {d.run.pk: {up for op in d.ready + d.resend for up in referenced_ops(d.run, op.name)}
                     for d in decisions if d.ready or d.resend}
-        inputs = load_submission_inputs(wanted, upstream)
+        loaded = load_outputs(upstream)
         backend = self.backend().name
         result: dict[int, list[ToSchedule]] = defaultdict(list)
         failed = False
         for decision in decisions:
             run = decision.run
-            outputs = {name: values for (run_pk, name), values in inputs.outputs.items() if run_pk == run.pk}
+            outputs = {name: values for (run_pk, name), values in loaded.items() if run_pk == run.pk}
             # Op runs that succeeded in this very decision are not written yet.
             names = {op.pk: op.name for op in run.ops.values()}
             outputs.update({names[change.pk]: change.fields.get("outputs", {}) for change in decision.changes
@@ -296,7 +311,7 @@ class _Worker:
             for op in decision.ready + decision.resend:
                 attempt = next_attempt(op)
                 try:
-                    submission = build_submission(run, op, attempt, inputs.params.get(op.pk, {}), outputs)
+                    submission = build_submission(run, op, attempt, params_of(run, op.name), outputs)
                 except UnresolvedReference as error:
                     decision.changes.append(OpChange(op.pk, OpStatus.FAILED, "unresolved_reference", str(error)))
                     failed = True

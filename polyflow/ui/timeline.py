@@ -10,10 +10,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..statuses import OP_FINAL
+from ..statuses import OP_FINAL, OpStatus
 
-_STARTS = ("running", "starting", "scheduled")  # the first of these that an attempt reached starts its bar
-_ENDS = OP_FINAL | {"retrying"}
+# The first of these that an attempt reached starts its bar.
+_STARTS = (OpStatus.RUNNING, OpStatus.STARTING, OpStatus.SCHEDULED)
+_ENDS = OP_FINAL | {OpStatus.RETRYING}
 _STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
 
@@ -66,10 +67,10 @@ def attempt_bars(history: Sequence, current_attempt: int, current_status: str) -
             continue
         end_record = next((r for r in records if r.status in _ENDS and r.created_at >= start), None)
         if end_record is not None:
-            status = "failed" if end_record.status == "retrying" else end_record.status
+            status = OpStatus.FAILED if end_record.status == OpStatus.RETRYING else end_record.status
             bars.append(Bar(attempt, status, start, end_record.created_at))
         else:
-            bars.append(Bar(attempt, current_status if attempt == current_attempt else "failed", start, None))
+            bars.append(Bar(attempt, current_status if attempt == current_attempt else OpStatus.FAILED, start, None))
     return bars
 
 

@@ -449,23 +449,23 @@ class Handler(BaseHTTPRequestHandler):
             return
         limit = _integer(query, "limit")
         token = query.get("continue") or ""
-        with self.sim.lock:
-            rv = self.sim.resource_version
-            items = self.sim.list_pods(namespace, query.get("labelSelector"), query.get("fieldSelector"))
+        start = None
         if token:
             try:
                 after = json.loads(base64.urlsafe_b64decode(token.encode()))
                 start = (after["namespace"], after["name"])
             except (ValueError, KeyError, TypeError, binascii.Error):
                 raise ApiError(400, "continue key is not valid: incorrect encoded start resourceVersion") from None
-            items = [i for i in items if (i["metadata"]["namespace"], i["metadata"]["name"]) > start]
+        with self.sim.lock:
+            rv = self.sim.resource_version
+            items, remaining = self.sim.list_page(namespace, query.get("labelSelector"), query.get("fieldSelector"),
+                                                  after=start, limit=limit)
         metadata = {"resourceVersion": str(rv)}
-        if limit and len(items) > limit:
-            last = items[limit - 1]["metadata"]
+        if remaining:
+            last = items[-1]["metadata"]
             metadata["continue"] = base64.urlsafe_b64encode(json.dumps(
                 {"namespace": last["namespace"], "name": last["name"]}).encode()).decode()
-            metadata["remainingItemCount"] = len(items) - limit
-            items = items[:limit]
+            metadata["remainingItemCount"] = remaining
         for item in items:  # items of a list have no kind or apiVersion, as from a real server
             item.pop("kind", None), item.pop("apiVersion", None)
         self.answer(entry, 200, {"kind": "PodList", "apiVersion": "v1", "metadata": metadata, "items": items})

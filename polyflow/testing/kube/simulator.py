@@ -243,15 +243,23 @@ class KubeSimulator:
     def list_pods(self, namespace: str | None, label_selector: str | None = None,
                   field_selector: str | None = None) -> list[dict]:
         """Copies of the matching pods, sorted by namespace and name (as a real LIST)."""
+        return self.list_page(namespace, label_selector, field_selector)[0]
+
+    def list_page(self, namespace: str | None, label_selector: str | None = None, field_selector: str | None = None,
+                  after: tuple[str, str] | None = None, limit: int | None = None) -> tuple[list[dict], int]:
+        """(copies of the matching pods after `after` (namespace, name), at most `limit` of them;
+        how many more match): a page is cut before it is copied, so that a paged LIST of many
+        pods does not copy them all for every page under the lock."""
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector)
         with self.lock:
             pods = [
                 runtime.pod for key, runtime in sorted(self._pods.items())
-                if (namespace is None or key[0] == namespace)
+                if (namespace is None or key[0] == namespace) and (after is None or key > after)
                 and labels(runtime.pod["metadata"].get("labels") or {}) and fields(runtime.pod)
             ]
-            return copy.deepcopy(pods)
+            remaining = max(len(pods) - limit, 0) if limit else 0
+            return copy.deepcopy(pods[:limit] if limit else pods), remaining
 
     def create_pod(self, namespace: str, body: dict, dry_run: bool = False) -> dict:
         """Validate and store a pod, start its lifecycle; the stored pod. Raises `ApiError` like the server."""
