@@ -100,6 +100,12 @@ class Backend(ABC):
         time.sleep(max(timeout, 0.0))
         return []
 
+    def observed(self, handles: Iterable[str]) -> dict[str, Observation]:
+        """What the last `watch` call already saw of some of these attempts, as `sync` would
+        report it (the hand-off then needs no sync for them); the others are left out. This
+        default saw nothing: the scheduler syncs them all."""
+        return {}
+
     def describe_once(self) -> str:
         """A line the scheduler logs once when it starts using the backend."""
         return f"backend: {self.name}"

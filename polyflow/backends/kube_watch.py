@@ -61,6 +61,9 @@ class StreamError(Exception):
 class Changes:
     ops: frozenset[str] = frozenset()  # op pods: their names are the handles
     builds: frozenset[str] = frozenset()  # build pods: the ops waiting on them are the handles
+    # The op pods as the watch last saw them (every one of `ops` that still exists): what a
+    # sync would have listed, already in hand.
+    pods: Mapping[str, Mapping] = field(default_factory=dict, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.ops or self.builds)
@@ -90,7 +93,8 @@ class WatchCursor:
         self.seen = {name: pod_signature(pod) for name, pod in pods.items()}
         self.builds = {name for name in builds if name in pods}
         self.resource_version = resource_version
-        return Changes(frozenset(changed - builds), frozenset(builds))
+        ops = frozenset(changed - builds)
+        return Changes(ops, frozenset(builds), {name: pods[name] for name in ops if name in pods})
 
     def expire(self) -> None:
         self.resource_version = ""
@@ -123,7 +127,9 @@ class WatchCursor:
                 self.builds.add(name)
         if not matters(kind, previous, current):
             return Changes()
-        return Changes(builds=frozenset({name})) if is_build else Changes(ops=frozenset({name}))
+        if is_build:
+            return Changes(builds=frozenset({name}))
+        return Changes(ops=frozenset({name}), pods={} if kind == "DELETED" else {name: obj})
 
 
 class _Stream:
@@ -248,6 +254,7 @@ class PodWatcher:
         received = 0
         ops: set[str] = set()
         builds: set[str] = set()
+        pods: dict[str, Mapping] = {}
         until = deadline
         try:
             while True:
@@ -259,6 +266,9 @@ class PodWatcher:
                 if changes:
                     ops |= changes.ops
                     builds |= changes.builds
+                    for name in changes.ops:  # the latest of each pod, and none for one gone
+                        pods.pop(name, None)
+                    pods.update(changes.pods)
                     until = min(deadline, time.monotonic() + DRAIN)
         except (EOFError, StreamError, urllib3.exceptions.HTTPError, OSError) as error:
             if not isinstance(error, EOFError):
@@ -267,7 +277,7 @@ class PodWatcher:
                             self.cursor.resource_version)
         finally:
             stream.close()
-        return Changes(frozenset(ops), frozenset(builds)), received
+        return Changes(frozenset(ops), frozenset(builds), pods), received
 
     def _give_up(self, error: ApiError, deadline: float) -> Changes:
         # Said once while it lasts (a missing RBAC "watch" right fails every call the same way).

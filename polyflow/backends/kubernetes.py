@@ -37,7 +37,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from django.db import DatabaseError
@@ -80,6 +80,7 @@ class KubernetesBackend(Backend):
         self.archive = LogArchive(self.client, logs_dir)
         self.builds = KubeBuilds(self.client, self.archive)
         self.watcher = PodWatcher(self.client, backoff=backoff)
+        self._watched: dict[str, Mapping] = {}  # op pods as the last watch call saw them
 
     @property
     def host(self) -> str:
@@ -124,19 +125,28 @@ class KubernetesBackend(Backend):
             if pod is None:
                 missing.append(handle)
                 continue
-            observation = observe_pod(pod)
-            result[handle] = observation
-            if observation.final:
-                if phase_of(pod) not in FINISHED_PHASES:
-                    # Failed while pending (an image that cannot be pulled): it would wait forever.
-                    self._quietly(self.client.delete_pod, handle, 0)
-                self.archive.archive(handle)
+            result[handle] = self._observe(handle, pod)
         if missing:
             waiting = self.builds.sync(missing, pods, listed_at)
             result.update(waiting)
             result.update({handle: self._lost(handle) for handle in missing if handle not in waiting})
         self._clean_up(pods, set(handles))
         return result
+
+    def _observe(self, handle: str, pod: Mapping) -> Observation:
+        observation = observe_pod(pod)
+        if observation.final:
+            if phase_of(pod) not in FINISHED_PHASES:
+                # Failed while pending (an image that cannot be pulled): it would wait forever.
+                self._quietly(self.client.delete_pod, handle, 0)
+            self.archive.archive(handle)
+        return observation
+
+    def observed(self, handles: Iterable[str]) -> dict[str, Observation]:
+        """What the last watch call saw of these attempts' pods, as a sync would tell it, with
+        no request: the hand-off acts on an op's end without listing every pod first."""
+        return {handle: self._observe(handle, self._watched.pop(handle)) for handle in handles
+                if handle in self._watched}
 
     def _lost(self, handle: str) -> Observation:
         return Observation(LOST, reason="lost", message=(
@@ -148,6 +158,7 @@ class KubernetesBackend(Backend):
         """The handles whose pods changed within `timeout` s (kube_watch.py); a build pod that
         changed stands for the ops waiting on it. Never raises for API errors."""
         changes = self.watcher.wait(timeout)
+        self._watched = dict(changes.pods)
         handles = set(changes.ops)
         if changes.builds:
             try:

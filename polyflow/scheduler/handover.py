@@ -93,15 +93,23 @@ def stop(backend_for: Callable[[str], Backend], handles: Iterable[tuple[str, str
                            error)
 
 
-def sync(backend_for: Callable[[str], Backend], handles: Iterable[tuple[str, str]]) -> dict[str, Observation]:
-    """One call per backend for every attempt in flight."""
+def sync(backend_for: Callable[[str], Backend], handles: Iterable[tuple[str, str]],
+         watched: bool = False) -> dict[str, Observation]:
+    """One call per backend for every attempt in flight. `watched`: the handles are what the
+    backend's watch just reported, and what it saw of them is taken as it is."""
     by_backend = defaultdict(list)
     for name, handle in handles:
         by_backend[name].append(handle)
     observations: dict[str, Observation] = {}
     for name, group in by_backend.items():
         try:
-            observations.update(backend_for(name).sync(group))
+            backend = backend_for(name)
+            if watched:
+                observations.update(backend.observed(group))
+                group = [handle for handle in group if handle not in observations]
+                if not group:
+                    continue
+            observations.update(backend.sync(group))
         except Exception as error:  # noqa: BLE001 - nothing is known this time; the next sync tells
             logger.warning("sync of %d attempt(s) on %s failed: %s", len(group), name, error)
     return observations

@@ -181,7 +181,8 @@ class _Worker:
         # What the backend says of the attempts in flight, read before the first round
         # (no lock held), so that round already acts on what ended.
         known = [pair for pk in run_ids for pair in self.changed.get(pk, ())]
-        observations: dict[str, Observation] = handover.sync(self.backend, known or in_flight(run_ids))
+        observations: dict[str, Observation] = (handover.sync(self.backend, known, watched=True) if known
+                                                else handover.sync(self.backend, in_flight(run_ids)))
         stop_sent: set[str] = set()
         claimed_at = time.monotonic()
         deadline = claimed_at + ROUNDS_BUDGET

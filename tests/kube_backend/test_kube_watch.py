@@ -76,6 +76,21 @@ def test_watch_reports_a_pods_end_within_milliseconds(backend, sim, request):
     assert all(verb == "watch" for verb, _, _ in watches(sim)[1:])  # no LIST after the first call
 
 
+def test_what_the_watch_saw_of_an_ended_pod_is_observed_without_a_list(backend, sim):
+    assert backend.watch(0) == []
+    sim.inject("outcome", name="pipe-seen-*", result="succeed", duration=0.2, message='{"loss": 0.5}')
+    job = submission(command=["true"], key="pipe-seen-0f9e8d7c-1")
+    backend.submit(job)
+    watch_until(backend, lambda changed: job.key in changed
+                and sim.pod(job.key, NAMESPACE)["status"]["phase"] == "Succeeded")
+    sim.reset_requests()
+    observed = backend.observed([job.key, "pipe-other-0f9e8d7c-1"])
+    assert list(observed) == [job.key]  # only what the watch saw; the other is left to a sync
+    assert (observed[job.key].state, observed[job.key].outputs) == ("succeeded", '{"loss": 0.5}')
+    assert [r["verb"] for r in sim.requests] == ["log"]  # its log archived, as a sync does; no LIST
+    assert backend.observed([job.key]) == {}  # taken once
+
+
 def test_each_call_resumes_where_the_previous_left_off(backend, sim):
     jobs = start(backend, sim, *(f"pipe-held{n}-0f9e8d7c-1" for n in range(3)))
     assert backend.watch(0) == sorted(job.key for job in jobs)  # the first call: every pod counts
