@@ -165,9 +165,9 @@ class _Worker:
         """Claim and advance batch after batch until none is left; return the runs it advanced."""
         started = timezone.now()
         advanced: set[int] = set()
+        limit = polyflow_settings.TICK_BATCH_SIZE
         while True:
-            batch = claims.claim(self.owner, limit=polyflow_settings.TICK_BATCH_SIZE, not_ticked_since=started,
-                                 only=only)
+            batch = claims.claim(self.owner, limit=limit, not_ticked_since=started, only=only)
             if not batch:
                 return advanced
             self.report.batches += 1
@@ -176,6 +176,8 @@ class _Worker:
                 self.advance_batch(batch)
             finally:
                 claims.release(self.owner, batch)
+            if len(batch) < limit:
+                return advanced  # nothing more was free to claim
 
     def advance_batch(self, run_ids: list[int]) -> None:
         # What the backend says of the attempts in flight, read before the first round
@@ -240,7 +242,7 @@ class _Worker:
                 self.report.errors += [f"run {pk}: {message.splitlines()[0]}" for pk, message in errors.items()]
             self.report.add(written)
         failed_runs = set(written.errors) | set(errors)
-        in_flight, to_stop = {}, []
+        flying, to_stop = {}, []
         for decision in decisions:
             if decision.run.pk in failed_runs:
                 continue
@@ -250,9 +252,9 @@ class _Worker:
             for op in decision.run.ops.values():
                 status = changed.get(op.pk, op.status)
                 if op.handle and status in BUSY:
-                    in_flight[(op.backend, op.handle)] = status
+                    flying[(op.backend, op.handle)] = status
         scheduled = [item for item in written.scheduled if item.run_pk not in failed_runs]
-        return in_flight, scheduled, to_stop, again
+        return flying, scheduled, to_stop, again
 
     # -- deciding across runs --------------------------------------------------------
     def _within_limits(self, batch: Batch, decisions: list[RunDecision]) -> None:
