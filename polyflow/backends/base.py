@@ -65,6 +65,10 @@ class SubmitError(Exception):
 
 class Backend(ABC):
     name: str
+    # Whether the hand-off reads what it has just submitted at once: worth it where an
+    # attempt may end within milliseconds and reading is cheap (local processes); where
+    # it is a LIST of every pod and a pod takes seconds to start, the watch reports it.
+    sync_after_submit: bool = True
 
     @abstractmethod
     def submit(self, submission: Submission) -> str:

@@ -61,6 +61,7 @@ _last_reconcile: dict[tuple, float] = {}
 
 class KubernetesBackend(Backend):
     name = "kubernetes"
+    sync_after_submit = False  # a pod's start and end come by the watch
 
     def __init__(self, host: str | None = None, namespace: str | None = None, config_file: str | None = None,
                  tries: int = 3, backoff: float = 0.25, request_timeout: float | None = None,

@@ -255,6 +255,7 @@ class Runner:
             exit_code, reason = 126, "cannot_start"
             message = f"cannot start {executable!r}: {error}"
         log.write(f"polyflow: {message}\n".encode())
+        log.flush()  # in the log before the result says the attempt is over
         self.reason, self.message = reason, message
         self.finish(exit_code)
 

@@ -215,6 +215,8 @@ class _Worker:
                 # Nothing new is in flight since the observations this round acted on, or the
                 # batch's time is up: the next claim of these runs syncs before it decides.
                 return
+            if not (self.eager or again or failed or self.backend().sync_after_submit):
+                return  # the hand-off: the backend's watch reports what was just submitted
             observations = handover.sync(self.backend, flying) if flying else {}
             statuses = {handle: status for (_, handle), status in flying.items()}
             if not (again or failed or handover.news(observations, statuses, starts=self.eager)):
