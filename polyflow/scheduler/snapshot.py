@@ -24,7 +24,7 @@ from . import dag
 _OP_COLUMNS = ("pk", "run_id", "name", "status", "attempt", "handle", "backend", "reason", "message",
                "started_at", "retry_at")
 _RUN_COLUMNS = ("pk", "uuid", "status", "reason", "message", "started_at", "schedule_at", "pipeline_id",
-                "pipeline__project_id", "pipeline__is_paused", "scheduler_error", "params", "plan")
+                "pipeline__project_id", "pipeline__is_paused", "scheduler_error", "params")
 
 
 @dataclass
@@ -98,16 +98,20 @@ def plan_of(uuid: str, data: Mapping) -> tuple[Plan, Graph]:
 
 def lock_and_load(run_ids: Iterable[int]) -> Batch:
     """Lock the batch's active runs (FOR UPDATE: the caller holds their lease, so this
-    waits at most for an API request's short transaction) and load them: three queries,
-    whatever the number of runs and op runs."""
+    waits at most for an API request's short transaction) and load them: a few queries,
+    whatever the number of runs and op runs. A run's plan (large for a large DAG) is
+    read only the first time this process meets the run: it never changes."""
     rows = list(PipelineRun.objects.select_for_update(of=("self",))
                 .filter(pk__in=list(run_ids), status__in=(RunStatus.RUNNING, RunStatus.STOPPING))
                 .order_by("created_at", "pk").values_list(*_RUN_COLUMNS))
+    known = {row[0]: _plans.get(str(row[1])) for row in rows}  # taken now: the cache may be emptied below
+    unknown = [pk for pk, entry in known.items() if entry is None]
+    stored = dict(PipelineRun.objects.filter(pk__in=unknown).values_list("pk", "plan")) if unknown else {}
     batch = Batch({})
     for pk, uuid, status, reason, message, started_at, schedule_at, pipeline_id, project, paused, error, \
-            overrides, data in rows:
+            overrides in rows:
         try:
-            plan, graph = plan_of(str(uuid), data)
+            plan, graph = known[pk] or plan_of(str(uuid), stored.get(pk))
         except Exception as problem:  # noqa: BLE001 - that run's data, not the tick's
             batch.broken[pk] = f"its stored plan cannot be read: {type(problem).__name__}: {problem}"
             continue
