@@ -1,4 +1,4 @@
-"""Creating the runs of due schedule slots and starting created runs."""
+"""Creating the runs of due schedule slots (starting them is scheduler/starts.py)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from ..backends.base import RUNNING
 from ..models import OperationRun
 from ..services.transitions import transition
 from ..statuses import OP_SUBMITTED, OpStatus
-from .write import Scheduled
+from .write import ToSchedule
 
 logger = logging.getLogger("polyflow.scheduler")
 
@@ -36,18 +36,19 @@ class Answers:
     backends: dict[int, str] = field(default_factory=dict)
 
 
-def submit(backend_for: Callable[[str], Backend], scheduled: Iterable[Scheduled]) -> Answers:
+def submit(backend_for: Callable[[str], Backend], scheduled: Iterable[ToSchedule]) -> Answers:
     answers = Answers()
     for item in scheduled:
-        answers.keys[item.pk] = item.submission.key
-        answers.backends[item.pk] = item.backend
+        pk = item.op.pk
+        answers.keys[pk] = item.submission.key
+        answers.backends[pk] = item.backend
         try:
-            answers.handles[item.pk] = backend_for(item.backend).submit(item.submission)
+            answers.handles[pk] = backend_for(item.backend).submit(item.submission)
         except SubmitError as error:
-            (answers.permanent if error.permanent else answers.transient)[item.pk] = str(error)
+            (answers.permanent if error.permanent else answers.transient)[pk] = str(error)
         except Exception as error:  # noqa: BLE001 - a backend's bug fails that attempt, not the tick
             logger.exception("submit of %s failed", item.submission.key)
-            answers.permanent[item.pk] = f"the backend failed: {type(error).__name__}: {error}"
+            answers.permanent[pk] = f"the backend failed: {type(error).__name__}: {error}"
     return answers
 
 

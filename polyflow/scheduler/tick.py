@@ -224,7 +224,7 @@ class _Worker:
 
     def round(self, run_ids, observations, stop_sent, first: bool):
         """Load, decide and write one round in one short transaction; return what to hand over:
-        ({(backend, handle): status} in flight, [Scheduled] to submit, [(backend, handle)] to stop,
+        ({(backend, handle): status} in flight, [ToSchedule] to submit, [(backend, handle)] to stop,
         whether op runs failed while preparing, so that their downstream is decided in another round)."""
         with transaction.atomic():
             batch = lock_and_load(run_ids)

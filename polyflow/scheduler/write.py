@@ -31,10 +31,10 @@ MAX_ERROR_LENGTH = 4000
 
 
 @dataclass
-class Scheduled:
-    """An op run moved to `scheduled`, to be handed to `backend` after the commit."""
+class ToSchedule:
+    """An attempt to submit: written `scheduled` first, then handed to `backend` after the commit."""
 
-    pk: int
+    op: OpState
     run_pk: int
     submission: Submission
     backend: str
@@ -45,10 +45,8 @@ class Written:
     finished: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # op runs by final status
     retrying: int = 0
     held: set[int] = field(default_factory=set)  # op run pks
-    scheduled: list[Scheduled] = field(default_factory=list)
+    scheduled: list[ToSchedule] = field(default_factory=list)  # moved: to submit
     runs_finished: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    # Run pk -> its new status, for the runs that moved.
-    run_status: dict[int, str] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)  # run pk -> why it could not be written
 
     def add(self, other: Written) -> None:
@@ -59,18 +57,7 @@ class Written:
         self.retrying += other.retrying
         self.held |= other.held
         self.scheduled += other.scheduled
-        self.run_status.update(other.run_status)
         self.errors.update(other.errors)
-
-
-@dataclass
-class ToSchedule:
-    """What the tick adds to a decision before writing: the attempts to submit."""
-
-    op: OpState
-    run_pk: int
-    submission: Submission
-    backend: str
 
 
 def write_isolated(decisions: Sequence[RunDecision], to_schedule: dict[int, list[ToSchedule]], now) -> Written:
@@ -153,11 +140,9 @@ def _write_scheduled(items: list[ToSchedule], written: Written, now) -> None:
                      "reason": "", "message": ""} for pk, item in group.items()}
         moved = transition(list(group), OpStatus.SCHEDULED, model=OperationRun, now=now, per_row=rows,
                            next_attempt=next_attempt, updates={"retry_at": None} if next_attempt else None)
-        written.scheduled += [Scheduled(pk, group[pk].run_pk, group[pk].submission, group[pk].backend)
-                              for pk in moved]
+        written.scheduled += [group[pk] for pk in moved]
     # Scheduled before and never handed over: sent again as they are.
-    written.scheduled += [Scheduled(item.op.pk, item.run_pk, item.submission, item.backend)
-                          for item in items if item.op.status == OpStatus.SCHEDULED]
+    written.scheduled += [item for item in items if item.op.status == OpStatus.SCHEDULED]
 
 
 def _write_holds(decisions: Iterable[RunDecision], written: Written, now) -> None:
@@ -185,7 +170,5 @@ def _write_runs(decisions: Iterable[RunDecision], written: Written, now) -> None
     for wave in waves:
         for (status, reason, message), pks in wave.items():
             moved = transition(pks, status, model=PipelineRun, now=now, reason=reason, message=message)
-            for pk in moved:
-                written.run_status[pk] = status
             if status in RUN_FINAL:
                 written.runs_finished[status] += len(moved)
