@@ -57,6 +57,17 @@ DEFAULTS: dict[str, Any] = {
     # than waiting for the next beat. Set it where a broker is configured; the
     # standalone project does when CELERY_BROKER_URL is set.
     "WAKE_WORKERS": False,
+    # int >= 1. The most trials one matrix op may have (docs/matrix.md): a grid's
+    # product of spaces, a random search's num_runs, a mapping's items. Checked when
+    # a pipeline is validated or applied, and again when a mapping reads its items.
+    "MAX_TRIALS": 1000,
+    # bool. Whether the scheduler reads the metrics ops report in their logs
+    # (`polyflow:metrics {...}` lines, docs/metrics.md) while they run, at each
+    # tick, and stores them on the op runs.
+    "COLLECT_METRICS": True,
+    # int >= 1. The most metric points kept per read of one op run's log: above
+    # it, that read's points are thinned evenly (each metric's last one kept).
+    "MAX_METRIC_POINTS": 1000,
     # -- The kubernetes backend (docs/kubernetes.md) ------------------------------
     # str. The API server's URL, used as it is, without credentials, e.g.
     # "http://127.0.0.1:8001" (kubectl proxy, the simulator). "" (the default):
@@ -95,7 +106,7 @@ BACKEND_CHOICES = ("local", "kubernetes")
 _CHOICES: dict[str, tuple[str, ...]] = {"BACKEND": BACKEND_CHOICES}
 _MINIMUMS: dict[str, int] = {"MAX_CONCURRENCY": 0, "TICK_INTERVAL": 1, "TICK_BATCH_SIZE": 1, "RUN_LEASE": 1,
                              "KUBE_REQUEST_TIMEOUT": 1, "POD_TTL": 0,
-                             "RECONCILE_INTERVAL": 1}
+                             "RECONCILE_INTERVAL": 1, "MAX_METRIC_POINTS": 1, "MAX_TRIALS": 1}
 
 _TYPE_NAMES = {
     bool: "a boolean",
@@ -252,17 +263,34 @@ def settings_from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
     at run time, so unknown names are expected in the environment.
     """
     result: dict[str, Any] = {}
-    for key, default in DEFAULTS.items():
-        name = f"POLYFLOW_{key}"
-        raw = environ.get(name, "")
-        if raw == "":
-            continue
-        try:
-            value = _parse_env(type(default), raw)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"{name}={raw!r}: {exc}") from None
-        problem = _problem(key, value)
-        if problem:
-            raise ImproperlyConfigured(f"{name}={raw!r}: {problem}")
-        result[key] = value
+    for key in DEFAULTS:
+        value = _from_environ(key, environ)
+        if value is not _UNSET:
+            result[key] = value
     return result
+
+
+_UNSET = object()
+
+
+def _from_environ(key: str, environ: Mapping[str, str]) -> Any:
+    """``POLYFLOW_<KEY>`` parsed and checked, or _UNSET when it is unset or empty."""
+    name = f"POLYFLOW_{key}"
+    raw = environ.get(name, "")
+    if raw == "":
+        return _UNSET
+    try:
+        value = _parse_env(type(DEFAULTS[key]), raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r}: {exc}") from None
+    problem = _problem(key, value)
+    if problem:
+        raise ImproperlyConfigured(f"{name}={raw!r}: {problem}")
+    return value
+
+
+def environ_setting(key: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting from ``POLYFLOW_<KEY>``, else its default: for commands that load no
+    Django settings (``polyflow validate``). Other variables are not read."""
+    value = _from_environ(key, os.environ if environ is None else environ)
+    return DEFAULTS[key] if value is _UNSET else value

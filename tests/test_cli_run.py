@@ -328,11 +328,10 @@ def test_a_second_ctrl_c_exits_at_once(env, tmp_path):
 # -- on a terminal ----------------------------------------------------------------
 
 
-def test_a_live_table_on_a_terminal(env, tmp_path):
-    path = tmp_path / "two.yaml"
-    path.write_text(TWO_PIPELINES)
+def on_a_terminal(args: list[str], env) -> str:
+    """`polyflow ARGS` with its stdout on a pseudo-terminal (100 x 30): all it wrote there."""
     primary, secondary = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "polyflow.cli", "run", str(path), "--pipeline", "first"],
+    process = subprocess.Popen([sys.executable, "-m", "polyflow.cli", *args],
                                cwd=ROOT, env={**env, "COLUMNS": "100", "LINES": "30"}, stdout=secondary,
                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     os.close(secondary)
@@ -352,7 +351,13 @@ def test_a_live_table_on_a_terminal(env, tmp_path):
             break
     os.close(primary)
     assert process.wait(timeout=10) == 0, process.stderr.read()
-    text = output.decode()
+    return output.decode()
+
+
+def test_a_live_table_on_a_terminal(env, tmp_path):
+    path = tmp_path / "two.yaml"
+    path.write_text(TWO_PIPELINES)
+    text = on_a_terminal(["run", str(path), "--pipeline", "first"], env)
     assert "\x1b[?25l" in text and text.count("\x1b[?25h") >= 1  # the cursor is hidden, then shown again
     assert re.search(r"\x1b\[2KOP +STATUS +ATTEMPT +DURATION +LOG", text)
     assert "(Ctrl-C stops it)" in text
@@ -362,6 +367,93 @@ def test_a_live_table_on_a_terminal(env, tmp_path):
     summary = text[text.rindex("\x1b[?25h"):]
     assert "of local/default/first: succeeded in " in summary
     assert re.search(r"hello +succeeded +1 ", summary)
+
+
+# -- matrix ops --------------------------------------------------------------------
+
+# Trials score x / 10 after a short nap; a negative x fails.
+SCORE = """\
+templates:
+  - kind: job
+    name: score
+    inputs: [{name: x, type: int}]
+    outputs: [{name: score, type: float}]
+    container:
+      image: python:3.11
+      command: [python3, -c, "import json, os, time; time.sleep(0.3); x = int(os.environ['POLYFLOW_PARAM_X']);
+                              print('x is', x); assert x > 0, 'x must be positive';
+                              json.dump({'score': x / 10}, open(os.environ['POLYFLOW_OUTPUTS_FILE'], 'w'))"]
+"""
+
+# A grid of 4 trials, 2 at a time.
+SEARCH = """\
+version: 1
+kind: pipeline
+name: search
+ops:
+  - name: tune
+    template: {name: score}
+    matrix:
+      kind: grid
+      concurrency: 2
+      params: {x: {kind: choice, value: [1, 2, 3, 4]}}
+      metric: {name: score, optimization: maximize}
+""" + SCORE
+
+# A mapping fails when one of its items does.
+FAILING_MAPPING = """\
+version: 1
+kind: pipeline
+name: mapping
+ops:
+  - name: tune
+    template: {name: score}
+    matrix: {kind: mapping, values: [{x: 1}, {x: -2}, {x: 3}]}
+""" + SCORE
+
+
+def test_a_matrix_op_is_one_line_of_the_live_table(env, tmp_path):
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH)
+    text = on_a_terminal(["run", str(path)], env)
+    table, summary = text[:text.rindex("\x1b[?25h")], text[text.rindex("\x1b[?25h"):]
+    rows = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", row).strip() for row in table.split("\x1b[2K")[1:]]
+    tune = [row for row in rows if row.startswith("tune")]
+    assert tune and not [row for row in rows if row.startswith("tune[")], rows  # no line per trial
+    assert all(re.fullmatch(r"tune +(running|succeeded) +[0-9.]+s\+? +[0-4]/4 done, [0-2] running( .*)?", row)
+               for row in tune), tune
+    # While the second pair runs, the best of the first is shown.
+    assert any(re.search(r"running .* 2/4 done, 2 running  best score=0\.2$", row) for row in tune), tune
+    assert re.search(r"succeeded .* 4/4 done, 0 running  best score=0\.4$", tune[-1]), tune
+    assert re.search(r"\ntune +succeeded +[0-9.]+s +4 trials: 4 succeeded; best: trial 3 score=0\.4 x=4\r?\n", summary)
+    assert "(a trial: OP[INDEX])" in summary
+
+
+def test_a_failed_group_without_a_terminal(env, tmp_path):
+    path = tmp_path / "mapping.yaml"
+    path.write_text(FAILING_MAPPING)
+    result = polyflow("run", str(path), env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert out, result.stderr
+    # Progress lines: the group's, and a trial's only when it failed.
+    assert re.search(r"^\d\d:\d\d:\d\d tune: running: 3 trial\(s\)$", out, re.M)
+    assert re.search(r"^\d\d:\d\d:\d\d tune\[1\]: failed \(attempt 1\): exited with code 1$", out, re.M)
+    assert re.search(r"^\d\d:\d\d:\d\d tune: failed: 2 of 3 trial\(s\) succeeded$", out, re.M)
+    assert not re.search(r"tune(\[[02]\])?: (scheduled|running|succeeded) \(attempt", out)
+    rows = out[out.index("\nOP "):].splitlines()[2:3]
+    assert re.fullmatch(r"tune +failed +[0-9.]+s +3 trials: 2 succeeded, 1 failed", rows[0]), rows
+    failure = out[out.index("\ntune failed: 2 of 3 trial(s) succeeded\n"):].splitlines()[2:]
+    assert failure[0].split() == ["TRIAL", "STATUS", "ATTEMPT", "DURATION", "PARAMS", "METRICS", "/", "OUTPUTS",
+                                  "/", "MESSAGE"]
+    assert re.fullmatch(r"  1 +failed +1 +[0-9.]+s +x=-2 +error: exited with code 1", failure[1]), failure
+    assert failure[3] == "tune[1] failed (attempt 1): exited with code 1"
+    assert failure[4].startswith("  last ") and failure[4].endswith("/output.log:")
+    assert "    AssertionError: x must be positive" in failure
+    assert f"polyflow logs {run_uuid(out)} OP` (a trial: OP[INDEX])" in out
+
+    logs = polyflow("logs", run_uuid(out), "tune[1]", env=env)
+    assert logs.returncode == 0 and "x is -2" in logs.stdout, logs.stdout + logs.stderr
 
 
 # -- the hand-off --------------------------------------------------------------------

@@ -288,7 +288,7 @@ def test_unknown_runs_and_ops_exit_1_with_a_message(env):
         (("runs", "retry", unknown), f"Error: run {unknown} not found\n"),
         (("runs", "stop", "12345"), "Error: run '12345' not found: not a UUID\n"),
         (("logs", unknown, "a"), f"Error: run {unknown} not found\n"),
-        (("logs", uuid, "nope"), f"Error: op 'nope' not found in run {uuid}\n"),
+        (("logs", uuid, "nope"), f"Error: op 'nope' not found in run {uuid} (ops: a, b, c)\n"),
         (("runs", "retry", uuid), f"Error: run {uuid} is created: only a finished run can be retried\n"),
         (("runs", "list", "--project", "alice/nope"), "Error: project alice/nope not found\n"),
     ]

@@ -6,7 +6,8 @@ from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from polyflow.conf import DEFAULTS, PolyflowSettings, polyflow_settings, settings_from_environ
+from polyflow.conf import DEFAULTS, PolyflowSettings, environ_setting, polyflow_settings, settings_from_environ
+from polyflow.spec.compiler import DEFAULT_MAX_TRIALS
 
 
 def test_defaults():
@@ -173,3 +174,18 @@ def test_settings_from_environ_bool_and_json_errors(monkeypatch, default, raw, m
 @given(st.integers(min_value=0, max_value=10**12))
 def test_settings_from_environ_round_trips_integers(n):
     assert settings_from_environ({"POLYFLOW_MAX_CONCURRENCY": str(n)}) == {"MAX_CONCURRENCY": n}
+
+
+def test_max_trials():
+    assert PolyflowSettings({}).MAX_TRIALS == DEFAULTS["MAX_TRIALS"] == DEFAULT_MAX_TRIALS == 1000
+    assert PolyflowSettings({"MAX_TRIALS": 50}).MAX_TRIALS == 50
+    with pytest.raises(ImproperlyConfigured, match=r"^settings.POLYFLOW\['MAX_TRIALS'\] = 0: expected at least 1$"):
+        _ = PolyflowSettings({"MAX_TRIALS": 0}).MAX_TRIALS
+
+
+def test_environ_setting_reads_one_variable_or_the_default():
+    assert environ_setting("MAX_TRIALS", {}) == 1000
+    assert environ_setting("MAX_TRIALS", {"POLYFLOW_MAX_TRIALS": ""}) == 1000
+    assert environ_setting("MAX_TRIALS", {"POLYFLOW_MAX_TRIALS": "20", "POLYFLOW_BACKEND": "nope"}) == 20
+    with pytest.raises(ImproperlyConfigured, match=r"^POLYFLOW_MAX_TRIALS='x': expected an integer$"):
+        environ_setting("MAX_TRIALS", {"POLYFLOW_MAX_TRIALS": "x"})

@@ -45,7 +45,7 @@ def show(uuid: str, env) -> dict:
 
 
 def test_the_examples_are_the_expected_ones():
-    assert LOCAL == ["cron.yaml", "failing.yaml", "quickstart.yaml"]
+    assert LOCAL == ["cron.yaml", "failing.yaml", "quickstart.yaml", "tuning.yaml"]
     assert (EXAMPLES / "actions" / "deep-wide-model.yaml").is_file()
 
 
@@ -60,10 +60,22 @@ def test_every_example_validates(env):
     assert_no_traceback(result)
 
 
-def test_quickstart_runs_to_success(env, capsys):
+def timed_run(example: str, env):
+    """`polyflow run examples/EXAMPLE`, and how long the whole command took."""
     started = time.monotonic()
-    result = polyflow("run", "examples/quickstart.yaml", env=env)
-    wall = time.monotonic() - started
+    result = polyflow("run", f"examples/{example}", env=env)
+    return result, time.monotonic() - started
+
+
+def print_times(capsys, label: str, out: str, wall: float) -> None:
+    pipeline = float(re.search(r": succeeded in ([0-9.]+)s$", out, re.M).group(1))
+    with capsys.disabled():
+        print(f"\n[{label}] pipeline {pipeline:.1f} s (run start to end); whole command {wall:.1f} s "
+              f"on a fresh POLYFLOW_HOME (migrations included)")
+
+
+def test_quickstart_runs_to_success(env, capsys):
+    result, wall = timed_run("quickstart.yaml", env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert_no_traceback(result)
     out = result.stdout
@@ -92,10 +104,51 @@ def test_quickstart_runs_to_success(env, capsys):
     assert f"\nlogs: `polyflow logs {run_uuid(out)} OP`\n" in out
     assert f"      or output.log in each op's attempt directory under {env['POLYFLOW_HOME']}/runs/, e.g.\n" in out
 
-    pipeline = float(re.search(r": succeeded in ([0-9.]+)s$", out, re.M).group(1))
-    with capsys.disabled():
-        print(f"\n[quickstart] pipeline {pipeline:.1f} s (run start to end); whole command {wall:.1f} s "
-              f"on a fresh POLYFLOW_HOME (migrations included)")
+    print_times(capsys, "quickstart", out, wall)
+
+
+def test_tuning_runs_a_grid_and_a_random_search_and_evaluates_their_best_models(env, capsys):
+    result, wall = timed_run("tuning.yaml", env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_no_traceback(result)
+    out = result.stdout
+    assert "pipeline tuning: created (4 ops)\n" in out
+
+    # One row per op: a search is its group's row, with its trials counted and its best one.
+    rows = summary_rows(out)
+    assert list(rows) == ["prepare", "grid", "random", "evaluate"]
+    assert all(cells[0] == "succeeded" for cells in rows.values()), out
+    assert " ".join(rows["grid"][2:]).startswith("9 trials: 9 succeeded; best: trial ")
+    assert " ".join(rows["random"][2:]).startswith("6 trials: 6 succeeded; best: trial ")
+
+    run = show(run_uuid(out), env)
+    ops = {o["name"]: o for o in run["op_runs"]}
+    grid, random = ops["grid"], ops["random"]
+    assert [t["trial_params"] for t in grid["trials"]] == [
+        {"lr": lr, "epochs": epochs} for lr in (0.02, 0.1, 0.5) for epochs in (20, 60, 150)]
+    assert len(random["trials"]) == 6
+    assert all(0.01 <= t["trial_params"]["lr"] <= 1.0 and t["trial_params"]["epochs"] in range(20, 200, 20)
+               for t in random["trials"])
+    for group in (grid, random):
+        best = group["summary"]["best"]
+        accuracies = [t["outputs"]["accuracy"] for t in group["trials"]]
+        assert best["metric"] == {"name": "accuracy", "value": max(accuracies), "optimization": "maximize"}
+        assert best["outputs"] == group["trials"][best["trial"]]["outputs"]
+        assert f"best: trial {best['trial']} accuracy={max(accuracies)} " in " ".join(rows[group["name"]])
+    # The evaluation got each search's best model, and kept the better on the test set.
+    evaluate = ops["evaluate"]
+    assert evaluate["params"]["grid_model"] == grid["summary"]["best"]["outputs"]["model"]
+    assert evaluate["params"]["random_model"] == random["summary"]["best"]["outputs"]["model"]
+    assert evaluate["outputs"]["best_model"] == evaluate["params"][f"{evaluate['outputs']['search']}_model"]
+    assert Path(evaluate["outputs"]["best_model"]).is_file() and 0.8 < evaluate["outputs"]["accuracy"] <= 1.0
+
+    # The trials, and one trial's log.
+    trials = polyflow("runs", "show", run_uuid(out), "--trials", env=env)
+    assert "\ngrid: 9 trials: 9 succeeded\nTRIAL " in trials.stdout
+    log = polyflow("logs", run_uuid(out), "grid[8]", env=env)
+    assert re.search(r"^lr 0\.5, 150 epochs: loss [0-9.]+, validation accuracy [0-9.]+$", log.stdout, re.M), log
+
+    print_times(capsys, "tuning, 15 trials", out, wall)
 
 
 def test_failing_example_exits_1_with_the_failed_ops_last_log_lines(env):

@@ -53,5 +53,8 @@ urlpatterns = [
     path(OP + "stop/", runs.OpRunStop.as_view(), name="api-op-run-stop"),
     path(OP + "retry/", runs.OpRunRetry.as_view(), name="api-op-run-retry"),
     path(OP + "logs/", runs.OpRunLogs.as_view(), name="api-op-run-logs"),
+    path(OP + "metrics/", runs.OpRunMetrics.as_view(), name="api-op-run-metrics"),
+    path(OP + "trials/<seg:index>/", runs.TrialDetail.as_view(), name="api-trial"),
+    path(OP + "trials/<seg:index>/metrics/", runs.TrialMetrics.as_view(), name="api-trial-metrics"),
     re_path(r"^", docs.NoSuchEndpoint.as_view()),
 ]

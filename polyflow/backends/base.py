@@ -32,6 +32,7 @@ class Submission:
     globals: Mapping[str, object]  # run_uuid, schedule_at, op_name, attempt
     timeout: int | None = None  # seconds per attempt
     project: str = ""  # "owner/project", for labels
+    trial: int | None = None  # a matrix trial's index (DESIGN section 9)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,20 @@ class Backend(ABC):
     @abstractmethod
     def logs(self, handle: str, tail: int | None = None) -> list[str]:
         """The attempt's log lines (the last `tail` of them when given)."""
+
+    def read_metrics(self, cursors: Mapping[str, str]) -> dict[str, tuple[list[str], str]]:
+        """The log lines each attempt printed since its cursor: {handle: (lines, new cursor)}.
+
+        The metrics protocol (docs/metrics.md): ops print `polyflow:metrics {...}` lines,
+        which the scheduler's one parser (scheduler/metric_lines.py) reads, whatever the
+        backend. A cursor is the backend's own text ("" for the start of the log), at most
+        48 characters; only whole lines are returned (a line still being written is left
+        for the next read), each at most once, and a read is bounded in size. A backend may
+        leave out lines that are no metric lines (`metric_lines.is_metric_line`). An
+        attempt whose log cannot be read now is left out of the answer (asked again next
+        time); never raises for one attempt's sake. This default has no logs to read.
+        """
+        return {}
 
     def reconcile(self, force: bool = False) -> object | None:
         """Optional: compare what runs with what is recorded (adopt, report lost and orphaned

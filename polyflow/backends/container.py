@@ -61,12 +61,13 @@ def as_text(value: object) -> str:
 
 
 def global_values(submission: Submission) -> dict[str, object]:
-    """run_uuid, schedule_at, op_name and attempt, from the globals or the submission."""
+    """run_uuid, schedule_at, op_name, attempt and trial, from the globals or the submission."""
     values: dict[str, object] = {
         "run_uuid": submission.run_uuid,
         "schedule_at": None,
         "op_name": submission.op,
         "attempt": submission.attempt,
+        "trial": submission.trial,
     }
     values.update(submission.globals)
     return values
@@ -134,4 +135,6 @@ def param_env(submission: Submission) -> dict[str, str]:
     env["POLYFLOW_OP_NAME"] = as_text(globals_["op_name"])
     env["POLYFLOW_ATTEMPT"] = as_text(globals_["attempt"])
     env["POLYFLOW_SCHEDULE_AT"] = as_text(globals_["schedule_at"])
+    if globals_.get("trial") is not None:
+        env["POLYFLOW_TRIAL"] = as_text(globals_["trial"])
     return env

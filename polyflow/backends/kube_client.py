@@ -236,13 +236,26 @@ class KubeClient:
                 raise
 
     def read_log(self, name: str, container: str = CONTAINER, tail: int | None = None) -> str:
+        return self.read_log_bytes(name, container, tail=tail).decode("utf-8", "replace")
+
+    def read_log_bytes(self, name: str, container: str = CONTAINER, *, tail: int | None = None,
+                       since_seconds: int | None = None, timestamps: bool = False, limit_bytes: int | None = None,
+                       retry: bool = True, timeout: float | None = None) -> bytes:
+        """A container's log as the API server sends it: its last `tail` lines, those of the
+        last `since_seconds`, each prefixed with its RFC 3339 time and a space (`timestamps`),
+        at most `limit_bytes` (the first ones). Raises ApiError."""
         kwargs = {"container": container, "_preload_content": False}
-        if tail is not None:
-            kwargs["tail_lines"] = tail
+        for key, value in (("tail_lines", tail), ("since_seconds", since_seconds), ("limit_bytes", limit_bytes)):
+            if value is not None:
+                kwargs[key] = value
+        if timestamps:
+            kwargs["timestamps"] = True
+        if timeout is not None:
+            kwargs["_request_timeout"] = self.timeouts(timeout)
         response = self.call(f"read the log of pod {name}", self.core.read_namespaced_pod_log, name,
-                             self.namespace, **kwargs)
+                             self.namespace, retry=retry, **kwargs)
         data = response.data if hasattr(response, "data") else response
-        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        return data if isinstance(data, bytes) else str(data).encode("utf-8", "surrogatepass")
 
     def open_watch(self, resource_version: str, timeout: float, margin: float = 0.5):
         """A watch of Polyflow's pods from `resource_version`: the raw urllib3 response,

@@ -1,4 +1,5 @@
-"""Keeping the logs of finished pods (docs/kubernetes.md, "Sync, stop, logs").
+"""Keeping the logs of finished pods (docs/kubernetes.md, "Sync, stop, logs"), and reading
+timestamped logs from a point on (the metrics an op prints, docs/metrics.md).
 
 A pod's log lives as long as the pod, and finished pods are deleted after
 `POD_TTL`: when an attempt (or a build) ends, its log is copied once to
@@ -14,6 +15,7 @@ import os
 from pathlib import Path
 
 from ..conf import polyflow_settings
+from ..rfc3339 import nanoseconds as parse_time
 from .builds import CONTAINER as BUILD_CONTAINER
 from .kube_client import ApiError, KubeClient
 from .kube_pods import valid_name
@@ -78,3 +80,28 @@ class LogArchive:
             os.replace(temporary, path)
         except OSError as error:
             logger.warning("cannot write the log archive %s: %s", path, error)
+
+
+def timestamped_lines(data: bytes, after: int | None, cut: bool) -> tuple[list[str], str | None]:
+    """The lines of a log read with `timestamps=true`, without their times, that were written
+    after `after` (ns; None: all), and the time text of the last of them (None: no line).
+
+    `cut`: the answer stopped at `limitBytes`, so a last line without its newline is only
+    part of one and is left for the next read; otherwise the log was read to its end and
+    that line is whole (a container that ended without a newline). Lines that carry no
+    time (none should) are skipped.
+    """
+    lines = data.decode("utf-8", "replace").split("\n")
+    last_part = lines.pop()
+    if last_part and not cut:
+        lines.append(last_part)
+    kept: list[str] = []
+    last = None
+    for line in lines:
+        stamp, _, text = line.partition(" ")
+        moment = parse_time(stamp)
+        if moment is None or (after is not None and moment <= after):
+            continue
+        kept.append(text.rstrip("\r"))
+        last = stamp
+    return kept, last

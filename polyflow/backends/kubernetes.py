@@ -26,6 +26,9 @@ This class only puts together the parts, one concern each (docs/kubernetes.md):
   hand-off on completion; `sync` stays the safety net.
 - `stop` deletes pods with a grace period (404 is fine).
 - `logs` reads the pod's log while it exists, then its archive.
+- `read_metrics` reads each pod's log from its cursor (the time of the last line read):
+  `timestamps=true`, `sinceSeconds` a little before it, `limitBytes`; one request per pod,
+  lines at or before the cursor dropped, a pod that cannot be read skipped this time.
 - Finished pods older than `POLYFLOW["POD_TTL"]` are deleted (their logs
   archived first), from `sync`, at most every `cleanup_interval` seconds.
 - `reconcile`: when a scheduler starts, then every `RECONCILE_INTERVAL`.
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -44,15 +48,23 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from ..conf import polyflow_settings
+from ..scheduler.metric_lines import is_metric_line
 from .base import LOST, Backend, Observation, Submission, SubmitError
 from .kube_builds import KubeBuilds
 from .kube_client import ApiError, KubeClient
-from .kube_logs import LogArchive
+from .kube_logs import LogArchive, parse_time, timestamped_lines
 from .kube_pods import FINISHED_PHASES, expired_pods, main_container, observe_pod, phase_of, valid_name
 from .kube_watch import PodWatcher
 from .manifests import CONTAINER, pod_manifest
 
 logger = logging.getLogger("polyflow.backends.kubernetes")
+
+# Reading metrics from pods' logs: at most this much per pod and read (the rest at the next one),
+# from this many seconds before the cursor (clocks of nodes and schedulers differ a little; the
+# lines read twice are dropped by their time), each read waiting at most METRICS_TIMEOUT seconds.
+METRICS_READ_BYTES = 4 * 1024 * 1024
+METRICS_SINCE_MARGIN = 2
+METRICS_TIMEOUT = 5.0
 
 # Per process: when each (API server, namespace) was last cleaned up and reconciled.
 _last_cleanup: dict[tuple, float] = {}
@@ -186,6 +198,34 @@ class KubernetesBackend(Backend):
                 text = self.builds.log(handle) or ""
         lines = text.splitlines()
         return lines[-tail:] if tail is not None else lines
+
+    def read_metrics(self, cursors: Mapping[str, str]) -> dict[str, tuple[list[str], str]]:
+        """The metric lines each pod's container printed after its cursor, the RFC 3339 time of
+        the last line read ("" for none yet): one log request per pod, with `timestamps` and,
+        past the first read, `sinceSeconds`. A pod whose log cannot be read (not started,
+        gone, an error) is left out this time; once the API server does not answer at all,
+        the other pods are left for the next read too."""
+        result: dict[str, tuple[list[str], str]] = {}
+        now = time.time()
+        for handle, cursor in cursors.items():
+            if not valid_name(handle):
+                continue
+            after = parse_time(cursor) if cursor else None
+            since = None if after is None else max(1, math.ceil(now - after / 1e9) + METRICS_SINCE_MARGIN)
+            try:
+                data = self.client.read_log_bytes(handle, CONTAINER, since_seconds=since, timestamps=True,
+                                                  limit_bytes=METRICS_READ_BYTES, retry=False,
+                                                  timeout=METRICS_TIMEOUT)
+            except ApiError as error:
+                if error.status == 0:
+                    logger.warning("read metrics: %s; the other pods' metrics are read next time", error)
+                    break
+                if error.status not in (400, 404):  # not started yet, or gone: nothing to say
+                    logger.warning("read metrics: %s (read again next time)", error)
+                continue
+            lines, last = timestamped_lines(data, after, cut=len(data) >= METRICS_READ_BYTES)
+            result[handle] = ([line for line in lines if is_metric_line(line)], last or cursor)
+        return result
 
     # -- stop, clean-up ------------------------------------------------------------
     def stop(self, handles: Iterable[str]) -> None:

@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ..statuses import OP_FINAL, OP_SUBMITTED, OpStatus
-from .manifests import ATTEMPT_LABEL, COMPONENT_LABEL, OP_LABEL, RUN_LABEL
+from .manifests import ATTEMPT_LABEL, COMPONENT_LABEL, OP_LABEL, RUN_LABEL, TRIAL_LABEL
 
 logger = logging.getLogger("polyflow.backends.kubernetes")
 
@@ -53,21 +53,24 @@ def reconcile(backend) -> ReconcileReport:
 
     pods = backend.client.list_pods()
     report = ReconcileReport()
-    by_attempt: dict[tuple[str, str, str], str] = {}
+    # (run, op, trial, attempt) -> pod; the trial is "" for a pod of an op that is no trial.
+    by_attempt: dict[tuple[str, str, str, str], str] = {}
     for name, pod in pods.items():
         labels = _labels(pod)
         if labels.get(COMPONENT_LABEL, "op") != "op" or RUN_LABEL not in labels:
             continue
-        by_attempt[(labels[RUN_LABEL], labels.get(OP_LABEL, ""), labels.get(ATTEMPT_LABEL, ""))] = name
+        by_attempt[(labels[RUN_LABEL], labels.get(OP_LABEL, ""), labels.get(TRIAL_LABEL, ""),
+                    labels.get(ATTEMPT_LABEL, ""))] = name
 
     # Recorded op runs of this backend that something runs for (or should).
     recorded = OperationRun.objects.filter(
         backend=backend.name, status__in=OP_SUBMITTED | {OpStatus.STOPPING},
-    ).values_list("pk", "run__uuid", "name", "attempt", "status", "handle")
+    ).values_list("pk", "run__uuid", "name", "trial", "attempt", "status", "handle")
     adopt = {}
     lost = []
-    for pk, run_uuid, name, attempt, status, handle in recorded:
-        pod = by_attempt.get((str(run_uuid), name, str(attempt)))
+    for pk, run_uuid, name, trial, attempt, status, handle in recorded:
+        pod = by_attempt.get((str(run_uuid), name, _trial(trial), str(attempt)))
+        name = name if trial is None else f"{name}[{trial}]"
         if not handle:
             if status == OpStatus.SCHEDULED and pod:
                 adopt[pk] = pod
@@ -83,14 +86,14 @@ def reconcile(backend) -> ReconcileReport:
             report.adopted.append(pod)
 
     # Every op pod against the op runs of its run: one query for all of them.
-    uuids = {run for run, _, _ in by_attempt}
+    uuids = {run for run, _, _, _ in by_attempt}
     known = {}
     if uuids:
-        for run_uuid, name, attempt, status, handle in OperationRun.objects.filter(run__uuid__in=uuids).values_list(
-                "run__uuid", "name", "attempt", "status", "handle"):
-            known[(str(run_uuid), name)] = (attempt, status, handle)
-    for (run_uuid, op, attempt), pod in sorted(by_attempt.items(), key=lambda item: item[1]):
-        record = known.get((run_uuid, op))
+        for run_uuid, name, trial, attempt, status, handle in OperationRun.objects.filter(
+                run__uuid__in=uuids).values_list("run__uuid", "name", "trial", "attempt", "status", "handle"):
+            known[(str(run_uuid), name, _trial(trial))] = (attempt, status, handle)
+    for (run_uuid, op, trial, attempt), pod in sorted(by_attempt.items(), key=lambda item: item[1]):
+        record = known.get((run_uuid, op, trial))
         if record is None:
             report.orphans.append(pod)
             continue
@@ -107,3 +110,8 @@ def reconcile(backend) -> ReconcileReport:
     for line in report.lines():
         (logger.warning if line.startswith(("orphans", "lost")) else logger.info)("reconcile: %s", line)
     return report
+
+
+def _trial(index: int | None) -> str:
+    """A trial index as its pod label spells it; "" for an op run that is no trial."""
+    return "" if index is None else str(index)

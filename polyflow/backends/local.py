@@ -29,7 +29,8 @@ Everything after that goes through the files, so any process on this machine
 can `sync` an attempt that another one submitted. `sync` passes what the op
 published (`outputs.json`, as written) to the scheduler, whose parser checks
 it. `watch` waits for the runners' signals (local_signal.py): a scheduler
-ticks as soon as an attempt starts or ends instead of polling.
+ticks as soon as an attempt starts or ends instead of polling. `read_metrics`
+reads the metric lines of output.log from a byte offset (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..conf import polyflow_settings
+from ..scheduler.metric_lines import MAX_LINE_BYTES, is_metric_line
 from ..scheduler.outputs import MAX_OUTPUTS_BYTES
 from . import local_forkserver, local_signal
 from . import local_runner as files
@@ -66,6 +68,9 @@ STARTED_GRACE = 0.05
 # After the runner server could not be reached, runners are launched directly this long.
 SERVER_RETRY = 60.0
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A read of an attempt's log for metrics scans at most this much of it (the rest at the next read).
+METRICS_READ_BYTES = 8 * 1024 * 1024
+_CHUNK = 1024 * 1024
 
 
 def _published(path: Path) -> bytes | None:
@@ -79,6 +84,52 @@ def _published(path: Path) -> bytes | None:
             return handle.read(MAX_OUTPUTS_BYTES + 1)
     except FileNotFoundError:
         return None
+
+
+def _keep(raw: bytes, lines: list[str]) -> None:
+    """A metric line is passed on, one over the parser's limit cut just past it (refused there)."""
+    line = raw[:MAX_LINE_BYTES + 1].decode("utf-8", "replace").rstrip("\r")
+    if is_metric_line(line):
+        lines.append(line)
+
+
+def metric_lines(path: Path, offset: int, complete: bool, budget: int = METRICS_READ_BYTES) -> tuple[list[str], int]:
+    """The metric lines of the log at `path` from byte `offset`, and the offset after the last
+    whole line read: at most `budget` bytes are read, a last line without its newline is left
+    for the next read unless the log is `complete` (the op has ended), and a line longer than
+    the parser's limit is passed on cut short (the parser reports it) and its rest skipped."""
+    lines: list[str] = []
+    with open(path, "rb") as log:
+        log.seek(offset)
+        position = offset  # where buffer starts in the file: everything before it is read
+        buffer = b""
+        skipping = False  # inside a line over the limit: its rest is consumed unread
+        remaining = budget
+        while remaining > 0:
+            chunk = log.read(min(_CHUNK, remaining))
+            if not chunk:
+                if buffer and complete and not skipping:
+                    _keep(buffer, lines)
+                    position += len(buffer)
+                break
+            remaining -= len(chunk)
+            buffer += chunk
+            start = 0
+            while (end := buffer.find(b"\n", start)) >= 0:
+                if skipping:
+                    skipping = False
+                else:
+                    _keep(buffer[start:end], lines)
+                start = end + 1
+            position += start
+            buffer = buffer[start:]
+            if skipping or len(buffer) > MAX_LINE_BYTES:
+                if not skipping:
+                    _keep(buffer, lines)
+                    skipping = True
+                position += len(buffer)
+                buffer = b""
+    return lines, position
 
 
 def runner_env() -> dict[str, str]:
@@ -367,6 +418,33 @@ class LocalBackend(Backend):
         except FileNotFoundError:
             return []
         return [line.rstrip("\n") for line in lines]
+
+    def read_metrics(self, cursors: Mapping[str, str]) -> dict[str, tuple[list[str], str]]:
+        """The metric lines of each attempt's output.log since its cursor, a byte offset
+        (`metric_lines`): at most METRICS_READ_BYTES per attempt and read."""
+        result: dict[str, tuple[list[str], str]] = {}
+        for handle, cursor in cursors.items():
+            if not _KEY.match(handle) or handle in (".", ".."):
+                continue
+            directory = self.directory(handle)
+            try:
+                offset = max(int(cursor), 0) if cursor else 0
+            except ValueError:
+                offset = 0
+            try:
+                # Looked at before the log: once the result is there, the log is complete.
+                complete = (directory / files.RESULT).exists()
+                lines, offset = metric_lines(directory / files.LOG, offset, complete)
+            except FileNotFoundError:
+                if directory.is_dir():
+                    result[handle] = ([], str(offset))  # nothing printed yet
+                continue
+            except OSError as error:
+                logger.warning("local backend: cannot read the metrics of %s (asked again next time): %s", handle,
+                               error)
+                continue
+            result[handle] = (lines, str(offset))
+        return result
 
     # -- watch -----------------------------------------------------------------
 

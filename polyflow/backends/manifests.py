@@ -7,7 +7,7 @@ plain dict in Kubernetes' own JSON (camelCase), ready for the API server:
 - labels: the template's, then Polyflow's (which win): `app.kubernetes.io/managed-by:
   polyflow`, `polyflow.dev/run` (the run's uuid), `polyflow.dev/op`,
   `polyflow.dev/attempt`, `polyflow.dev/pipeline`, `polyflow.dev/template`,
-  `polyflow.dev/component: op`;
+  `polyflow.dev/component: op`, and `polyflow.dev/trial` for a matrix trial;
 - annotations: the template's, then `polyflow.dev/params` (the params as JSON),
   `polyflow.dev/project`, `polyflow.dev/schedule-at`, `polyflow.dev/image-build`;
 - one container `main`: the image (the template's, or the built one), command
@@ -47,6 +47,7 @@ PREFIX = "polyflow.dev/"
 RUN_LABEL = PREFIX + "run"
 OP_LABEL = PREFIX + "op"
 ATTEMPT_LABEL = PREFIX + "attempt"
+TRIAL_LABEL = PREFIX + "trial"  # a matrix trial's index; absent on other pods
 PIPELINE_LABEL = PREFIX + "pipeline"
 TEMPLATE_LABEL = PREFIX + "template"
 COMPONENT_LABEL = PREFIX + "component"  # "op" or "build"
@@ -86,6 +87,8 @@ def labels_of(submission: Submission) -> dict[str, str]:
         TEMPLATE_LABEL: submission.template.name,
         COMPONENT_LABEL: "op",
     })
+    if submission.trial is not None:
+        labels[TRIAL_LABEL] = str(submission.trial)
     return labels
 
 

@@ -17,6 +17,8 @@ def label(base: str, suffix: str) -> str:
     return base + suffix
 
 
-def attempt_key(pipeline: str, op: str, run_uuid: str, attempt: int) -> str:
-    """`<pipeline>-<op>-<run short uuid>-<attempt>`, trimmed to a DNS-1123 label."""
-    return label(f"{pipeline}-{op}", f"-{run_uuid.replace('-', '')[:8]}-{attempt}")
+def attempt_key(pipeline: str, op: str, run_uuid: str, attempt: int, trial: int | None = None) -> str:
+    """`<pipeline>-<op>-<run short uuid>-<attempt>`, trimmed to a DNS-1123 label; a matrix
+    trial's is `<pipeline>-<op>-t<trial>-<run short uuid>-<attempt>`."""
+    trial_part = "" if trial is None else f"-t{trial}"
+    return label(f"{pipeline}-{op}", f"{trial_part}-{run_uuid.replace('-', '')[:8]}-{attempt}")

@@ -76,6 +76,7 @@ def apply_files(files: tuple[str, ...], owner, project_name: str):
     """
     from django.db import transaction
 
+    from polyflow.conf import polyflow_settings
     from polyflow.exceptions import PolyflowError
     from polyflow.models import Action
     from polyflow.selectors.projects import project_model
@@ -88,7 +89,8 @@ def apply_files(files: tuple[str, ...], owner, project_name: str):
     if read_errors:
         # Report what is wrong with the other files too, as validate does.
         try:
-            check(raws, registry=DatabaseRegistry(owner), require_registry=True, earlier_errors=read_errors)
+            check(raws, registry=DatabaseRegistry(owner), require_registry=True, earlier_errors=read_errors,
+                  max_trials=polyflow_settings.MAX_TRIALS)
         except SpecValidationError as error:
             _fail([(e.source, e.path, e.message) for e in error.errors])
     # The files as written are what the API shows; a file of several documents

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from polyflow.cli.django_setup import command_errors, setup_database
@@ -15,8 +17,9 @@ def logs(run_uuid: str, op: str, tail: int | None) -> None:
     """Print the log of op OP in run UUID (its latest attempt).
 
     The lines come from the backend that ran it (for the local backend, the
-    op's stdout and stderr). An op not submitted yet has no logs: that is
-    said on stderr, with exit status 0.
+    op's stdout and stderr). A trial of a matrix op is OP[INDEX], e.g.
+    `tune[3]` (the group itself runs nothing). An op not submitted yet has
+    no logs: that is said on stderr, with exit status 0.
     """
     setup_database()
     from polyflow.selectors.logs import LogsUnavailable, op_run_logs
@@ -24,7 +27,11 @@ def logs(run_uuid: str, op: str, tail: int | None) -> None:
 
     with command_errors():
         run = get_any_run(run_uuid)
-        op_run = get_op_run(run, op)
+        op_run = get_op_run(run, *_name_and_trial(op))
+    if not op_run.handle and op_run.trial is None and run.op_runs.filter(name=op, trial__isnull=False).exists():
+        click.echo(f"op {op!r} of run {run.uuid} is a matrix op: its trials have logs, e.g. "
+                   f"`polyflow logs {run.uuid} {op}[0]`", err=True)
+        return
     if not op_run.handle:
         click.echo(f"no logs yet: op {op!r} of run {run.uuid} is {op_run.status} and was never submitted", err=True)
         return
@@ -34,3 +41,9 @@ def logs(run_uuid: str, op: str, tail: int | None) -> None:
         raise click.ClickException(f"cannot read the logs: {error}") from None
     for line in lines:
         click.echo(line)
+
+
+def _name_and_trial(op: str) -> tuple[str, int | None]:
+    """`tune[3]` is trial 3 of op tune (the label of op runs everywhere); `tune` the op."""
+    trial = re.fullmatch(r"(.+)\[(\d+)\]", op)
+    return (trial.group(1), int(trial.group(2))) if trial else (op, None)

@@ -6,13 +6,23 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
-import json
 import os
 import re
 import shutil
 import time
 from pathlib import Path
 
+from polyflow.cli.groups import (
+    TRIAL_HEADER,
+    best_so_far,
+    counts,
+    ended_texts,
+    matrix_ops,
+    outputs_text,
+    progress,
+    split,
+    trial_rows,
+)
 from polyflow.cli.runs import _duration
 from polyflow.statuses import OP_FINAL, OP_SUBMITTED, OpStatus, RunStatus
 
@@ -49,16 +59,6 @@ def clip(text: str, width: int) -> str:
 
 def _clock(value: dt.datetime) -> str:
     return value.astimezone().strftime("%H:%M:%S")
-
-
-def _value(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
-def outputs_text(outputs: dict) -> str:
-    """`name=value, ...`: numbers and booleans (metrics) first, then the rest, each group by name."""
-    items = sorted((outputs or {}).items(), key=lambda item: (not isinstance(item[1], int | float), item[0]))
-    return ", ".join(f"{name}={_value(value)}" for name, value in items)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -151,6 +151,8 @@ class Watcher:
         self.drawn = 0  # lines of the live table on the screen
         self.last_run_history = 0
         self.last_op_history = 0
+        self.matrix: dict | None = None  # {matrix op: its matrix}, read from the run's plan once
+        self.tenths_shown: dict[str, int] = {}  # how far each group's progress lines have got
         self.started = time.monotonic()
         if live:
             self._write("\x1b[?25l")  # hide the cursor while redrawing
@@ -201,22 +203,67 @@ class Watcher:
                                + (f" ({record.message})" if record.message and record.status != "succeeded" else "")))
         records = (OperationRunStatus.objects.filter(op_run__run=run, pk__gt=self.last_op_history)
                    .select_related("op_run").only("pk", "status", "previous", "message", "attempt", "created_at",
-                                                  "op_run__name").order_by("id"))
+                                                  "op_run__name", "op_run__trial", "op_run__summary").order_by("id"))
+        trials_ended: dict[str, tuple] = {}  # group -> (time, record pk) of its latest trial end
         for record in records:
             self.last_op_history = record.pk
+            op_run = record.op_run
             if not record.previous:
                 continue
-            text = f"{record.op_run.name}: {record.status}"
+            if op_run.trial is not None:
+                # A trial is shown when it fails; the rest is its group's progress.
+                if record.status in _FINAL:
+                    trials_ended[op_run.name] = (record.created_at, record.pk)
+                if record.status not in (_S.FAILED, _S.RETRYING):
+                    continue
+            elif op_run.name in self._matrix(run):
+                if record.status != _S.SCHEDULED:  # a group is scheduled and running at once
+                    events.append((record.created_at, 1, record.pk, self._group_change(record)))
+                continue
+            text = f"{op_run.label}: {record.status}"
             never_started = record.status == _S.STOPPED and record.previous == _S.CREATED
             if record.status not in _NOT_ATTEMPTED and not never_started:
                 text += f" (attempt {record.attempt})"
             if record.message and record.status not in (_S.RUNNING, _S.SUCCEEDED):
                 text += f": {clean(record.message)}"
             events.append((record.created_at, 1, record.pk, text))
+        events += self._progress_lines(run, trials_ended)
         for created_at, _, _, text in sorted(events, key=lambda event: event[:3]):
             self.stream.write(f"{_clock(created_at)} {text}\n")
         if events:
             self.stream.flush()
+
+    def _matrix(self, run) -> dict:
+        if self.matrix is None:
+            self.matrix = matrix_ops(run)
+        return self.matrix
+
+    @staticmethod
+    def _group_change(record) -> str:
+        """`tune: running: 9 trial(s)`, `tune: succeeded: 9 of 9 trial(s) succeeded; best: trial 8 ...`."""
+        ended = ended_texts(record.op_run) if record.status in _FINAL else []
+        says = "; ".join(text for text in [clean(record.message), *ended] if text)
+        return f"{record.op_run.name}: {record.status}" + (f": {says}" if says else "")
+
+    def _progress_lines(self, run, trials_ended: dict[str, tuple]) -> list[tuple]:
+        """A line of a group's progress each time another tenth of its trials is done (at
+        most nine per group, however many trials it has), as of its latest trial's end; the
+        last tenth is the group's own end."""
+        if not trials_ended:
+            return []
+        from polyflow.models import OperationRun
+
+        _, trials = split(OperationRun.objects.filter(run=run, trial__isnull=False, name__in=list(trials_ended))
+                          .only("name", "trial", "status"))
+        lines = []
+        for name, (created_at, pk) in trials_ended.items():
+            group = trials.get(name, [])
+            done = sum(trial.status in _FINAL for trial in group)
+            tenths = done * 10 // max(len(group), 1)
+            if tenths > self.tenths_shown.get(name, 0) and done < len(group):
+                self.tenths_shown[name] = tenths
+                lines.append((created_at, 1, pk, f"{name}: {progress(group)}"))
+        return lines
 
     def _draw(self, run, op_runs, stopping: bool) -> None:
         size = shutil.get_terminal_size((100, 30))
@@ -225,29 +272,30 @@ class Watcher:
         ending = stopping and run.status != RunStatus.STOPPED
         state = run.status + (" (stopping: Ctrl-C again to exit at once)" if ending else "")
         elapsed = _duration(run.started_at, run.finished_at, now) if run.started_at else ""
-        counts: dict[str, int] = {}
-        for op_run in op_runs:
-            counts[op_run.status] = counts.get(op_run.status, 0) + 1
         head = f"{run.pipeline.name}  run {run.uuid.hex[:8]}  {state}  {elapsed}".rstrip()
         if not stopping and run.status not in _FINAL:
             head += "  (Ctrl-C stops it)"
         room = max(size.lines - 4, 3)
-        shown = op_runs
+        ops, trials = split(op_runs)  # a group is one line, whatever its number of trials
+        shown = ops
         hidden = []
-        if len(op_runs) > room:
+        if len(ops) > room:
             # The ops at work first, then the failed ones, then the rest in order.
-            ranked = sorted(op_runs, key=lambda o: (
+            ranked = sorted(ops, key=lambda o: (
                 0 if o.status in _SUBMITTED or o.status == _S.RETRYING
                 else 1 if o.status in (_S.FAILED, _S.UPSTREAM_FAILED) else 2, o.pk))
             keep = {o.pk for o in ranked[: room - 1]}
-            shown = [o for o in op_runs if o.pk in keep]
-            hidden = [o for o in op_runs if o.pk not in keep]
+            shown = [o for o in ops if o.pk in keep]
+            hidden = [o for o in ops if o.pk not in keep]
         name_width = min(max([len(o.name) for o in shown] + [2]), 40)
         lines = [clip(head, width), self._row(("OP", "STATUS", "ATTEMPT", "DURATION", "LOG"), name_width, width)]
         for op_run in shown:
-            final = op_run.status in _FINAL
-            log = self.logs.last_line(op_run, final) if op_run.handle else (op_run.message or "")
-            attempt = str(op_run.attempt) if op_run.handle or op_run.attempt > 1 else ""
+            if op_run.name in trials:
+                log, attempt = self._group_log(run, op_run, trials[op_run.name]), ""
+            else:
+                final = op_run.status in _FINAL
+                log = self.logs.last_line(op_run, final) if op_run.handle else (op_run.message or "")
+                attempt = str(op_run.attempt) if op_run.handle or op_run.attempt > 1 else ""
             lines.append(self._row((op_run.name, op_run.status, attempt,
                                     _duration(op_run.started_at, op_run.finished_at, now), clean(log)),
                                    name_width, width, status=op_run.status))
@@ -264,6 +312,12 @@ class Watcher:
         out.append("\x1b[J")
         self._write("".join(out))
         self.drawn = len(lines)
+
+    def _group_log(self, run, group, trials) -> str:
+        """A group's LOG cell: `3/9 done, 2 running  best accuracy=0.8`."""
+        matrix = self._matrix(run).get(group.name)
+        best = best_so_far(trials, matrix.metric) if matrix is not None and matrix.metric is not None else ""
+        return f"{progress(trials)}  {best}".rstrip()
 
     def _row(self, cells, name_width: int, width: int, status: str = "") -> str:
         name, state, attempt, duration, log = cells
@@ -310,33 +364,43 @@ class Watcher:
         lines = ["", f"run {run.uuid} of {project.owner.get_username()}/{project.name}/{run.pipeline.name}: "
                      f"{run.status}" + (f" in {took}" if took else "")
                  + (f" ({run.message})" if run.message and run.status != "succeeded" else ""), ""]
-        shown = op_runs
-        if len(op_runs) > MAX_SUMMARY_ROWS:
-            shown = [o for o in op_runs if o.status != _S.SUCCEEDED]
+        ops, trials = split(op_runs)
+        shown = ops
+        if len(ops) > MAX_SUMMARY_ROWS:
+            shown = [o for o in ops if o.status != _S.SUCCEEDED]
         rows = []
         for op_run in shown:
-            detail = outputs_text(op_run.outputs)
+            if op_run.name in trials:
+                # A group: its trials counted by status, and its best one.
+                detail = "; ".join([counts(trials[op_run.name]), *ended_texts(op_run)])
+            else:
+                detail = outputs_text(op_run.outputs)
             if not detail and op_run.status not in (_S.SUCCEEDED, _S.SKIPPED) and op_run.message:
                 detail = clean(op_run.message)
             attempt = str(op_run.attempt) if op_run.handle or op_run.attempt > 1 else ""
             rows.append([op_run.name, op_run.status, attempt,
                          _duration(op_run.started_at, op_run.finished_at, now), detail])
         if rows:
-            table = _table(["OP", "STATUS", "ATTEMPT", "DURATION", "OUTPUTS / MESSAGE"], rows)
-            lines += [clip(line, width) for line in table] if width else table
-        if len(shown) < len(op_runs):
-            lines.append(f"… and {len(op_runs) - len(shown)} more ops succeeded")
-        lines += self._logs_section(run, op_runs)
-        for op_run in op_runs:
-            if op_run.status in _FAILED:
+            lines += self._clipped(_table(["OP", "STATUS", "ATTEMPT", "DURATION", "OUTPUTS / MESSAGE"], rows), width)
+        if len(shown) < len(ops):
+            lines.append(f"… and {len(ops) - len(shown)} more ops succeeded")
+        lines += self._logs_section(run, op_runs, bool(trials))
+        for op_run in ops:
+            if op_run.status in _FAILED and op_run.name in trials:
+                lines += self._group_failure(run, op_run, trials[op_run.name], now, width)
+            elif op_run.status in _FAILED:
                 lines += self._failure(op_run)
         return lines
 
-    def _logs_section(self, run, op_runs) -> list[str]:
+    @staticmethod
+    def _clipped(lines: list[str], width: int | None) -> list[str]:
+        return [clip(line, width) for line in lines] if width else lines
+
+    def _logs_section(self, run, op_runs, with_trials: bool) -> list[str]:
         submitted = [o for o in op_runs if o.handle]
         if not submitted:
             return []
-        hint = f"`polyflow logs {run.uuid} OP`"
+        hint = f"`polyflow logs {run.uuid} OP`" + (" (a trial: OP[INDEX])" if with_trials else "")
         path = self.logs.path(submitted[0])
         if path is None:
             return ["", f"logs: {hint}"]
@@ -344,9 +408,23 @@ class Watcher:
         return ["", f"logs: {hint}", f"      or output.log in each op's attempt directory under {root}/, e.g.",
                 f"      {path}"]
 
+    def _group_failure(self, run, group, trials, now, width: int | None) -> list[str]:
+        """Why a group failed, its failed trials (at most MAX_SUMMARY_ROWS), and the log lines of
+        the first (the others' are a `polyflow logs` away)."""
+        failed = [trial for trial in trials if trial.status in _FAILED]
+        lines = ["", f"{group.name} failed: {clean(group.message) or group.reason or 'failed'}"]
+        if not failed:
+            return lines
+        table = _table(TRIAL_HEADER, trial_rows(failed[:MAX_SUMMARY_ROWS], now))
+        lines += self._clipped([f"  {line}" for line in table], width)
+        if len(failed) > MAX_SUMMARY_ROWS:
+            lines.append(f"  … and {len(failed) - MAX_SUMMARY_ROWS} more failed trials: "
+                         f"`polyflow runs show {run.uuid} --trials`")
+        return lines + self._failure(failed[0])
+
     def _failure(self, op_run) -> list[str]:
         why = clean(op_run.message) or op_run.reason or "failed"
-        lines = ["", f"{op_run.name} failed (attempt {op_run.attempt}): {why}"]
+        lines = ["", f"{op_run.label} failed (attempt {op_run.attempt}): {why}"]
         tail = self.logs.tail(op_run, self.log_lines)
         if self.log_lines and tail:
             path = self.logs.path(op_run)

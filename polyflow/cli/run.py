@@ -161,7 +161,7 @@ def _apply_and_trigger(files, owner_name: str, project_name: str, pipeline_name:
                 raise SystemExit(1) from None
             raise click.ClickException(error.message) from None
     project = pipeline.project
-    count = triggered.op_runs.count()
+    count = triggered.op_runs.filter(trial__isnull=True).count()  # a matrix op is one op, its group
     lines.append(f"run {triggered.uuid} of {project.owner.get_username()}/{project.name}/{pipeline.name}: "
                  f"triggered ({count} op{'s' if count != 1 else ''})")
     return lines, pipeline, triggered

@@ -60,19 +60,30 @@ def list_runs(project, pipeline, statuses, limit, output) -> None:
 @runs.command("show")
 @click.argument("run_uuid", metavar="UUID")
 @click.option("-o", "--output", type=OUTPUT, default="table", show_default=True)
-def show_run(run_uuid, output) -> None:
+@click.option("--trials", "with_trials", is_flag=True,
+              help="Also list the trials of each matrix op: index, status, attempt, duration, params, "
+                   "metrics and outputs.")
+def show_run(run_uuid, output, with_trials) -> None:
     """Show a run and its op runs.
 
     Each op run with its status, attempt, duration, reason, outputs and message.
+    A matrix op is one row, its group's: how many of its trials are done and
+    running and, once it ended, its best trial and why it stopped early (its
+    outputs, lists over the trials, are in -o json, with its trials). Then
+    the latest metrics of each op that reported any (docs/metrics.md).
     """
     setup_database()
+    from polyflow.cli import groups
     from polyflow.selectors.runs import get_any_run
 
     with command_errors():
         run = get_any_run(run_uuid)
-    op_runs = list(run.op_runs.all())
+        matrix_ops = groups.matrix_ops(run)
+    op_runs, trials = groups.split(run.op_runs.all())
     if output == "json":
-        _echo_json({**_run_dict(run), "op_runs": [_op_run_dict(op_run) for op_run in op_runs]})
+        _echo_json({**_run_dict(run), "op_runs": [
+            groups.group_dict(op_run, trials.get(op_run.name, [])) if op_run.name in matrix_ops
+            else _op_run_dict(op_run) for op_run in op_runs]})
         return
     now = _now()
     click.echo(f"run {run.uuid}")
@@ -91,12 +102,22 @@ def show_run(run_uuid, output) -> None:
         if value:
             click.echo(f"  {name + ':':<10}{value}")
     click.echo()
-    _echo_table(["OP", "STATUS", "ATTEMPT", "DURATION", "REASON", "OUTPUTS", "MESSAGE"], [
-        [op_run.name, op_run.status, str(op_run.attempt), _duration(op_run.started_at, op_run.finished_at, now),
-         op_run.reason, json.dumps(op_run.outputs, sort_keys=True) if op_run.outputs else "",
-         _one_line(op_run.message)]
-        for op_run in op_runs
-    ])
+    rows = []
+    for op_run in op_runs:
+        # A group's outputs are lists over its trials: too long for a row.
+        group = op_run.name in matrix_ops
+        rows.append([op_run.name, op_run.status, str(op_run.attempt),
+                     _duration(op_run.started_at, op_run.finished_at, now), op_run.reason,
+                     json.dumps(op_run.outputs, sort_keys=True) if op_run.outputs and not group else "",
+                     groups.show_message(op_run, trials.get(op_run.name, [])) if group else _one_line(op_run.message)])
+    _echo_table(["OP", "STATUS", "ATTEMPT", "DURATION", "REASON", "OUTPUTS", "MESSAGE"], rows)
+    _echo_metrics(op_runs)
+    if with_trials and not trials:
+        click.echo("\nno trials" + (" yet" if matrix_ops else ": the run has no matrix op"))
+    if with_trials:
+        for name, group_trials in trials.items():
+            click.echo(f"\n{name}: {groups.counts(group_trials)}")
+            _echo_table(groups.TRIAL_HEADER, groups.trial_rows(group_trials, now))
 
 
 @runs.command("retry")
@@ -109,12 +130,16 @@ def retry(run_uuid) -> None:
     their results. The run goes back to created: the next tick starts it.
     """
     setup_database()
+    from polyflow.cli import groups
     from polyflow.selectors.runs import get_any_run
     from polyflow.services.runs import retry_run
 
     with command_errors():
         run = retry_run(get_any_run(run_uuid))
-        again = list(run.op_runs.filter(status=OpStatus.CREATED).values_list("name", flat=True))
+        ops, trials = groups.split(run.op_runs.filter(status=OpStatus.CREATED).only("name", "trial"))
+    # A retried group runs again only some of its trials: how many, rather than each one.
+    again = [op.name + (f" ({groups.plural(len(trials[op.name]), 'trial')})" if op.name in trials else "")
+             for op in ops]
     click.echo(f"run {run.uuid}: {run.status}; to run again: {', '.join(again)}")
 
 
@@ -127,12 +152,15 @@ def stop(run_uuid) -> None:
     submitted ones, and the run is stopped when they have ended.
     """
     setup_database()
+    from polyflow.cli import groups
     from polyflow.selectors.runs import get_any_run
     from polyflow.services.runs import stop_run
 
     with command_errors():
         run = stop_run(get_any_run(run_uuid))
-        ending = run.op_runs.filter(status=OpStatus.STOPPING).count()
+        # A stopping group has nothing of its own to end: its trials do.
+        ending = (run.op_runs.filter(status=OpStatus.STOPPING)
+                  .exclude(trial__isnull=True, name__in=list(groups.matrix_ops(run))).count())
     if ending:
         click.echo(f"run {run.uuid}: {run.status}; the next tick ends its {ending} submitted op run(s)")
     else:
@@ -194,7 +222,30 @@ def _op_run_dict(op_run) -> dict:
         "started_at": _iso(op_run.started_at),
         "finished_at": _iso(op_run.finished_at),
         "duration": _seconds(op_run.started_at, op_run.finished_at),
+        "metrics": op_run.metrics,
     }
+
+
+def metrics_text(metrics: dict) -> str:
+    """`accuracy=0.91 loss=0.2 (step 30)`: an op run's latest metrics, by name; "" for none."""
+    values = sorted((name, value) for name, value in (metrics or {}).items() if name != "step")
+    if not values:
+        return ""
+    text = " ".join(f"{name}={value:.6g}" if isinstance(value, int | float) else f"{name}={value}"
+                    for name, value in values)
+    step = (metrics or {}).get("step")
+    return text + (f" (step {step})" if step is not None else "")
+
+
+def _echo_metrics(op_runs) -> None:
+    """One line per op run that reported metrics: its latest values (docs/metrics.md)."""
+    lines = [(op_run.label, metrics_text(op_run.metrics)) for op_run in op_runs]
+    lines = [(label, text) for label, text in lines if text]
+    if lines:
+        click.echo("\nMETRICS (latest)")
+        width = max(len(label) for label, _ in lines)
+        for label, text in lines:
+            click.echo(f"{label.ljust(width)}  {text}")
 
 
 def _pipeline_path(run) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from polyflow.conf import environ_setting
 from polyflow.spec import Compilation, SpecValidationError, check, read_files
 from polyflow.spec.describe import describe_schedule, describe_template_source
 
@@ -24,7 +25,7 @@ def validate(files: tuple[str, ...]) -> None:
     """
     raws, read_errors = read_files(files)
     try:
-        compilation = check(raws, earlier_errors=read_errors)
+        compilation = check(raws, earlier_errors=read_errors, max_trials=environ_setting("MAX_TRIALS"))
     except SpecValidationError as error:
         for item in error.errors:
             click.echo(str(item), err=True)

@@ -6,10 +6,10 @@ from .event import Event, EventSubscription
 from .history import OperationRunStatus, PipelineRunStatus
 from .pipeline import Operation, Pipeline
 from .project import AbstractProject, Project, ProjectMember, project_model_name
-from .run import OperationRun, PipelineRun
+from .run import MetricPoint, OperationRun, PipelineRun
 
 __all__ = [
-    "AbstractProject", "Action", "Build", "BuildWaiter", "Event", "EventSubscription", "Operation", "OperationRun",
-    "OperationRunStatus", "Pipeline", "PipelineRun", "PipelineRunStatus", "Project",
+    "AbstractProject", "Action", "Build", "BuildWaiter", "Event", "EventSubscription", "MetricPoint", "Operation",
+    "OperationRun", "OperationRunStatus", "Pipeline", "PipelineRun", "PipelineRunStatus", "Project",
     "ProjectMember", "project_model_name",
 ]

@@ -85,9 +85,24 @@ class OperationRun(Lifecycle):
     backend = models.CharField(max_length=32, blank=True, default="")
     handle = models.CharField(max_length=255, blank=True, default="")  # e.g. the pod name
     retry_at = models.DateTimeField(null=True, blank=True)  # when retrying: the next attempt's time
+    # A matrix op (DESIGN section 9) is one row for the group (trial null: its status is
+    # what downstream ops see) and one row per trial, numbered from 0 in trial order.
+    trial = models.PositiveIntegerField(null=True, blank=True)
+    trial_params = models.JSONField(default=dict, blank=True)  # a trial's own values of the matrix
+    # The latest value of each metric the attempt reported ({name: value}); the series are
+    # MetricPoint rows. `metrics_cursor` is where the backend's report was last read up to.
+    metrics = models.JSONField(default=dict, blank=True)
+    metrics_cursor = models.CharField(max_length=64, blank=True, default="")
+    # A group's account of its trials: counts, the best trial, the early stopping that fired.
+    summary = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["run", "name"], name="polyflow_oprun_run_name")]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "name"], condition=models.Q(trial__isnull=True),
+                                    name="polyflow_oprun_run_name"),
+            models.UniqueConstraint(fields=["run", "name", "trial"], condition=models.Q(trial__isnull=False),
+                                    name="polyflow_oprun_run_trial"),
+        ]
         indexes = [
             models.Index(fields=["status"], name="polyflow_oprun_status"),
             models.Index(fields=["run", "status"], name="polyflow_oprun_run_status"),
@@ -98,4 +113,28 @@ class OperationRun(Lifecycle):
         ordering = ["run_id", "id"]
 
     def __str__(self) -> str:
-        return f"{self.name} #{self.attempt}"
+        trial = "" if self.trial is None else f"[{self.trial}]"
+        return f"{self.name}{trial} #{self.attempt}"
+
+    @property
+    def label(self) -> str:
+        """The op's name, with the trial's index for a trial: `tune[3]`."""
+        return self.name if self.trial is None else f"{self.name}[{self.trial}]"
+
+
+class MetricPoint(models.Model):
+    """One reported value of one metric of an attempt: the series an op run's metrics draw."""
+
+    op_run = models.ForeignKey(OperationRun, on_delete=models.CASCADE, related_name="metric_points")
+    attempt = models.PositiveIntegerField(default=1)
+    step = models.BigIntegerField()
+    name = models.CharField(max_length=128)
+    value = models.FloatField()
+    reported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["op_run", "name", "step"], name="polyflow_metric_series")]
+        ordering = ["op_run_id", "name", "step", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.step}={self.value}"

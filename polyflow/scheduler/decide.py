@@ -20,10 +20,11 @@ from ..backends.naming import attempt_key
 from ..spec.plan import thaw
 from ..statuses import OP_FINAL, OP_SUBMITTED, OpStatus, RunStatus
 from . import dag
+from .groups import decide_groups, is_group
 from .holds import Hold, first_hold
 from .outcomes import Outcome, failure, outcome_of, timed_out
 from .params import UnresolvedReference, resolve_params
-from .snapshot import OpState, RunSnapshot
+from .snapshot import OpState, Published, RunSnapshot
 
 # Backends enforce timeouts themselves; the scheduler steps in only this much later.
 TIMEOUT_GRACE = 10
@@ -60,12 +61,16 @@ class RunDecision:
     resend: list[OpState] = field(default_factory=list)  # scheduled, never handed over: the same key again
     stop: list[str] = field(default_factory=list)  # handles the backend is asked to end
     run_changes: list[RunChange] = field(default_factory=list)
+    expand: list[OpState] = field(default_factory=list)  # groups whose trials are to be made
+    # Trials to create, by group op run pk: their param sets in trial order (see tick._prepare).
+    new_trials: dict[int, list[dict]] = field(default_factory=dict)
+    again: bool = False  # something waits on another round (a group ending, new trials)
 
     @property
     def finished(self) -> list[str]:
         """Names of the op runs this decision makes final (what downstream ops wait for)."""
         by_pk = {op.pk: op.name for op in self.run.ops.values()}
-        return [by_pk[change.pk] for change in self.changes if change.status in OP_FINAL]
+        return [by_pk[change.pk] for change in self.changes if change.status in OP_FINAL and change.pk in by_pk]
 
 
 def run_outcome(status: str, reason: str, op_statuses: Iterable[str]) -> str | None:
@@ -84,6 +89,34 @@ def run_outcome(status: str, reason: str, op_statuses: Iterable[str]) -> str | N
     return RunStatus.SUCCEEDED
 
 
+class _Current:
+    """The op runs and trials as the decision leaves them so far (the snapshot stays as loaded)."""
+
+    def __init__(self, decision: RunDecision):
+        run = decision.run
+        self.decision = decision
+        self.ops = dict(run.ops)
+        self.trials = {op.pk: op for trials in run.trials.values() for op in trials}
+        self.statuses = {name: op.status for name, op in run.ops.items()}  # what the DAG sees
+        self.fields: dict[int, dict] = {}  # written with the changes, by pk
+
+    def of(self, op: OpState) -> OpState:
+        return self.ops[op.name] if op.trial is None else self.trials[op.pk]
+
+    def change(self, op: OpState, status: str, reason: str = "", message: str = "", fields=None) -> None:
+        fields = dict(fields or {})
+        self.decision.changes.append(OpChange(op.pk, status, reason, message, fields))
+        self.fields.setdefault(op.pk, {}).update(fields)
+        now = self.of(op)
+        updated = replace(now, status=status, reason=reason, message=message,
+                          retry_at=fields.get("retry_at", now.retry_at))
+        if op.trial is None:
+            self.ops[op.name] = updated
+            self.statuses[op.name] = status
+        else:
+            self.trials[op.pk] = updated
+
+
 def decide_run(run: RunSnapshot, observations: Mapping[str, Observation], now: dt.datetime, *,
                first: bool = True, stop_sent: frozenset[str] | set[str] = frozenset()) -> RunDecision:
     """What to change in `run`.
@@ -95,20 +128,12 @@ def decide_run(run: RunSnapshot, observations: Mapping[str, Observation], now: d
     `stop_sent` are handles already asked to stop in this tick.
     """
     decision = RunDecision(run)
-    # The op runs as this decision leaves them (the snapshot itself stays as loaded).
-    current = dict(run.ops)
-    statuses = {name: op.status for name, op in run.ops.items()}
+    current = _Current(decision)
+    change = current.change
     run_status, run_reason, run_message = run.status, run.reason, run.message
 
-    def change(op: OpState, status: str, reason: str = "", message: str = "", fields=None) -> None:
-        fields = dict(fields or {})
-        decision.changes.append(OpChange(op.pk, status, reason, message, fields))
-        statuses[op.name] = status
-        current[op.name] = replace(current[op.name], status=status, reason=reason, message=message,
-                                   retry_at=fields.get("retry_at", current[op.name].retry_at))
-
-    # What the backend saw of the attempts in flight.
-    for op in run.ops.values():
+    # What the backend saw of the attempts in flight (trials included).
+    for op in run.every_op():
         if op.status not in BUSY or not op.handle:
             continue
         spec = run.plan.op(op.name)
@@ -129,12 +154,18 @@ def decide_run(run: RunSnapshot, observations: Mapping[str, Observation], now: d
         run_message = f"the run took longer than its timeout of {timeout} s"
         decision.run_changes.append(RunChange(run_status, run_reason, run_message))
 
-    _stop(decision, change, current, stopping_run=run_status == RunStatus.STOPPING, stop_sent=stop_sent)
+    _stop(decision, current, stopping_run=run_status == RunStatus.STOPPING, stop_sent=stop_sent)
+
+    if run.graph.groups:
+        decision.again |= decide_groups(
+            run, now, current=current.of, fields=current.fields, change=change,
+            running=run_status == RunStatus.RUNNING, stop=decision.stop.append, ready=decision.ready,
+            holds=decision.holds)
 
     if run_status == RunStatus.RUNNING:
-        _advance(decision, change, current, statuses, now, first)
+        _advance(decision, current, now, first)
 
-    final = run_outcome(run_status, run_reason, statuses.values())
+    final = run_outcome(run_status, run_reason, current.statuses.values())
     if final is not None:
         timed = run_reason == "timeout"
         decision.run_changes.append(RunChange(final, "timeout" if timed else "", run_message if timed else ""))
@@ -145,20 +176,26 @@ def _apply(change, op: OpState, outcome: Outcome) -> None:
     change(op, outcome.status, outcome.reason, outcome.message, outcome.fields)
 
 
-def _stop(decision: RunDecision, change, current: dict[str, OpState], stopping_run: bool, stop_sent) -> None:
-    """A stopping run stops every op run; a stopping op run ends once its attempt has."""
-    for loaded in decision.run.ops.values():
-        op = current[loaded.name]
+def _stop(decision: RunDecision, current: _Current, stopping_run: bool, stop_sent) -> None:
+    """A stopping run stops every op run; a stopping op run ends once its attempt has (a
+    stopping group once its trials have: groups.py)."""
+    run = decision.run
+    change = current.change
+    for loaded in run.every_op():
+        op = current.of(loaded)
         status = op.status
+        group = is_group(run, op)
         if stopping_run and status in (OpStatus.CREATED, OpStatus.RETRYING):
             change(op, OpStatus.STOPPED, "stopped", "stopped with its run")
         elif stopping_run and status in OP_SUBMITTED:
             change(op, OpStatus.STOPPING, "stopped", "stopped with its run")
+            if group:
+                continue
             if op.handle:
                 decision.stop.append(op.handle)
             else:
                 change(op, OpStatus.STOPPED, "stopped", "stopped before it reached the backend")
-        elif status == OpStatus.STOPPING and loaded.status == OpStatus.STOPPING:
+        elif status == OpStatus.STOPPING and loaded.status == OpStatus.STOPPING and not group:
             if not op.handle:
                 # Nothing reached a backend: nothing to wait for.
                 change(op, OpStatus.STOPPED, "stopped", op.message or "stopped on request")
@@ -166,11 +203,12 @@ def _stop(decision: RunDecision, change, current: dict[str, OpState], stopping_r
                 decision.stop.append(op.handle)
 
 
-def _advance(decision: RunDecision, change, current: dict[str, OpState], statuses: dict[str, str], now,
-             first: bool) -> None:
+def _advance(decision: RunDecision, current: _Current, now, first: bool) -> None:
     """Trigger rules where something changed, retries that are due, the holds, and resends."""
     run = decision.run
     graph = run.graph
+    change = current.change
+    statuses = current.statuses
     finished_now = decision.finished
     if first:
         candidates = None
@@ -180,19 +218,20 @@ def _advance(decision: RunDecision, change, current: dict[str, OpState], statuse
                           if op.status == OpStatus.CREATED and op.reason in HOLD_REASONS)
     resolved = dag.resolve(graph.nodes, statuses, candidates, graph.children)
     for name in resolved.skipped:
-        change(current[name], OpStatus.SKIPPED, "trigger_rule")
+        change(current.ops[name], OpStatus.SKIPPED, "trigger_rule")
     for name in resolved.upstream_failed:
-        change(current[name], OpStatus.UPSTREAM_FAILED, "upstream_failed")
-    ready = [current[name] for name in resolved.ready]
-    ready += [op for op in current.values() if op.status == OpStatus.RETRYING]
+        change(current.ops[name], OpStatus.UPSTREAM_FAILED, "upstream_failed")
+    ready = [current.ops[name] for name in resolved.ready]
+    ready += [op for op in current.ops.values() if op.status == OpStatus.RETRYING]
     for op in ready:
         hold = first_hold(run, op, now)
         if hold is None:
-            decision.ready.append(op)
+            (decision.expand if is_group(run, op) else decision.ready).append(op)
         elif op.status == OpStatus.CREATED:
             decision.holds[op.pk] = hold
     if first:
-        decision.resend = [op for op in current.values() if op.status == OpStatus.SCHEDULED and not op.handle]
+        decision.resend = [op for op in [*current.ops.values(), *current.trials.values()]
+                           if op.status == OpStatus.SCHEDULED and not op.handle and not is_group(run, op)]
 
 
 def next_attempt(op: OpState) -> int:
@@ -201,18 +240,22 @@ def next_attempt(op: OpState) -> int:
 
 
 def build_submission(run: RunSnapshot, op: OpState, attempt: int, params: Mapping[str, object],
-                     outputs: Mapping[str, Mapping]) -> Submission:
+                     outputs: Mapping[str, Published], trial_params: Mapping[str, object] | None = None
+                     ) -> Submission:
     """The attempt handed to the backend; raises UnresolvedReference when a referenced
-    output is missing. `outputs` are the run's succeeded op runs' outputs by op name."""
+    output is missing. `outputs` is what the run's succeeded op runs published, by op name;
+    a trial's own matrix values (`trial_params`) are taken as they are, over the op's params."""
     spec = run.plan.op(op.name)
     globals_ = {"run_uuid": run.uuid, "op_name": op.name, "attempt": attempt,
-                "schedule_at": run.schedule_at.isoformat() if run.schedule_at else ""}
+                "schedule_at": run.schedule_at.isoformat() if run.schedule_at else "", "trial": op.trial}
     resolved = resolve_params(thaw(params), outputs, globals_)
+    if op.trial is not None:
+        resolved.update(thaw(trial_params or {}))
     return Submission(
-        key=attempt_key(run.plan.name, op.name, run.uuid, attempt),
+        key=attempt_key(run.plan.name, op.name, run.uuid, attempt, trial=op.trial),
         pipeline=run.plan.name, op=op.name, run_uuid=run.uuid, attempt=attempt,
         template=spec.template, params=resolved, globals=globals_, timeout=spec.timeout,
-        project=run.project,
+        project=run.project, trial=op.trial,
     )
 
 

@@ -22,7 +22,7 @@ from . import dag
 # The columns of an op run the decision needs; params and outputs are read only
 # for the op runs about to be submitted (see load_submission_inputs).
 _OP_COLUMNS = ("pk", "run_id", "name", "status", "attempt", "handle", "backend", "reason", "message",
-               "started_at", "retry_at")
+               "started_at", "retry_at", "trial")
 _RUN_COLUMNS = ("pk", "uuid", "status", "reason", "message", "started_at", "schedule_at", "pipeline_id",
                 "pipeline__project_id", "pipeline__is_paused", "scheduler_error", "params")
 
@@ -39,6 +39,16 @@ class OpState:
     message: str
     started_at: dt.datetime | None
     retry_at: dt.datetime | None
+    trial: int | None = None  # a matrix trial's index; None for an op (or a group) itself
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """What a group's decision reads of a trial beyond its status (loaded only when needed)."""
+
+    metrics: Mapping[str, object]  # latest reported metrics, with the numeric outputs once succeeded
+    outputs: Mapping[str, object] | None  # None: not loaded (the group is not about to end)
+    params: Mapping[str, object] | None
 
 
 @dataclass(frozen=True)
@@ -47,11 +57,12 @@ class Graph:
 
     nodes: Mapping[str, dag.Node]
     children: dag.Downstream
+    groups: tuple[str, ...] = ()  # the matrix ops
 
     @classmethod
     def of(cls, plan: Plan) -> Graph:
         nodes = {op.name: dag.Node(op.trigger, op.skip_on_upstream_skip, op.dependencies) for op in plan.ops}
-        return cls(nodes, dag.downstream_of(nodes))
+        return cls(nodes, dag.downstream_of(nodes), tuple(op.name for op in plan.ops if op.matrix is not None))
 
 
 @dataclass
@@ -73,6 +84,15 @@ class RunSnapshot:
     previous: Mapping[str, str] | None = None
     had_error: bool = False
     overrides: Mapping[str, Mapping] = field(default_factory=dict)  # the run's params, per op
+    # A matrix op's trials, by op name, in trial order; and what was loaded of them (by pk).
+    trials: dict[str, list[OpState]] = field(default_factory=dict)
+    trial_data: dict[int, TrialData] = field(default_factory=dict)
+
+    def every_op(self) -> Iterable[OpState]:
+        """The op runs (groups included) and every trial."""
+        yield from self.ops.values()
+        for trials in self.trials.values():
+            yield from trials
 
 
 @dataclass
@@ -122,9 +142,61 @@ def lock_and_load(run_ids: Iterable[int]) -> Batch:
         return batch
     for values in OperationRun.objects.filter(run_id__in=list(batch.runs)).order_by("pk").values_list(*_OP_COLUMNS):
         pk, run_id, name, *rest = values
-        batch.runs[run_id].ops[name] = OpState(pk, name, *rest)
+        op = OpState(pk, name, *rest)
+        run = batch.runs[run_id]
+        if op.trial is None:
+            run.ops[name] = op
+        else:
+            run.trials.setdefault(name, []).append(op)
+    for run in batch.runs.values():
+        for trials in run.trials.values():
+            trials.sort(key=lambda op: op.trial)
     _load_previous(batch)
+    _load_trial_data(batch)
     return batch
+
+
+_WAITING_TRIAL = (OpStatus.CREATED, OpStatus.RETRYING)
+
+
+def _load_trial_data(batch: Batch) -> None:
+    """Metrics of the trials of groups that rank or stop early on them, and the outputs and
+    params of every trial of a group about to end (none of its trials waits to start):
+    one query, none when no group needs them."""
+    metrics_of: set[tuple[int, str]] = set()
+    ending: set[tuple[int, str]] = set()
+    for run in batch.runs.values():
+        for name, trials in run.trials.items():
+            matrix = run.plan.op(name).matrix
+            if matrix is None:
+                continue
+            if matrix.metric or matrix.early_stopping:
+                metrics_of.add((run.pk, name))
+            if not any(op.status in _WAITING_TRIAL for op in trials):
+                ending.add((run.pk, name))
+    wanted = metrics_of | ending
+    if not wanted:
+        return
+    pks = [op.pk for run in batch.runs.values() for name, trials in run.trials.items()
+           if (run.pk, name) in wanted for op in trials]
+    columns = ("pk", "run_id", "name", "metrics", "outputs", "trial_params", "status")
+    for pk, run_id, name, metrics, outputs, params, status in (
+            OperationRun.objects.filter(pk__in=pks).values_list(*columns)):
+        full = (run_id, name) in ending
+        batch.runs[run_id].trial_data[pk] = TrialData(
+            metrics=_metric_values(metrics, outputs if status == OpStatus.SUCCEEDED else None),
+            outputs=outputs if full else None, params=params if full else None)
+
+
+def _metric_values(metrics: object, outputs: object) -> dict[str, float]:
+    """The reported metrics, and a succeeded trial's numeric outputs (a declared output may be
+    the metric that ranks the trials): what early stopping and `best` compare."""
+    values = {}
+    for source in (outputs, metrics):  # a reported metric wins over an output of the same name
+        if isinstance(source, Mapping):
+            values.update({key: value for key, value in source.items()
+                           if isinstance(value, int | float) and not isinstance(value, bool)})
+    return values
 
 
 def _load_previous(batch: Batch) -> None:
@@ -138,11 +210,20 @@ def _load_previous(batch: Batch) -> None:
         .order_by("-schedule_at").values("pk")[:1])).values_list("pk", "previous"))
     statuses: dict[int, dict[str, str]] = defaultdict(dict)
     for run_id, name, status in OperationRun.objects.filter(
-            run_id__in=[pk for pk in previous_of.values() if pk]).values_list("run_id", "name", "status"):
+            run_id__in=[pk for pk in previous_of.values() if pk], trial__isnull=True).values_list(
+            "run_id", "name", "status"):
         statuses[run_id][name] = status
     for pk, previous in previous_of.items():
         if previous:
             batch.runs[pk].previous = statuses.get(previous, {})
+
+
+@dataclass(frozen=True)
+class Published:
+    """An op run's outputs as downstream params read them; a group's best trial, if it has one."""
+
+    outputs: Mapping[str, object]
+    best: Mapping[str, object] | None = None
 
 
 _IN_FLIGHT = (OpStatus.SCHEDULED, OpStatus.STARTING, OpStatus.RUNNING, OpStatus.STOPPING)
@@ -184,7 +265,10 @@ def referenced_ops(run: RunSnapshot, name: str) -> frozenset[str]:
     if found is None:
         if len(_referenced) > 10000:
             _referenced.clear()
-        found = _referenced[key] = _references(run.plan.op(name).params, run.plan.op(name).dependencies)
+        spec = run.plan.op(name)
+        # A mapping's values may come from an upstream output, read when the group starts.
+        values = spec.matrix.values if spec.matrix and isinstance(spec.matrix.values, str) else None
+        found = _referenced[key] = _references([spec.params, values], spec.dependencies)
     overrides = run.overrides.get(name)
     return found | _references(overrides, run.plan.op(name).dependencies) if overrides else found
 
@@ -200,16 +284,24 @@ def _references(params: object, dependencies) -> frozenset[str]:
 _referenced: dict[tuple[str, str], frozenset[str]] = {}
 
 
-def load_outputs(upstream: Mapping[int, Iterable[str]]) -> dict[tuple[int, str], Mapping]:
-    """The outputs of the succeeded op runs that submissions reference ({run: op names}), by
-    (run, op name): one query, none when nothing is referenced."""
+def load_outputs(upstream: Mapping[int, Iterable[str]]) -> dict[tuple[int, str], Published]:
+    """What the succeeded op runs that submissions reference ({run: op names}) published, by
+    (run, op name): one query, none when nothing is referenced. A group's outputs are lists
+    over its trials, with its best trial."""
     names = {name for names in upstream.values() for name in names}
     if not names:
         return {}
     outputs = {}
-    for run_id, name, published in OperationRun.objects.filter(
-            run_id__in=[run for run, names in upstream.items() if names], name__in=names,
-            status=OpStatus.SUCCEEDED).values_list("run_id", "name", "outputs"):
+    for run_id, name, published, summary in OperationRun.objects.filter(
+            run_id__in=[run for run, names in upstream.items() if names], name__in=names, trial__isnull=True,
+            status=OpStatus.SUCCEEDED).values_list("run_id", "name", "outputs", "summary"):
         if name in upstream[run_id]:
-            outputs[(run_id, name)] = published
+            best = summary.get("best") if isinstance(summary, dict) else None
+            outputs[(run_id, name)] = Published(published, best)
     return outputs
+
+
+def load_trial_params(pks: Iterable[int]) -> dict[int, Mapping]:
+    """The matrix values of these trials (read when they are submitted): one query."""
+    pks = list(pks)
+    return dict(OperationRun.objects.filter(pk__in=pks).values_list("pk", "trial_params")) if pks else {}

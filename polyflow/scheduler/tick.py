@@ -33,14 +33,27 @@ from django.utils import timezone
 from ..backends import Backend, Observation, get_backend
 from ..conf import polyflow_settings
 from ..models import OperationRun
+from ..spec.references import ExpressionError
 from ..statuses import OpStatus
 from . import claims, handover
 from .creation import create_due_runs
 from .decide import BUSY, OpChange, RunDecision, build_submission, decide_run, next_attempt
+from .expansion import expand_group
 from .holds import Hold
 from .limits import Candidate, admit
+from .metrics import collect_metrics
 from .params import UnresolvedReference
-from .snapshot import Batch, attempts_of, in_flight, load_outputs, lock_and_load, params_of, referenced_ops
+from .snapshot import (
+    Batch,
+    Published,
+    attempts_of,
+    in_flight,
+    load_outputs,
+    load_trial_params,
+    lock_and_load,
+    params_of,
+    referenced_ops,
+)
 from .starts import start_created_runs
 from .write import ToSchedule, Written, record_errors, write_isolated
 
@@ -126,6 +139,11 @@ def advance(run_ids: Iterable[int] = (), now: dt.datetime | None = None, backend
     return report
 
 
+def _ended(observations: dict[str, Observation]) -> list[str]:
+    """The attempts the backend reports ended."""
+    return [handle for handle, observation in observations.items() if observation.final]
+
+
 def _reconcile(backend: Backend | None, report: TickReport) -> None:
     """The backend's reconciliation, when it is due (the backend decides); never fatal to the tick."""
     try:
@@ -185,6 +203,9 @@ class _Worker:
         known = [pair for pk in run_ids for pair in self.changed.get(pk, ())]
         observations: dict[str, Observation] = (handover.sync(self.backend, known, watched=True) if known
                                                 else handover.sync(self.backend, in_flight(run_ids)))
+        # The metrics printed since the last read, before anything is decided (after the sync: an
+        # attempt it saw end has its whole log, and its last lines rank a trial or stop a group).
+        collect_metrics(self.backend, run_ids, ended=_ended(observations), now=self.now)
         stop_sent: set[str] = set()
         claimed_at = time.monotonic()
         deadline = claimed_at + ROUNDS_BUDGET
@@ -218,6 +239,8 @@ class _Worker:
             if not (self.eager or again or failed or self.backend().sync_after_submit):
                 return  # the hand-off: the backend's watch reports what was just submitted
             observations = handover.sync(self.backend, flying) if flying else {}
+            if ended := _ended(observations):
+                collect_metrics(self.backend, run_ids, ended=ended, only=True, now=self.now)
             statuses = {handle: status for (_, handle), status in flying.items()}
             if not (again or failed or handover.news(observations, statuses, starts=self.eager)):
                 return
@@ -248,10 +271,10 @@ class _Worker:
         for decision in decisions:
             if decision.run.pk in failed_runs:
                 continue
-            backends = {op.handle: op.backend for op in decision.run.ops.values() if op.handle}
+            backends = {op.handle: op.backend for op in decision.run.every_op() if op.handle}
             to_stop += [(backends.get(handle, ""), handle) for handle in decision.stop]
             changed = {change.pk: change.status for change in decision.changes}
-            for op in decision.run.ops.values():
+            for op in decision.run.every_op():
                 status = changed.get(op.pk, op.status)
                 if op.handle and status in BUSY:
                     flying[(op.backend, op.handle)] = status
@@ -275,7 +298,7 @@ class _Worker:
         per_run = Counter()
         for decision in decisions:
             changed = {change.pk: change.status for change in decision.changes}
-            per_run[decision.run.pk] = sum(changed.get(op.pk, op.status) in BUSY for op in decision.run.ops.values())
+            per_run[decision.run.pk] = sum(changed.get(op.pk, op.status) in BUSY for op in decision.run.every_op())
         busy = OperationRun.objects.filter(status__in=BUSY).exclude(run_id__in=list(batch.runs))
         per_op = Counter()
         if any(c.op_limit is not None for c in items):
@@ -285,7 +308,7 @@ class _Worker:
                            .values_list("run__pipeline", "name", "n")})
             for decision in decisions:
                 changed = {change.pk: change.status for change in decision.changes}
-                for op in decision.run.ops.values():
+                for op in decision.run.every_op():
                     if changed.get(op.pk, op.status) in BUSY:
                         per_op[(decision.run.pipeline_id, op.name)] += 1
         total = (busy.count() + sum(per_run.values())) if global_limit else 0
@@ -299,32 +322,41 @@ class _Worker:
                     decision.holds[pk] = Hold("concurrency", message)
 
     def _prepare(self, decisions: list[RunDecision]) -> tuple[dict[int, list[ToSchedule]], bool]:
-        """Submissions of the admitted op runs (params resolved); a missing reference fails its op run."""
-        upstream = {d.run.pk: {up for op in d.ready + d.resend for up in referenced_ops(d.run, op.name)}
-                    for d in decisions if d.ready or d.resend}
+        """Submissions of the admitted op runs (params resolved; a missing reference fails its op
+        run), and the trials of the groups that start; whether another round is wanted."""
+        upstream = {d.run.pk: {up for op in d.ready + d.resend + d.expand for up in referenced_ops(d.run, op.name)}
+                    for d in decisions if d.ready or d.resend or d.expand}
         loaded = load_outputs(upstream)
+        trial_params = load_trial_params(op.pk for d in decisions for op in d.ready + d.resend
+                                         if op.trial is not None)
         backend = self.backend().name
         result: dict[int, list[ToSchedule]] = defaultdict(list)
-        failed = False
+        again = False
         for decision in decisions:
             run = decision.run
+            again |= decision.again
             outputs = {name: values for (run_pk, name), values in loaded.items() if run_pk == run.pk}
             # Op runs that succeeded in this very decision are not written yet.
             names = {op.pk: op.name for op in run.ops.values()}
-            outputs.update({names[change.pk]: change.fields.get("outputs", {}) for change in decision.changes
-                            if change.status == OpStatus.SUCCEEDED})
+            outputs.update({names[change.pk]: Published(change.fields.get("outputs", {}),
+                                                        (change.fields.get("summary") or {}).get("best"))
+                            for change in decision.changes
+                            if change.status == OpStatus.SUCCEEDED and change.pk in names})
+            for op in decision.expand:
+                again |= expand_group(decision, op, outputs)
             for op in decision.ready + decision.resend:
                 attempt = next_attempt(op)
                 try:
-                    submission = build_submission(run, op, attempt, params_of(run, op.name), outputs)
-                except UnresolvedReference as error:
+                    submission = build_submission(run, op, attempt, params_of(run, op.name), outputs,
+                                                  trial_params.get(op.pk))
+                except (UnresolvedReference, ExpressionError) as error:
                     decision.changes.append(OpChange(op.pk, OpStatus.FAILED, "unresolved_reference", str(error)))
-                    failed = True
+                    again = True
                     continue
                 # A resend goes to the backend that was chosen for it.
                 chosen = op.backend if op.status == OpStatus.SCHEDULED and op.backend else backend
                 result[run.pk].append(ToSchedule(op, run.pk, submission, chosen))
-        return result, failed
+        return result, again
 
 
 __all__ = ["TickReport", "advance", "tick"]

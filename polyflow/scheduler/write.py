@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from ..backends.base import Submission
 from ..models import OperationRun, PipelineRun
-from ..services.transitions import transition
+from ..services.transitions import record_created, transition
 from ..statuses import OP_FINAL, RUN_FINAL, OpStatus
 from .decide import RunDecision
 from .snapshot import OpState
@@ -97,6 +97,7 @@ def record_errors(errors: dict[int, str], now=None) -> None:
 def _write(decisions: Sequence[RunDecision], to_schedule: dict[int, list[ToSchedule]], now) -> Written:
     written = Written()
     _write_changes(decisions, written, now)
+    _write_new_trials(decisions, now)
     _write_scheduled([item for d in decisions for item in to_schedule.get(d.run.pk, ())], written, now)
     _write_holds(decisions, written, now)
     _write_runs(decisions, written, now)
@@ -129,6 +130,22 @@ def _write_changes(decisions: Iterable[RunDecision], written: Written, now) -> N
                 written.retrying += len(moved)
 
 
+def _write_new_trials(decisions: Iterable[RunDecision], now) -> None:
+    """The trials of the groups that started: created op runs, numbered in trial order (the
+    unique (run, op, trial) constraint refuses a second set made by a racing worker)."""
+    wanted = {pk: trials for d in decisions for pk, trials in d.new_trials.items()}
+    if not wanted:
+        return
+    groups = OperationRun.objects.filter(pk__in=list(wanted), trial__isnull=True, status=OpStatus.RUNNING)
+    rows = []
+    for pk, run_id, operation_id, name, params in groups.values_list("pk", "run_id", "operation_id", "name",
+                                                                     "params"):
+        rows += [OperationRun(run_id=run_id, operation_id=operation_id, name=name, trial=index,
+                              trial_params=trial, params={**params, **trial}, created_at=now)
+                 for index, trial in enumerate(wanted[pk])]
+    record_created(OperationRun.objects.bulk_create(rows), now)
+
+
 def _write_scheduled(items: list[ToSchedule], written: Written, now) -> None:
     """Record each attempt before it is submitted: scheduled, with no handle until the backend
     has it (a worker that dies before then leaves it for the next tick to send again, same key)."""
@@ -148,7 +165,7 @@ def _write_scheduled(items: list[ToSchedule], written: Written, now) -> None:
 def _write_holds(decisions: Iterable[RunDecision], written: Written, now) -> None:
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for decision in decisions:
-        ops = {op.pk: op for op in decision.run.ops.values()}
+        ops = {op.pk: op for op in decision.run.every_op()}
         for pk, hold in decision.holds.items():
             written.held.add(pk)
             op = ops[pk]

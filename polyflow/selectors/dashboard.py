@@ -11,18 +11,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Window
+from django.db.models import Count, F, Prefetch, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from ..access import Access, access_level
-from ..models import OperationRunStatus, Pipeline, PipelineRun, ProjectMember
+from ..exceptions import NotFound
+from ..models import OperationRun, OperationRunStatus, Pipeline, PipelineRun, ProjectMember
 from ..scheduler.schedules import ScheduleState, SlotPlan, plan_slots
 from ..spec import Plan
 from ..spec.describe import describe_schedule
 from ..spec.plan import ScheduleSpec
 from ..statuses import RUN_ACTIVE
 from .projects import member_role, visible_projects
-from .runs import get_run, run_statuses, runs_of
+from .runs import run_statuses, runs_of
 
 LAST_RUNS = 12  # status dots per pipeline on the projects page
 RUNS_PER_PAGE = 20
@@ -143,8 +144,15 @@ def slot_in_words(decision: SlotPlan, active_runs: int) -> NextSlot:
 def pipeline_runs(project, pipeline: str, *, statuses: Iterable[str] = (), page: int | str = 1,
                   per_page: int = RUNS_PER_PAGE) -> Page:
     """A page of the pipeline's runs, newest first, each with its op runs. Past the last page: the last page."""
-    runs = runs_of(project, pipeline=pipeline, statuses=statuses)
+    runs = ops_only(runs_of(project, pipeline=pipeline, statuses=statuses))
     return Paginator(runs, per_page).get_page(page)
+
+
+def ops_only(runs: QuerySet) -> QuerySet:
+    """Runs with the op runs of their ops only: a matrix op is one node, its group's op run
+    (trial NULL); its trials, maybe a thousand, are read apart and bounded (selectors.groups)."""
+    return runs.prefetch_related(None).prefetch_related(
+        Prefetch("op_runs", queryset=OperationRun.objects.filter(trial__isnull=True).order_by("id")))
 
 
 def run_status_counts(project, pipeline: str) -> dict[str, int]:
@@ -157,15 +165,27 @@ def run_status_counts(project, pipeline: str) -> dict[str, int]:
 class RunDetail:
     run: PipelineRun
     plan: Plan
+    op_runs: list[OperationRun]  # one per op (a group for a matrix op, not its trials), in creation order
     history: list  # the run's status records, oldest first
     op_history: dict[str, list[OperationRunStatus]]  # op name -> its status records (every attempt), oldest first
 
 
-def run_detail(project, run_uuid: str) -> RunDetail:
-    """A run with its op runs, its history and every op run's history (4 queries)."""
-    run = get_run(project, run_uuid)
-    by_id = {op_run.pk: op_run.name for op_run in run.op_runs.all()}
+def dashboard_run(project, run_uuid) -> PipelineRun:
+    """A run of the project (`run_uuid` a UUID: the page's URL takes nothing else) with its ops' op runs."""
+    # With its plan (runs_of leaves it out): the page draws the DAG from it.
+    run = ops_only(runs_of(project)).defer(None).defer("pipeline__plan", "pipeline__content").filter(
+        uuid=run_uuid).first()
+    if run is None:
+        raise NotFound(f"run {run_uuid} not found in {project}")
+    return run
+
+
+def run_detail(project, run_uuid) -> RunDetail:
+    """A run with its ops' op runs, its plan, its history and every op run's history (4 queries)."""
+    run = dashboard_run(project, run_uuid)
+    op_runs = list(run.op_runs.all())
+    by_id = {op_run.pk: op_run.name for op_run in op_runs}
     op_history: dict[str, list[OperationRunStatus]] = {name: [] for name in by_id.values()}
-    for record in OperationRunStatus.objects.filter(op_run__run=run).order_by("id"):
+    for record in OperationRunStatus.objects.filter(op_run__in=list(by_id)).order_by("id"):
         op_history[by_id[record.op_run_id]].append(record)
-    return RunDetail(run, Plan.from_dict(run.plan), list(run_statuses(run)), op_history)
+    return RunDetail(run, Plan.from_dict(run.plan), op_runs, list(run_statuses(run)), op_history)

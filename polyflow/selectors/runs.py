@@ -3,10 +3,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Prefetch, Q, QuerySet, Window
+from django.db.models.functions import Greatest, RowNumber
 
 from ..exceptions import NotFound
-from ..models import OperationRun, OperationRunStatus, PipelineRun, PipelineRunStatus
+from ..models import MetricPoint, OperationRun, OperationRunStatus, PipelineRun, PipelineRunStatus
+from ..spec.errors import choices_text
 
 # What the list may be ordered by; "-" sorts descending. Ties go to the newest run.
 RUN_ORDERINGS = ("created_at", "started_at", "finished_at", "updated_at", "status")
@@ -45,23 +47,73 @@ def runs_of(
     return with_op_runs(runs).order_by(ordering, "-id")
 
 
-def get_run(project, run_uuid: str) -> PipelineRun:
-    """A run of the project by its UUID; anything that is not a UUID is simply not found."""
+def get_run(project, run_uuid: str, *, op_runs: bool = True) -> PipelineRun:
+    """A run of the project by its UUID; anything that is not a UUID is simply not found.
+    `op_runs`: with its op runs (its representation), else the run alone (its plan deferred)."""
     try:
         parsed = uuid.UUID(run_uuid)
     except ValueError:
         raise NotFound(f"run {run_uuid!r} not found") from None
-    run = with_op_runs(PipelineRun.objects.filter(pipeline__project=project, uuid=parsed)).first()
+    runs = PipelineRun.objects.filter(pipeline__project=project, uuid=parsed)
+    run = (with_op_runs(runs) if op_runs else runs.defer("plan")).first()
     if run is None:
         raise NotFound(f"run {run_uuid} not found in {project}")
     return run
 
 
-def get_op_run(run: PipelineRun, name: str) -> OperationRun:
-    op_run = OperationRun.objects.filter(run=run, name=name).select_related("run").first()
+def get_op_run(run: PipelineRun, name: str, trial: int | None = None) -> OperationRun:
+    """The op run of op `name` (a matrix op's group), or with `trial` that trial of the group.
+    Not found: a message naming the run's ops (or the group's trials)."""
+    op_run = OperationRun.objects.filter(run=run, name=name, trial=trial).select_related("run").first()
     if op_run is None:
-        raise NotFound(f"op {name!r} not found in run {run.uuid}")
+        raise _not_found(run, name, trial)
     return op_run
+
+
+def get_op_run_with_trials(run: PipelineRun, name: str) -> OperationRun:
+    """The op run of op `name` with `trials_in_run`, a matrix op's trials in trial order ([] for
+    another op): one query."""
+    rows = list(OperationRun.objects.filter(run=run, name=name).select_related("run")
+                .order_by(F("trial").asc(nulls_first=True)))
+    if not rows or rows[0].trial is not None:
+        raise _not_found(run, name, None)
+    op_run = rows[0]
+    op_run.trials_in_run = rows[1:]
+    return op_run
+
+
+def get_trial(run: PipelineRun, name: str, index: str | int) -> OperationRun:
+    """Trial `index` of matrix op `name`; `index` as the URL gives it (anything but a trial's
+    index is not found, with a message naming the op's trials)."""
+    try:
+        trial = int(index)
+    except (TypeError, ValueError):
+        trial = None
+    if trial is None or trial < 0 or str(trial) != str(index).strip():
+        raise _not_found(run, name, str(index))
+    return get_op_run(run, name, trial)
+
+
+def _not_found(run: PipelineRun, name: str, trial: int | str | None) -> NotFound:
+    """Why an op or a trial is not found, naming the valid ones (one more query)."""
+    if trial is None:
+        ops = OperationRun.objects.filter(run=run, trial__isnull=True).order_by("id").values_list("name", flat=True)
+        return NotFound(f"op {name!r} not found in run {run.uuid} (ops: {choices_text(ops)})")
+    indexes = list(OperationRun.objects.filter(run=run, name=name).order_by(F("trial").asc(nulls_first=True))
+                   .values_list("trial", flat=True))
+    if not indexes:
+        return _not_found(run, name, None)
+    trials = [index for index in indexes if index is not None]
+    if not trials:
+        return NotFound(f"trial {name}[{trial}] not found in run {run.uuid}: op {name!r} has no trials")
+    return NotFound(f"trial {name}[{trial}] not found in run {run.uuid} (trials: {_indexes_text(trials)})")
+
+
+def _indexes_text(indexes: list[int]) -> str:
+    """`0 to 9` for an unbroken range, else the indexes (shortened when many)."""
+    if len(indexes) > 2 and indexes == list(range(indexes[0], indexes[-1] + 1)):
+        return f"{indexes[0]} to {indexes[-1]}"
+    return choices_text(str(index) for index in indexes)
 
 
 def run_statuses(run: PipelineRun) -> QuerySet:
@@ -95,10 +147,24 @@ def all_runs(*, project=None, pipeline: str | None = None, statuses: Iterable[st
     return runs.order_by("-created_at", "-id")
 
 
+def ops_and_trials(op_runs: Iterable[OperationRun]) -> tuple[list[OperationRun], dict[str, list[OperationRun]]]:
+    """A run's op runs as its ops, in their order (a matrix op is one op: its group), and
+    {matrix op: its trials in trial order}."""
+    ops, trials = [], {}
+    for op_run in op_runs:
+        if op_run.trial is None:
+            ops.append(op_run)
+        else:
+            trials.setdefault(op_run.name, []).append(op_run)
+    for group in trials.values():
+        group.sort(key=lambda trial: trial.trial)
+    return ops, trials
+
+
 def op_status_counts(run_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-    """{run id: {op status: how many op runs}}, in one query."""
+    """{run id: {op status: how many ops}}, in one query (a matrix op counts once: its group)."""
     counts: dict[int, dict[str, int]] = {}
-    rows = (OperationRun.objects.filter(run_id__in=list(run_ids)).order_by()
+    rows = (OperationRun.objects.filter(run_id__in=list(run_ids), trial__isnull=True).order_by()
             .values_list("run_id", "status").annotate(n=Count("id")))
     for run_id, status, n in rows:
         counts.setdefault(run_id, {})[status] = n
@@ -115,3 +181,40 @@ def get_any_run(run_uuid: str) -> PipelineRun:
     if run is None:
         raise NotFound(f"run {parsed} not found")
     return run
+
+
+# A metric series longer than this is thinned (docs/api.md, "Metrics").
+POINTS_PER_SERIES = 2000
+
+
+def thinned(points_of: QuerySet, partition: list, points: int) -> QuerySet:
+    """At most `points` of each series (the MetricPoints of one `partition`, by step), evenly
+    spread, its first and last kept: a series of n > `points` points is cut, by its order, into
+    `points` equal spans and keeps the first point of each. The database does it, so that a
+    long series never travels whole."""
+    points = max(points, 2)
+    span = Greatest(F("size") - 1, 1)
+    return (points_of.annotate(rank=Window(RowNumber(), partition_by=partition, order_by=[F("step").asc(),
+                                                                                          F("id").asc()]),
+                               size=Window(Count("id"), partition_by=partition))
+            .annotate(bucket=ExpressionWrapper((F("rank") - 1) * (points - 1) / span, output_field=BigIntegerField()),
+                      previous=ExpressionWrapper((F("rank") - 2) * (points - 1) / span,
+                                                 output_field=BigIntegerField()))
+            .filter(Q(size__lte=points) | Q(rank=1) | ~Q(bucket=F("previous"))))
+
+
+def metric_series(op_run: OperationRun, *, names: Iterable[str] | None = None, attempt: int | None = None,
+                  points: int = POINTS_PER_SERIES) -> dict[str, list[tuple[int, float, object]]]:
+    """{metric: [(step, value, reported_at)], by step} of one attempt of an op run (its
+    current one by default), every metric or those `names`, in one query; each thinned to
+    `points` (see `thinned`).
+    """
+    rows = MetricPoint.objects.filter(op_run=op_run, attempt=op_run.attempt if attempt is None else attempt)
+    if names is not None:
+        rows = rows.filter(name__in=list(names))
+    rows = (thinned(rows, [F("name")], points).order_by("name", "step", "id")
+            .values_list("name", "step", "value", "reported_at"))
+    series: dict[str, list[tuple[int, float, object]]] = {}
+    for name, step, value, reported_at in rows:
+        series.setdefault(name, []).append((step, value, reported_at))
+    return series

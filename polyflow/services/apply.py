@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from ..conf import polyflow_settings
 from ..exceptions import Conflict, InvalidInput, InvalidSpec, NotFound
 from ..models import Action, Event, EventSubscription, Operation, Pipeline
 from ..spec import ActionSpec, Plan, RawDocument, Registry, SpecValidationError, check, parse_yaml
@@ -90,7 +91,8 @@ def apply_documents(
     refuse_unstorable(raws)
     owner = project.owner
     try:
-        compilation = check(raws, registry=DatabaseRegistry(owner), require_registry=True)
+        compilation = check(raws, registry=DatabaseRegistry(owner), require_registry=True,
+                            max_trials=polyflow_settings.MAX_TRIALS)
     except SpecValidationError as error:
         raise InvalidSpec.from_spec_errors(error.errors) from None
     now = now or timezone.now()

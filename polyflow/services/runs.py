@@ -70,7 +70,7 @@ def trigger_run(pipeline, *, params=None, user=None, trigger=PipelineRun.Trigger
 
 
 def get_op_run(run: PipelineRun, name: str) -> OperationRun:
-    op_run = run.op_runs.filter(name=name).first()
+    op_run = run.op_runs.filter(name=name, trial__isnull=True).first()
     if op_run is None:
         raise NotFound(f"op {name!r} not found in run {run.uuid}")
     return op_run
@@ -114,7 +114,8 @@ def stop_op_run(run: PipelineRun, name: str, *, now=None) -> OperationRun:
         op_run = get_op_run(run, name)
         if op_run.status in OP_FINAL:
             raise Conflict(f"op {name!r} is already {op_run.status}")
-        _stop_op_runs(OperationRun.objects.filter(pk=op_run.pk), now)
+        # A group stops with its trials (it ends once they have).
+        _stop_op_runs(run.op_runs.filter(name=name), now)
     op_run.refresh_from_db()
     return op_run
 
@@ -133,10 +134,20 @@ def _downstream_closure(plan: Plan, names) -> set[str]:
 
 
 def _retry(run: PipelineRun, names: set[str], now) -> None:
-    """Bring op runs `names` and everything downstream back to created; reopen the run."""
+    """Bring op runs `names` and everything downstream back to created; reopen the run.
+
+    A retried group runs again only its failed (or stopped, upstream_failed) trials and
+    keeps the others; a group downstream of what is retried is worked out anew (its
+    upstream's outputs, a mapping's items, may differ), so its trials are dropped.
+    """
     plan = Plan.from_dict(run.plan)
     closure = _downstream_closure(plan, names)
-    ids = list(run.op_runs.filter(name__in=closure, status__in=OP_FINAL).values_list("pk", flat=True))
+    rows = run.op_runs.filter(name__in=closure, trial__isnull=True, status__in=OP_FINAL)
+    ids = list(rows.values_list("pk", flat=True))
+    retried_groups = [name for name in names if plan.op(name).matrix is not None]
+    ids += run.op_runs.filter(name__in=retried_groups, trial__isnull=False,
+                              status__in=OP_RETRYABLE).values_list("pk", flat=True)
+    run.op_runs.filter(name__in=closure - names, trial__isnull=False).delete()
     transition(ids, OpStatus.CREATED, model=OperationRun, explicit_retry=True, reason="retry", now=now)
     if run.status in RUN_FINAL:
         transition(run, RunStatus.CREATED, explicit_retry=True, reason="retry", now=now)
@@ -150,7 +161,7 @@ def retry_run(run: PipelineRun, *, now=None) -> PipelineRun:
         run = PipelineRun.objects.select_for_update().get(pk=run.pk)
         if run.status not in RUN_FINAL:
             raise Conflict(f"run {run.uuid} is {run.status}: only a finished run can be retried")
-        names = set(run.op_runs.filter(status__in=OP_RETRYABLE).values_list("name", flat=True))
+        names = set(run.op_runs.filter(status__in=OP_RETRYABLE, trial__isnull=True).values_list("name", flat=True))
         if not names:
             raise Conflict(f"run {run.uuid} has no failed, upstream_failed or stopped op to retry")
         _retry(run, names, now)

@@ -96,7 +96,9 @@ def transition(
     if explicit_retry:
         fields.update(started_at=None, finished_at=None)
         if kind.has_attempts:
-            fields.update(outputs={}, exit_code=None, handle="", retry_at=None)
+            # A group's account and the metrics of the attempt before are the past's.
+            fields.update(outputs={}, exit_code=None, handle="", retry_at=None, metrics={}, metrics_cursor="",
+                          summary={})
             next_attempt = True
     if next_attempt:
         fields.update(attempt=_Expr("t.{col} + 1", [], F("attempt") + 1), started_at=None, finished_at=None)

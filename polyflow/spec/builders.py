@@ -9,10 +9,14 @@ from .plan import (
     ActionSpec,
     BuildSpec,
     ContainerSpec,
+    EarlyStoppingSpec,
     EnvironmentSpec,
     EventSpec,
     IOSpec,
+    MatrixSpec,
+    MetricSpec,
     ScheduleSpec,
+    SpaceSpec,
     TemplateSpec,
     freeze,
 )
@@ -85,3 +89,21 @@ def schedule_spec(data: dict | None) -> ScheduleSpec | None:
     values["start_at"] = _aware(data.get("start_at"), zone)
     values["end_at"] = _aware(data.get("end_at"), zone)
     return ScheduleSpec(**values)
+
+
+def matrix_spec(data: dict | None) -> MatrixSpec | None:
+    if data is None:
+        return None
+    metric = data.get("metric")
+    spaces = {name: SpaceSpec(space["kind"], freeze(space["value"]))
+              for name, space in (data.get("params") or {}).items()}
+    return MatrixSpec(
+        kind=data["kind"],
+        params=freeze(spaces),
+        values=freeze(data.get("values")),
+        num_runs=data.get("num_runs"),
+        seed=data.get("seed"),
+        concurrency=data.get("concurrency"),
+        metric=None if metric is None else MetricSpec(**metric),
+        early_stopping=tuple(EarlyStoppingSpec(**policy) for policy in data.get("early_stopping") or ()),
+    )

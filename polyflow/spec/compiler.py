@@ -9,12 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..matrix.kinds import kind_of
 from . import builders
-from .errors import PathPart, SpecError, SpecValidationError, choices_text, format_path, suggest
+from .errors import PathPart, SpecError, SpecValidationError, choices_text, describe, format_path, suggest
 from .graph import CycleError, topological_order
-from .plan import ActionRef, ActionSpec, EventSpec, OpSpec, Plan, TemplateSpec, freeze
+from .matrix_checks import lacking, mapping_output_problem, matrix_problems
+from .plan import ActionRef, ActionSpec, EventSpec, IOSpec, MatrixSpec, OpSpec, Plan, TemplateSpec, freeze
 from .references import GLOBAL_TYPES, GLOBALS, ExpressionError, Reference, references_in, walk_strings
 from .types import STRING_TYPES, reference_compatible, value_error
+
+# The most trials a matrix may have: POLYFLOW['MAX_TRIALS']'s default (callers pass the setting).
+DEFAULT_MAX_TRIALS = 1000
 
 
 @dataclass(frozen=True)
@@ -69,12 +74,15 @@ def compile_documents(
     documents: Sequence[Document],
     registry: Registry | None = None,
     require_registry: bool = False,
+    *,
+    max_trials: int = DEFAULT_MAX_TRIALS,
 ) -> Compilation:
     """Check the documents against each other and compile every pipeline.
 
     With `require_registry`, a reference that neither the documents nor the
     registry resolve is an error (apply); without it, it is listed as external
-    (validate). Raises SpecValidationError with every error found.
+    (validate). `max_trials` bounds a matrix's trials. Raises
+    SpecValidationError with every error found.
     """
     registry = registry or Registry()
     errors: list[SpecError] = []
@@ -97,7 +105,7 @@ def compile_documents(
         name = document.data["name"]
         if name in sources:
             collector.add(("name",), f"pipeline {name!r} is also defined in {sources[name]}")
-        plan = _PipelineCompiler(document.data, resolver, collector, require_registry).compile()
+        plan = _PipelineCompiler(document.data, resolver, collector, require_registry, max_trials).compile()
         for index, subscription in enumerate(document.data.get("events") or ()):
             event = subscription["name"]
             if event in events or registry.has_event(event):
@@ -206,11 +214,13 @@ def _unknown_global(ref: Reference) -> str:
 
 
 class _PipelineCompiler:
-    def __init__(self, data: dict, resolver: _ActionResolver, errors: _Errors, require_registry: bool):
+    def __init__(self, data: dict, resolver: _ActionResolver, errors: _Errors, require_registry: bool,
+                 max_trials: int = DEFAULT_MAX_TRIALS):
         self.data = data
         self.resolver = resolver
         self.errors = errors
         self.require_registry = require_registry
+        self.max_trials = max_trials
         self.ops_data = data["ops"]
         self.op_names = [op["name"] for op in self.ops_data]
         # Lookups by name: a list scan here would make compiling quadratic in the ops.
@@ -252,6 +262,14 @@ class _PipelineCompiler:
             if name in seen:
                 self.errors.add(("ops", index, "name"), f"duplicate op name {name!r}")
             seen.add(name)
+        # A trial's pods and directories are named `<op>-t<index>-...`: an op named like one
+        # would share their names (and a backend would take one for the other).
+        groups = {op.get("name") for op in self.ops_data if isinstance(op, dict) and op.get("matrix")}
+        for index, name in enumerate(self.op_names):
+            head, _, tail = str(name).rpartition("-t")
+            if head in groups and tail.isdigit():
+                self.errors.add(("ops", index, "name"), f"op name {name!r} is the name of a trial of matrix op "
+                                                        f"{head!r}: choose another name")
 
     def _template(self, index: int, ref: dict) -> tuple[TemplateSpec | None, ActionRef | None]:
         path = ("ops", index, "template")
@@ -278,7 +296,10 @@ class _PipelineCompiler:
     def _op(self, index: int, data: dict, schedule) -> OpSpec:
         template, action = self._template(index, data["template"])
         dependencies = self._dependencies(index, data)
-        params = self._params(index, data, template, dependencies)
+        matrix = builders.matrix_spec(data.get("matrix"))
+        params = self._params(index, data, template, dependencies, matrix)
+        if matrix is not None:
+            self._matrix(index, data, matrix, template, dependencies)
         environment_retries = template.environment.max_restarts if template else None
         return OpSpec(
             name=data["name"],
@@ -296,6 +317,7 @@ class _PipelineCompiler:
             max_retry_delay=data["max_retry_delay"],
             timeout=data.get("timeout"),
             concurrency=data.get("concurrency"),
+            matrix=matrix,
         )
 
     def _dependencies(self, index: int, data: dict) -> list[str]:
@@ -315,8 +337,13 @@ class _PipelineCompiler:
     def _unknown_op(self, name: str) -> str:
         return f"unknown op {name!r}{suggest(name, self.op_names)} (ops: {choices_text(self.op_names)})"
 
-    def _params(self, index, data, template, dependencies) -> dict:
-        """Check params against the template's inputs; add dependencies for output references."""
+    def _params(self, index, data, template, dependencies, matrix: MatrixSpec | None) -> dict:
+        """Check params against the template's inputs; add dependencies for output references.
+
+        Defaults fill the inputs that neither params nor a matrix space give; a required
+        input is also given when every trial of the matrix gives it (a mapping read at run
+        time is checked then).
+        """
         params = dict(data.get("params") or {})
         path = ("ops", index, "params")
         for name, value in params.items():
@@ -332,15 +359,52 @@ class _PipelineCompiler:
             self._check_value(path + (name,), declared, value, refs)
         if template is None:
             return params
+        spaces = matrix.params if matrix else {}
+        given = kind_of(matrix).given(matrix) if matrix else frozenset()
         for declared in template.inputs:
-            if declared.name in params:
+            if declared.name in params or declared.name in spaces:
                 continue
             if declared.has_default:
                 params[declared.name] = declared.default
-            elif not declared.is_optional:
+            elif not declared.is_optional and given is not None and declared.name not in given:
                 self.errors.add(path, f"missing required input {declared.name!r} "
-                                f"of template {template.name!r}")
+                                f"of template {template.name!r}{lacking(matrix, declared.name)}")
         return params
+
+    def _matrix(self, index, data, matrix: MatrixSpec, template, dependencies) -> None:
+        path = ("ops", index, "matrix")
+        for inner, message in matrix_problems(matrix, template, data.get("params") or {}, self.max_trials):
+            self.errors.add(path + inner, message)
+        if isinstance(matrix.values, str):
+            self._mapping_reference(path + ("values",), data["name"], matrix.values, dependencies)
+
+    def _mapping_reference(self, path, op_name, text: str, dependencies) -> None:
+        """A mapping's values by reference: one upstream output that is a list of param mappings."""
+        try:
+            refs = list(references_in(text))
+        except ExpressionError as error:
+            self.errors.add(path, str(error))
+            return
+        if len(refs) != 1 or not refs[0].whole or refs[0].namespace != "ops" or refs[0].part != "outputs":
+            self.errors.add(path, "expected a list of param mappings or one '{{ ops.OP.outputs.NAME }}', "
+                                  f"got {describe(text)}")
+            return
+        ref = refs[0]
+        if not self._check_reference(path, op_name, ref):
+            return
+        if ref.op not in dependencies:
+            dependencies.append(ref.op)
+        template = self._template_of(ref.op)
+        output = template.output(ref.name) if template else None
+        if output is not None and (problem := mapping_output_problem(ref, output, self._has_matrix(ref.op))):
+            self.errors.add(path, problem)
+
+    def _matrix_of(self, op_name: str) -> dict | None:
+        """The matrix of another op as its schema loaded it."""
+        return self.ops_data[self.op_index[op_name]].get("matrix")
+
+    def _has_matrix(self, op_name: str) -> bool:
+        return self._matrix_of(op_name) is not None
 
     def _references(self, path, op_name, value, dependencies) -> list[Reference] | None:
         """The expressions of a param value, or None when any of them is wrong."""
@@ -372,18 +436,36 @@ class _PipelineCompiler:
                             "and args; an op param takes a value or '{{ ops.OP.outputs.NAME }}'")
             return False
         if ref.op == op_name:
-            self.errors.add(path, f"op {op_name!r} cannot use its own output {ref.name!r}")
+            own = f"output {ref.name!r}" if ref.part == "outputs" else "best trial"
+            self.errors.add(path, f"op {op_name!r} cannot use its own {own}")
             return False
         if ref.op not in self.op_index:
             self.errors.add(path, self._unknown_op(ref.op))
             return False
+        if ref.part != "outputs" and (problem := self._best_problem(ref)):
+            self.errors.add(path, problem)
+            return False
         template = self._template_of(ref.op)
-        if template is not None and template.output(ref.name) is None:
+        if ref.part != "best.params" and template is not None and template.output(ref.name) is None:
             names = [io.name for io in template.outputs]
             self.errors.add(path, f"op {ref.op!r} has no output {ref.name!r}"
                             f"{suggest(ref.name, names)} (outputs: {choices_text(names)})")
             return False
         return True
+
+    def _best_problem(self, ref: Reference) -> str | None:
+        """`best.*` needs a matrix with a metric; `best.params.P` an input P of its template."""
+        matrix = self._matrix_of(ref.op)
+        if matrix is None:
+            return f"op {ref.op!r} has no matrix: '{{{{ {ref} }}}}' needs a matrix op with a metric"
+        if "metric" not in matrix:
+            return f"the matrix of op {ref.op!r} has no metric: '{{{{ {ref} }}}}' needs one to rank its trials"
+        template = self._template_of(ref.op)
+        if ref.part == "best.params" and template is not None and template.input(ref.name) is None:
+            names = [io.name for io in template.inputs]
+            return (f"op {ref.op!r} has no param {ref.name!r}{suggest(ref.name, names)} "
+                    f"(params: {choices_text(names)})")
+        return None
 
     def _template_of(self, op_name: str) -> TemplateSpec | None:
         ref = self.ops_data[self.op_index[op_name]]["template"]
@@ -394,16 +476,9 @@ class _PipelineCompiler:
 
     def _check_value(self, path, declared, value, refs: list[Reference]) -> None:
         if len(refs) == 1 and refs[0].whole:
-            ref = refs[0]
-            if ref.namespace == "globals":
-                given, what = GLOBAL_TYPES[ref.name], f"global {ref.name!r}"
-            else:
-                template = self._template_of(ref.op)
-                output = template.output(ref.name) if template else None
-                given, what = (output.type if output else "any"), f"output {ref.name!r} of op {ref.op!r}"
-            if not reference_compatible(given, declared.type):
-                self.errors.add(path, f"{what} has type {given}, but input {declared.name!r} "
-                                f"expects {declared.type}")
+            problem = self._reference_type_problem(refs[0], declared)
+            if problem:
+                self.errors.add(path, problem)
             return
         if refs:
             if isinstance(value, str) and declared.type in STRING_TYPES | {"any"} and not declared.is_list:
@@ -413,6 +488,30 @@ class _PipelineCompiler:
         error = value_error(declared.type, value, declared.is_list, declared.options)
         if error:
             self.errors.add(path, error)
+
+    def _reference_type_problem(self, ref: Reference, declared: IOSpec) -> str | None:
+        """Whether a whole-value reference fits the input: a group's outputs are lists over its
+        trials, its best trial's outputs and params have their declared types."""
+        if ref.namespace == "globals":
+            given, what = GLOBAL_TYPES[ref.name], f"global {ref.name!r}"
+        else:
+            template = self._template_of(ref.op)
+            if ref.part == "best.params":
+                io, what = (template.input(ref.name) if template else None), f"best param {ref.name!r}"
+            else:
+                io = template.output(ref.name) if template else None
+                what = f"{'best ' if ref.part == 'best.outputs' else ''}output {ref.name!r}"
+            given, what = (io.type if io else "any"), f"{what} of op {ref.op!r}"
+            if ref.part == "outputs" and self._has_matrix(ref.op):
+                if (declared.type in ("list", "any") and not declared.is_list) or (
+                        declared.is_list and reference_compatible(given, declared.type)):
+                    return None
+                expects = f"a list of {declared.type}" if declared.is_list else declared.type
+                return (f"{what} is a list (one {given} per trial), but input {declared.name!r} "
+                        f"expects {expects}")
+        if not reference_compatible(given, declared.type):
+            return f"{what} has type {given}, but input {declared.name!r} expects {declared.type}"
+        return None
 
     def _order(self, ops: list[OpSpec]) -> tuple[str, ...]:
         if self.errors.items:

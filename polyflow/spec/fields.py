@@ -8,6 +8,7 @@ string.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping
 
@@ -84,6 +85,24 @@ class Int(fields.Field):
             raise ValidationError(f"must be {bound}, got {value}")
         if self.maximum is not None and value > self.maximum:
             raise ValidationError(f"must be at most {self.maximum}, got {describe(value)}")
+        return value
+
+
+class Number(fields.Field):
+    """An integer or a float, finite (true is no number; `.inf` cannot be stored)."""
+
+    def __init__(self, *, above: float | None = None, maximum: float | None = None, **kwargs):
+        self.above = above  # an exclusive lower bound: percentages above 0
+        self.maximum = maximum
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValidationError(f"expected a number, got {describe(value)}")
+        if self.above is not None and value <= self.above:
+            raise ValidationError(f"must be above {self.above:g}, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValidationError(f"must be at most {self.maximum:g}, got {value}")
         return value
 
 

@@ -4,12 +4,12 @@ checked by the compiler.)"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from .errors import choices_text, describe, suggest
 from .plan import IOSpec
 from .references import ExpressionError, references_in, walk_strings
-from .types import value_error
+from .types import io_value_error
 
 
 def input_errors(
@@ -29,23 +29,29 @@ def input_errors(
     declared = {io.name: io for io in inputs}
     errors = []
     for name, value in values.items():
-        io = declared.get(name)
-        if io is None:
-            errors.append((str(name), f"unknown input {name!r} of {owner}{suggest(name, declared)} "
-                                      f"(inputs: {choices_text(declared)})"))
-            continue
-        if _has_expression(value):
+        if name in declared and _has_expression(value):
             errors.append((name, "expressions ('{{ ... }}') are only allowed in the pipeline's documents"))
             continue
-        if value is None and io.is_optional:
-            continue
-        error = value_error(io.type, value, io.is_list, io.options)
+        error = input_error(declared, name, value, owner)
         if error:
-            errors.append((name, error))
+            errors.append((str(name), error))
     if require_required:
         errors.extend(("", f"missing required input {io.name!r} of {owner}")
                       for io in inputs if io.required and io.name not in values)
     return errors
+
+
+def input_error(declared: Mapping[str, IOSpec], name: object, value: object, owner: str = "") -> str | None:
+    """Why `name: value` does not fit the declared inputs (no such input, or a value that
+    does not fit it), or None. `owner` names what declares them ("template 'train'")."""
+    io = declared.get(name)
+    return unknown_input(name, declared, owner) if io is None else io_value_error(io, value)
+
+
+def unknown_input(name: object, inputs: Iterable[str], owner: str = "") -> str:
+    names = list(inputs)
+    of = f" of {owner}" if owner else ""
+    return f"unknown input {name!r}{of}{suggest(name, names)} (inputs: {choices_text(names)})"
 
 
 def _has_expression(value: object) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -26,7 +26,7 @@ def freeze(value: object) -> object:
 def thaw(value: object) -> object:
     if dataclasses.is_dataclass(value):
         return {
-            item.name: thaw(getattr(value, item.name))
+            item.name: _THAW.get((type(value), item.name), thaw)(getattr(value, item.name))
             for item in dataclasses.fields(value)
             if item.init
         }
@@ -153,6 +153,81 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True)
+class SpaceSpec:
+    """One param's space in a matrix (DESIGN section 9): `choice`, `range`, `uniform`, ...
+
+    `value` is normalised by the spec loader: a tuple of options for `choice`, a tuple of
+    (option, probability) pairs for `pchoice`, and the numbers of the other kinds in their
+    documented order: (start, stop, step) for `range`, (start, stop, num) for `linspace`,
+    `logspace` and `geomspace`, (low, high[, q]) for the uniform kinds, (loc, scale[, q]) for
+    the normal kinds. Bounds are values, never exponents (docs/matrix.md).
+    polyflow.matrix.spaces knows each kind.
+    """
+
+    kind: str
+    value: object = None
+
+    @property
+    def discrete(self) -> bool:
+        """Enumerable: what a grid takes."""
+        return self.kind in DISCRETE_SPACES
+
+
+DISCRETE_SPACES = frozenset({"choice", "pchoice", "range", "linspace", "logspace", "geomspace"})
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """The metric that ranks a group's trials: a reported metric or a declared output."""
+
+    name: str
+    optimization: str = "maximize"  # or "minimize"
+
+
+@dataclass(frozen=True)
+class EarlyStoppingSpec:
+    """One early-stopping policy of a matrix.
+
+    kinds: `metric_early_stopping` (metric, value, optimization: a trial reached the value),
+    `failure_early_stopping` (percent: that share of the trials failed),
+    `median_early_stopping` (metric, optimization, min_samples, min_steps: a running trial
+    worse than the median of the finished ones is stopped).
+    """
+
+    kind: str
+    metric: str | None = None
+    value: float | None = None
+    optimization: str = "maximize"
+    percent: float | None = None
+    min_samples: int = 3
+    min_steps: int = 0
+
+
+@dataclass(frozen=True)
+class MatrixSpec:
+    """An op's matrix: one op run per trial (DESIGN section 9).
+
+    `params` are in declaration order (a grid's trial order follows it; the JSON form is a
+    list to keep it). `values` is a mapping's list of param sets (a tuple of mappings), or a
+    reference string `{{ ops.X.outputs.Y }}` read when X has succeeded.
+    """
+
+    kind: str  # grid | random | mapping (hyperband, bayes: later kinds)
+    params: Mapping[str, SpaceSpec] = _empty_mapping()
+    values: tuple[Mapping, ...] | str | None = None
+    num_runs: int | None = None
+    seed: int | None = None
+    concurrency: int | None = None
+    metric: MetricSpec | None = None
+    early_stopping: tuple[EarlyStoppingSpec, ...] = ()
+
+    @property
+    def is_search(self) -> bool:
+        """A search succeeds when one trial did; a mapping only when every item did."""
+        return self.kind != "mapping"
+
+
+@dataclass(frozen=True)
 class OpSpec:
     name: str
     # Where the template came from: inline by name, or an action of the registry.
@@ -171,6 +246,7 @@ class OpSpec:
     max_retry_delay: int = 3600
     timeout: int | None = None
     concurrency: int | None = None
+    matrix: MatrixSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +299,22 @@ def _datetime(value):
     return None if value is None else dt.datetime.fromisoformat(value)
 
 
+def _spaces_to_dict(params: Mapping[str, SpaceSpec]) -> list[dict]:
+    # A list, not a mapping: PostgreSQL's jsonb keeps no key order, and a grid's trial order
+    # (and a random search's draws) follow the order the params are declared in.
+    return [{"name": name, **thaw(space)} for name, space in params.items()]
+
+
+def _spaces_from_dict(data: Sequence[Mapping] | Mapping[str, Mapping]) -> Mapping[str, SpaceSpec]:
+    if isinstance(data, Mapping):  # a mapping of name -> space is read too
+        data = [{"name": name, **space} for name, space in data.items()]
+    return MappingProxyType({item["name"]: _build(SpaceSpec, item) for item in data})
+
+
+# Fields whose JSON form is not the generic one (see thaw).
+_THAW = {(MatrixSpec, "params"): _spaces_to_dict}
+
+
 # How to rebuild the nested dataclass fields from their JSON form.
 _NESTED = {
     (Plan, "ops"): lambda items: tuple(_build(OpSpec, item) for item in items),
@@ -236,6 +328,10 @@ _NESTED = {
     (TemplateSpec, "environment"): lambda data: _build(EnvironmentSpec, data),
     (ActionSpec, "template"): template_from_dict,
     (EventSpec, "inputs"): lambda items: tuple(map(_io, items)),
+    (OpSpec, "matrix"): lambda data: data and _build(MatrixSpec, data),
+    (MatrixSpec, "params"): _spaces_from_dict,
+    (MatrixSpec, "metric"): lambda data: data and _build(MetricSpec, data),
+    (MatrixSpec, "early_stopping"): lambda items: tuple(_build(EarlyStoppingSpec, item) for item in items),
     (ScheduleSpec, "start_at"): _datetime,
     (ScheduleSpec, "end_at"): _datetime,
 }

@@ -1,8 +1,10 @@
 """`{{ ... }}` expressions in params, commands and args.
 
-Three namespaces exist: `params.<input>`, `globals.<name>` and
-`ops.<op>.outputs.<output>`. Parsing is pure; substitution happens when an op
-run is submitted.
+Three namespaces exist: `params.<input>`, `globals.<name>` and `ops.<op>...`,
+the last in three parts: `ops.<op>.outputs.<output>`, and for a matrix op
+with a metric `ops.<op>.best.params.<param>` and `ops.<op>.best.outputs.<output>`
+(its best trial's). Parsing is pure; substitution happens when an op run is
+submitted.
 """
 
 from __future__ import annotations
@@ -12,44 +14,48 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-# The values every op run knows, with the IO type of each.
-GLOBAL_TYPES = {"run_uuid": "str", "schedule_at": "datetime", "op_name": "str", "attempt": "int"}
+# The values every op run knows, with the IO type of each. `trial` is a matrix
+# trial's index (0, 1, ...), null for an op run that is no trial.
+GLOBAL_TYPES = {"run_uuid": "str", "schedule_at": "datetime", "op_name": "str", "attempt": "int", "trial": "int"}
 GLOBALS = tuple(GLOBAL_TYPES)
 
 _EXPRESSION = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
 _PARAM = re.compile(rf"^params\.({_NAME})$")
 _GLOBAL = re.compile(rf"^globals\.({_NAME})$")
-_OUTPUT = re.compile(rf"^ops\.({_NAME})\.outputs\.({_NAME})$")
+# What of an op a reference reads: its outputs, or (a group's) best trial's params or outputs.
+PARTS = ("outputs", "best.params", "best.outputs")
+_OUTPUT = re.compile(rf"^ops\.({_NAME})\.(outputs|best\.params|best\.outputs)\.({_NAME})$")
 
 
 @dataclass(frozen=True)
 class Reference:
     namespace: str  # "params", "globals" or "ops"
-    name: str  # the input, global or output name
+    name: str  # the input, global, output or (best.params) param name
     op: str | None = None  # for "ops": the upstream op
     whole: bool = False  # the expression is the entire string
+    part: str = "outputs"  # for "ops": one of PARTS
 
     def __str__(self) -> str:
         if self.namespace == "ops":
-            return f"ops.{self.op}.outputs.{self.name}"
+            return f"ops.{self.op}.{self.part}.{self.name}"
         return f"{self.namespace}.{self.name}"
 
 
 class ExpressionError(ValueError):
-    """An expression that is none of the three kinds."""
+    """An expression that is none of the known forms."""
 
 
 def parse_expression(expression: str, whole: bool = False) -> Reference:
     if match := _OUTPUT.match(expression):
-        return Reference("ops", match.group(2), op=match.group(1), whole=whole)
+        return Reference("ops", match.group(3), op=match.group(1), whole=whole, part=match.group(2))
     if match := _PARAM.match(expression):
         return Reference("params", match.group(1), whole=whole)
     if match := _GLOBAL.match(expression):
         return Reference("globals", match.group(1), whole=whole)
     raise ExpressionError(
-        f"cannot read '{{{{ {expression} }}}}': expected '{{{{ params.NAME }}}}', "
-        f"'{{{{ globals.NAME }}}}' or '{{{{ ops.OP.outputs.NAME }}}}'"
+        f"cannot read '{{{{ {expression} }}}}': expected '{{{{ params.NAME }}}}', '{{{{ globals.NAME }}}}', "
+        "'{{ ops.OP.outputs.NAME }}', '{{ ops.OP.best.params.NAME }}' or '{{ ops.OP.best.outputs.NAME }}'"
     )
 
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from .errors import choices_text, describe
+
+if TYPE_CHECKING:
+    from .plan import IOSpec
 
 IO_TYPES = (
     "str", "int", "float", "bool", "dict", "list", "uri", "path",
@@ -110,6 +114,13 @@ def value_error(
     if options is not None and not any(_same(value, option) for option in options):
         return f"{describe(value)} is not one of the options ({choices_text(map(describe, options))})"
     return None
+
+
+def io_value_error(io: IOSpec, value: object) -> str | None:
+    """Why a plain value does not fit a declared input, or None; null fits an optional one."""
+    if value is None and io.is_optional:
+        return None
+    return value_error(io.type, value, io.is_list, io.options)
 
 
 def _same(value: object, option: object) -> bool:

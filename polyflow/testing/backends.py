@@ -3,8 +3,10 @@
 For tests and benchmarks of the scheduler itself (its decisions, queries and
 hand-off delays), without processes or pods. Outcomes are scripted per op name:
 `InstantBackend(fail={"train": 2})` fails the first two attempts of `train`,
-`outputs={"train": {"accuracy": 0.9}}` publishes outputs. Every submission is
-recorded, so tests can count them.
+`outputs={"train": {"accuracy": 0.9}}` publishes outputs. A matrix trial is
+scripted by `op[index]` (`fail={"tune[2]": 1}`), or by its op name; an outputs
+entry may be a function of the submission (`lambda s: {"accuracy": s.params["lr"]}`).
+Every submission is recorded, so tests can count them.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class InstantBackend(Backend):
         return submission.key
 
     def release(self, op: str) -> None:
+        """Let `op` (or one trial, `op[index]`) finish."""
         self.hold.discard(op)
 
     def forget(self, key: str) -> None:
@@ -58,13 +61,15 @@ class InstantBackend(Backend):
             return Observation(LOST, reason="lost", message="the backend has no trace of it")
         if key in self.stopped:
             return Observation(FAILED, exit_code=143, reason="stopped")
-        if submission.op in self.hold:
+        name = submission.op if submission.trial is None else f"{submission.op}[{submission.trial}]"
+        if submission.op in self.hold or name in self.hold:
             return Observation(RUNNING)
-        if submission.attempt <= self.fail.get(submission.op, 0):
+        if submission.attempt <= self.fail.get(name, self.fail.get(submission.op, 0)):
             return Observation(FAILED, exit_code=1, reason="failed", message="scripted failure")
         self.finished_at.setdefault(key, timezone.now())
         self.finished_clock.setdefault(key, time.perf_counter())
-        return Observation(SUCCEEDED, exit_code=0, outputs=self.outputs.get(submission.op, {}),
+        outputs = self.outputs.get(name, self.outputs.get(submission.op, {}))
+        return Observation(SUCCEEDED, exit_code=0, outputs=outputs(submission) if callable(outputs) else outputs,
                            finished_at=self.finished_at[key])
 
     def sync(self, handles: Iterable[str]) -> dict[str, Observation]:

@@ -382,20 +382,60 @@ def _text_width(text: str) -> float:
                else 8.1 for c in text)
 
 
-def _label(name: str) -> str:
-    if _text_width(name) <= LABEL_ROOM:
+def _label(name: str, room: float = LABEL_ROOM) -> str:
+    if _text_width(name) <= room:
         return name
-    while name and _text_width(name + "\u2026") > LABEL_ROOM:
+    while name and _text_width(name + "\u2026") > room:
         name = name[:-1]
     return name + "\u2026"
 
 
+@dataclass(frozen=True)
+class NodeBadge:
+    """A count drawn at the right end of a node: a matrix group's "3/9" trials done, and how
+    many run (a second, blue pill); `title` says it in words in the node's tooltip."""
+
+    text: str
+    running: int = 0
+    title: str = ""
+
+
+BADGE_H = 18
+BADGE_PAD = 6  # inside a pill, each side of its text
+BADGE_SCALE = 10.5 / 12  # the pills' text is 10.5px: _text_width measures 12px
+
+
+def _pill(text: str, right: float, classes: str) -> tuple[str, float]:
+    """A pill whose right edge is at `right`: its SVG and its left edge."""
+    width = round(_text_width(text) * BADGE_SCALE + 2 * BADGE_PAD, 1)
+    left = right - width
+    top = (NODE_H - BADGE_H) / 2
+    return (f'<g class="{classes}"><rect x="{left:g}" y="{top:g}" width="{width:g}" height="{BADGE_H}"'
+            f' rx="{BADGE_H / 2:g}"/><text x="{left + width / 2:g}" y="{top + 12.5:g}" text-anchor="middle">'
+            f'{escape(text)}</text></g>', left)
+
+
+def _badge(badge: NodeBadge) -> tuple[str, float]:
+    """The badge's pills, right-aligned in the node: their SVG and the room they leave for the name."""
+    right = NODE_W - 7
+    parts = []
+    if badge.running:
+        running, right = _pill(f"\u25b8{badge.running}", right, "count running")
+        parts.append(running)
+        right -= 3
+    done, right = _pill(badge.text, right, "count done")
+    parts.insert(0, done)
+    return f'<g class="trial-count">{"".join(parts)}</g>', right - 6 - 26
+
+
 def render_svg(result: Layout, statuses: Mapping[str, str] | None = None, *,
-               links: Mapping[str, str] | None = None, label: str = "DAG", id_prefix: str = "dag") -> SafeString:
+               links: Mapping[str, str] | None = None, badges: Mapping[str, NodeBadge] | None = None,
+               label: str = "DAG", id_prefix: str = "dag") -> SafeString:
     """The layout as an inline SVG element. `statuses` colours ops (CSS classes `status-<status>`);
-    `links` makes ops links (e.g. to their row on the page)."""
+    `links` makes ops links (e.g. to their row on the page); `badges` adds counts to ops."""
     statuses = statuses or {}
     links = links or {}
+    badges = badges or {}
     arrow = f"{id_prefix}-arrow"
     out = [
         f'<svg class="dag" xmlns="http://www.w3.org/2000/svg" width="{result.width:g}" height="{result.height:g}"'
@@ -413,10 +453,14 @@ def render_svg(result: Layout, statuses: Mapping[str, str] | None = None, *,
         classes = f"op status-{escape(status)}" if status else "op"
         status_attr = f' data-status="{escape(status)}"' if status else ""
         title = f"{name} \u2014 {status}" if status else name
+        badge, room = ("", LABEL_ROOM)
+        if name in badges:
+            badge, room = _badge(badges[name])
+            title += f" \u2014 {badges[name].title}" if badges[name].title else ""
         body = (f'<title>{escape(title)}</title>'
                 f'<rect class="node" width="{NODE_W}" height="{NODE_H}" rx="7"/>'
                 f'<circle class="state" cx="14" cy="{NODE_H / 2:g}" r="5"/>'
-                f'<text x="26" y="{NODE_H / 2 + 4.5:g}">{escape(_label(name))}</text>')
+                f'<text class="name" x="26" y="{NODE_H / 2 + 4.5:g}">{escape(_label(name, room))}</text>{badge}')
         if name in links:
             body = f'<a href="{escape(links[name])}">{body}</a>'
         out.append(f'<g class="{classes}" data-op="{escape(name)}"{status_attr}'

@@ -16,4 +16,5 @@ urlpatterns = [
     path(P, views.project, name="project"),
     path(P + "pipelines/<seg:name>/", views.pipeline, name="pipeline"),
     path(P + "runs/<uuid:uuid>/", views.run, name="run"),
+    path(P + "runs/<uuid:uuid>/live/", views.run_live, name="run-live"),
 ]

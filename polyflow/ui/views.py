@@ -8,6 +8,7 @@ as the API's answer is, so names do not leak; anonymous users are sent to log in
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import wraps
 
 from django.contrib.auth import views as auth_views
@@ -22,10 +23,12 @@ from django.views.decorators.http import require_safe
 from ..access import Access
 from ..exceptions import NotFound
 from ..selectors import dashboard
+from ..selectors.groups import group_progress
 from ..selectors.pipelines import get_pipeline
 from ..selectors.projects import get_project
+from ..spec import Plan
 from ..statuses import OP_ACTIVE, OP_RETRYABLE, RUN_ACTIVE, OpStatus, RunStatus
-from . import timeline
+from . import panels, timeline
 from .dag import plan_svg
 from .highlight import highlight_yaml
 
@@ -124,26 +127,21 @@ def _filters(selected: list[str], counts: dict[str, int]) -> list[dict]:
 
 
 def _op_counts(run) -> list[tuple[str, int, float]]:
-    """(status, how many op runs, percent) in the order of the legend, for a run's progress bar."""
-    op_runs = list(run.op_runs.all())
-    total = len(op_runs) or 1
-    counts = {}
-    for op_run in op_runs:
-        counts[op_run.status] = counts.get(op_run.status, 0) + 1
-    return [(status, counts[status], round(100 * counts[status] / total, 2)) for status in OpStatus.values()
-            if status in counts]
+    """A run's progress bar: its ops by status (a matrix op counts once, as its group)."""
+    return panels.status_bar(Counter(op_run.status for op_run in run.op_runs.all()))
 
 
 @page
 def run(request, owner, project, uuid):
     project_obj = get_project(request.user, owner, project)
-    detail = dashboard.run_detail(project_obj, str(uuid))
-    run_obj = detail.run
-    op_runs = list(run_obj.op_runs.all())
+    detail = dashboard.run_detail(project_obj, uuid)
+    run_obj, op_runs = detail.run, detail.op_runs
     now = timezone.now()
     keys = {"owner": owner, "project": project, "uuid": str(run_obj.uuid)}
     gantt = timeline.build(op_runs, detail.op_history, now, run_obj.finished_at)
     specs = {op.name: op for op in detail.plan.ops}
+    progress = group_progress(run_obj.pk)
+    op_panels = panels.build(run_obj, detail.plan, op_runs, progress, now)
     ops = []
     for op_run, row in zip(op_runs, gantt.rows, strict=True):
         attempts: dict[int, list] = {}
@@ -155,6 +153,8 @@ def run(request, owner, project, uuid):
             "attempts": sorted(attempts.items(), reverse=True),
             "bars": row.bars,
             "duration": timeline.duration(row.bars[-1].seconds) if row.bars and row.bars[-1].end else "",
+            "panel": op_panels.get(op_run.name),
+            "progress": progress.get(op_run.name),
         })
     return render(request, "polyflow/ui/run.html", {
         "project": project_obj,
@@ -167,9 +167,10 @@ def run(request, owner, project, uuid):
         "active": run_obj.status in RUN_ACTIVE,
         "retryable": run_obj.status not in RUN_ACTIVE and any(op.status in OP_RETRYABLE for op in op_runs),
         "can_act": dashboard.project_access(request.user, project_obj) >= Access.ACT,
-        "dag": plan_svg(detail.plan, {op.name: op.status for op in op_runs},
-                        links={op.name: f"#op-{op.name}" for op in op_runs}, label=f"DAG of run {run_obj.uuid}"),
+        "dag": _run_dag(run_obj, detail.plan, op_runs, progress),
         "legend": [(status, status.replace("_", " ")) for status in OpStatus.values()],
+        "live_url": reverse("polyflow:ui:run-live", kwargs=keys),
+        "groups": " ".join(name for name, panel in op_panels.items() if panel.kind == "group"),
         "api": {
             "run": _api("api-run", **keys),
             "stop": _api("api-run-stop", **keys),
@@ -182,6 +183,28 @@ def run(request, owner, project, uuid):
         "op_active_statuses": " ".join(sorted(OP_ACTIVE)),
         "retryable_statuses": " ".join(sorted(OP_RETRYABLE)),
     })
+
+
+@page
+def run_live(request, owner, project, uuid):
+    """What the run page replaces while its run goes on (ui.js asks once a poll): the DAG with
+    the groups' progress, each group's progress line, and the panels of the ops in `?op=`
+    (those open on the page), drawn as the page draws them."""
+    project_obj = get_project(request.user, owner, project)
+    run_obj = dashboard.dashboard_run(project_obj, uuid)
+    plan = Plan.from_dict(run_obj.plan)
+    op_runs = list(run_obj.op_runs.all())
+    progress = group_progress(run_obj.pk)
+    return render(request, "polyflow/ui/_live.html", {
+        "dag": _run_dag(run_obj, plan, op_runs, progress),
+        "progress": progress,
+        "panels": panels.build(run_obj, plan, op_runs, progress, timezone.now(), only=request.GET.getlist("op")),
+    })
+
+
+def _run_dag(run_obj, plan, op_runs, progress):
+    return plan_svg(plan, {op.name: op.status for op in op_runs}, links={op.name: f"#op-{op.name}" for op in op_runs},
+                    badges=panels.badges(progress), label=f"DAG of run {run_obj.uuid}")
 
 
 def _seconds(run_obj, now) -> float | None:

@@ -56,6 +56,9 @@ ENDPOINTS = [
     ("POST", RUN + "ops/prepare/stop/", None, ACT, 200),
     ("POST", STOPPED + "ops/prepare/retry/", None, ACT, 200),
     ("GET", RUN + "ops/prepare/logs/", None, READ, 200),
+    ("GET", RUN + "ops/prepare/metrics/", None, READ, 200),
+    ("GET", RUN + "ops/fit/trials/0/", None, READ, 200),  # a trial made by the `trial` fixture
+    ("GET", RUN + "ops/fit/trials/0/metrics/", None, READ, 200),
     ("GET", "alice/actions/", None, OWNER_READ, 200),
     ("POST", "alice/actions/", ACTION, OWNER_ACT, 201),
     ("GET", "alice/actions/sleeper/", None, OWNER_READ, 200),
@@ -95,8 +98,16 @@ READS = [endpoint for endpoint in ENDPOINTS if endpoint[0] == "GET"]
 WRITES = [endpoint for endpoint in ENDPOINTS if endpoint[0] != "GET"]
 
 
+@pytest.fixture
+def trial(world):
+    """A trial of `fit` in the active run, for the trial endpoints (the read ones only)."""
+    fit = world.active_run.op_runs.get(name="fit")
+    return OperationRun.objects.create(run=world.active_run, operation_id=fit.operation_id, name="fit", trial=0,
+                                       trial_params={"size": 2})
+
+
 @pytest.mark.parametrize("role", ROLES)
-def test_read_endpoints(world, role):
+def test_read_endpoints(world, trial, role):
     """Reads change nothing, so one world serves every read endpoint of a role."""
     failures = []
     for method, path, body, level, allowed_status in READS:

@@ -3,8 +3,10 @@
 import pytest
 
 from polyflow.scheduler.params import UnresolvedReference, resolve_params
+from polyflow.scheduler.snapshot import Published
 
-OUTPUTS = {"a": {"count": 3, "ok": True, "meta": {"b": 1, "a": [1, 2]}, "none": None, "lr": 0.5, "path": "/d"}}
+OUTPUTS = {"a": Published({"count": 3, "ok": True, "meta": {"b": 1, "a": [1, 2]}, "none": None, "lr": 0.5,
+                           "path": "/d"})}
 GLOBALS = {"run_uuid": "0f3c", "attempt": 2, "op_name": "train", "schedule_at": "2024-01-01T00:00:00+00:00"}
 
 

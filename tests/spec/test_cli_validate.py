@@ -125,3 +125,42 @@ def test_usage_errors_exit_2(tmp_path, clean_env):
     assert missing.returncode == 2
     assert "does not exist" in missing.stderr
     assert validate(tmp_path, env=clean_env).returncode == 2
+
+
+MATRIX = """\
+version: 1
+kind: pipeline
+name: tuning
+ops:
+  - name: tune
+    template: {name: train}
+    matrix:
+      kind: grid
+      params:
+        lr: {kind: logspace, value: "0.001:0.1:3"}
+        depth: {kind: choice, value: [2, 4, 8]}
+      metric: {name: accuracy}
+templates:
+  - kind: job
+    name: train
+    inputs: [{name: lr, type: float}, {name: depth, type: int}]
+    outputs: [{name: accuracy, type: float}]
+    container: {image: python}
+"""
+
+
+def test_a_matrix_is_validated_against_the_limit_from_the_environment(tmp_path, clean_env):
+    path = tmp_path / "tuning.yaml"
+    path.write_text(MATRIX)
+    result = validate(path, env=clean_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"{path}: pipeline tuning: valid, 1 op"
+    result = validate(path, env={**clean_env, "POLYFLOW_MAX_TRIALS": "8"})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{path}: ops[0].matrix: the grid has 3 x 3 = 9 trials, above the limit of 8 (POLYFLOW['MAX_TRIALS'])",
+        "1 error found.",
+    ]
+    result = validate(path, env={**clean_env, "POLYFLOW_MAX_TRIALS": "0"})
+    assert result.returncode != 0
+    assert "POLYFLOW_MAX_TRIALS='0': expected at least 1" in result.stderr

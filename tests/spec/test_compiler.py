@@ -149,13 +149,14 @@ def test_output_reference_adds_the_dependency():
          "an op param takes a value or '{{ ops.OP.outputs.NAME }}'"),
         ("'{{ globals.runid }}'",
          "ops[1].params.lr: unknown global 'runid'; did you mean 'run_uuid'? "
-         "(globals: run_uuid, schedule_at, op_name, attempt)"),
+         "(globals: run_uuid, schedule_at, op_name, attempt, trial)"),
         ("'{{ globals.attempt }}'", None),
         ("'{{ globals.op_name }}'",
          "ops[1].params.lr: global 'op_name' has type str, but input 'lr' expects float"),
         ("'{{ ops.train }}'",
          "ops[1].params.lr: cannot read '{{ ops.train }}': expected '{{ params.NAME }}', "
-         "'{{ globals.NAME }}' or '{{ ops.OP.outputs.NAME }}'"),
+         "'{{ globals.NAME }}', '{{ ops.OP.outputs.NAME }}', '{{ ops.OP.best.params.NAME }}' or "
+         "'{{ ops.OP.best.outputs.NAME }}'"),
         ("'x{{ ops.train.outputs.score }}'", "ops[1].params.lr: expected a number (type float), "
          "got 'x{{ ops.train.outputs.score }}'"),
     ],
@@ -176,7 +177,7 @@ def test_template_command_expressions_name_inputs():
     assert errors_of(pipeline(body, bad)) == [
         "templates[0].container.command[1]: unknown param 'rate' (inputs: bucket, lr, note, mode)",
         "templates[0].container.command[2]: unknown global 'nope' (globals: run_uuid, schedule_at, op_name, "
-        "attempt)",
+        "attempt, trial)",
         "templates[0].container.command[3]: '{{ ops.a.outputs.x }}' is only allowed in op params: "
         "a template does not know the ops around it",
     ]

@@ -379,3 +379,79 @@ def test_registry_action_versions(text, registry, image, ref):
     assert op.action == ref
     assert (op.template.container.image if op.template else None) == image
     assert dict(compilation.external_actions) == ({} if image else {ref: ("p",)})
+
+
+# --- Matrix ops ----------------------------------------------------------------------------
+
+MATRIX = pipeline(
+    """\
+      - name: g
+        template: {name: t}
+        matrix:
+          kind: grid
+          concurrency: 2
+          params:
+            note: {kind: choice, value: [a, b]}
+            n: {kind: range, value: '1:4:1'}
+            mode: {kind: pchoice, value: [[fast, 0.3], [full, 0.7]]}
+          metric: {name: score, optimization: minimize}
+          early_stopping:
+            - {kind: median_early_stopping, metric: score, optimization: minimize}
+            - {kind: failure_early_stopping, percent: 25}
+      - name: r
+        template: {name: t}
+        matrix:
+          kind: random
+          num_runs: 5
+          seed: 3
+          params:
+            n: {kind: quniform, value: [1, 9, 2]}
+            conf: {kind: choice, value: [{depth: 1}, {depth: 2, layers: [4]}]}
+          early_stopping: [{kind: metric_early_stopping, metric: count, value: 10}]
+      - {name: m, template: {name: t}, matrix: {kind: mapping, values: [{n: 1, tags: [x]}, {n: 2}]}}
+      - {name: lister, template: {name: lister}}
+      - {name: f, template: {name: t}, matrix: {kind: mapping, values: '{{ ops.lister.outputs.items }}'}}
+      - {name: down, template: {name: t}, params: {n: '{{ ops.g.best.params.n }}'}}
+    """,
+    templates=TEMPLATES + """\
+  - kind: job
+    name: lister
+    outputs: [{name: items, type: dict, is_list: true}]
+    container: {image: 'python:3.11'}
+""",
+)
+
+
+def test_a_matrix_survives_the_json_form():
+    plan = plan_of(MATRIX)
+    text = json.dumps(plan.to_dict())
+    rebuilt = Plan.from_dict(json.loads(text))
+    assert rebuilt == plan
+    assert json.dumps(rebuilt.to_dict()) == text
+    g = rebuilt.op("g").matrix
+    assert g.params["mode"].value == (("fast", 0.3), ("full", 0.7))
+    assert rebuilt.op("r").matrix.params["conf"].value[1]["layers"] == (4,)
+    assert rebuilt.op("m").matrix.values[0]["tags"] == ("x",)
+    assert rebuilt.op("f").matrix.values == "{{ ops.lister.outputs.items }}"
+    assert rebuilt.op("down").dependencies == ("g",)
+    with pytest.raises(TypeError):
+        rebuilt.op("m").matrix.values[0]["n"] = 3
+
+
+def test_the_params_order_survives_a_store_that_sorts_keys():
+    # PostgreSQL's jsonb keeps no key order; a grid's trial order is the params' order.
+    plan = plan_of(MATRIX)
+    stored = json.loads(json.dumps(plan.to_dict(), sort_keys=True))
+    assert list(Plan.from_dict(stored).op("g").matrix.params) == ["note", "n", "mode"]
+    assert stored["ops"][0]["matrix"]["params"][0] == {"name": "note", "kind": "choice", "value": ["a", "b"]}
+
+
+def test_params_as_a_mapping_are_read_too():
+    data = plan_of(MATRIX).to_dict()
+    data["ops"][0]["matrix"]["params"] = {"n": {"kind": "range", "value": [1, 4, 1]}}
+    assert Plan.from_dict(data).op("g").matrix.params["n"].value == (1, 4, 1)
+
+
+def test_ops_without_a_matrix_have_none():
+    assert plan_of(MATRIX).op("down").matrix is None
+    assert Plan.from_dict(plan_of(RICH).to_dict()).op("a").matrix is None

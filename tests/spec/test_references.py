@@ -5,6 +5,8 @@ from types import MappingProxyType
 import pytest
 
 from polyflow.spec.references import (
+    GLOBAL_TYPES,
+    GLOBALS,
     ExpressionError,
     Reference,
     parse_expression,
@@ -16,8 +18,8 @@ from polyflow.spec.references import (
 
 def expected_error(expression: str) -> str:
     return (
-        f"cannot read '{{{{ {expression} }}}}': expected '{{{{ params.NAME }}}}', "
-        "'{{ globals.NAME }}' or '{{ ops.OP.outputs.NAME }}'"
+        f"cannot read '{{{{ {expression} }}}}': expected '{{{{ params.NAME }}}}', '{{{{ globals.NAME }}}}', "
+        "'{{ ops.OP.outputs.NAME }}', '{{ ops.OP.best.params.NAME }}' or '{{ ops.OP.best.outputs.NAME }}'"
     )
 
 
@@ -31,6 +33,10 @@ def expected_error(expression: str) -> str:
         ("globals.unknown", Reference("globals", "unknown")),  # the compiler checks the name
         ("ops.train.outputs.accuracy", Reference("ops", "accuracy", op="train")),
         ("ops.deep-wide.outputs.model_path", Reference("ops", "model_path", op="deep-wide")),
+        ("ops.tune.best.params.lr", Reference("ops", "lr", op="tune", part="best.params")),
+        ("ops.tune.best.outputs.accuracy", Reference("ops", "accuracy", op="tune", part="best.outputs")),
+        ("ops.best.outputs.x", Reference("ops", "x", op="best")),
+        ("globals.trial", Reference("globals", "trial")),
     ],
 )
 def test_parse_expression(expression, reference):
@@ -54,6 +60,10 @@ def test_parse_expression(expression, reference):
         "ops.train.accuracy",
         "ops.train.outputs",
         "ops.train.inputs.lr",
+        "ops.tune.best.lr",
+        "ops.tune.best.inputs.lr",
+        "ops.tune.best.params",
+        "ops.tune.params.lr",
         "ops..outputs.x",
         "params.lr | upper",
     ],
@@ -190,3 +200,22 @@ def test_render_looks_up_each_reference():
 def test_render_rejects_malformed_expressions():
     with pytest.raises(ExpressionError):
         render(["ok", "{{ nope }}"], lookup)
+
+
+def test_render_hands_the_part_to_the_lookup():
+    seen = []
+
+    def lookup(ref):
+        seen.append(ref)
+        return {"best.params": 0.1, "best.outputs": 0.9, "outputs": [0.5, 0.9]}[ref.part]
+
+    assert render({"lr": "{{ ops.tune.best.params.lr }}", "all": "{{ ops.tune.outputs.acc }}",
+                   "text": "best {{ ops.tune.best.outputs.acc }}"}, lookup) == {
+        "lr": 0.1, "all": [0.5, 0.9], "text": "best 0.9"}
+    assert [str(ref) for ref in seen] == [
+        "ops.tune.best.params.lr", "ops.tune.outputs.acc", "ops.tune.best.outputs.acc"]
+
+
+def test_the_trial_global_is_an_int():
+    assert GLOBAL_TYPES["trial"] == "int"
+    assert GLOBALS == ("run_uuid", "schedule_at", "op_name", "attempt", "trial")

@@ -94,7 +94,7 @@ def test_missing_kind_and_unknown_kind():
         ("{name: a, template: {name: t}, dependencies: b}", "ops[0].dependencies: expected a list, got 'b'"),
         ("{name: a, template: {name: t}, retries: 2}",
          "ops[0].retries: unknown field 'retries' in op; did you mean 'max_retries'? (fields: concurrency, "
-         "dependencies, depends_on_past, max_retries, max_retry_delay, name, params, retry_delay, "
+         "dependencies, depends_on_past, matrix, max_retries, max_retry_delay, name, params, retry_delay, "
          "retry_exp_backoff, skip_on_upstream_skip, template, timeout, trigger)"),
     ],
 )

@@ -57,3 +57,69 @@ BACKEND = None  # the browser test's InstantBackend, for the API's logs endpoint
 def current_backend():
     """Registered as the backend named "instant" by the browser test: get_backend("instant") calls this."""
     return BACKEND
+
+
+# A pipeline with a 3x3 grid group between two ops; its last op is an experiment (it reports metrics).
+TUNING = """\
+version: 1
+kind: pipeline
+name: tuning
+ops:
+  - {name: prepare, template: {name: prepare}}
+  - name: tune
+    template: {name: train}
+    dependencies: [prepare]
+    matrix:
+      kind: grid
+      concurrency: 3
+      params:
+        lr: {kind: logspace, value: "0.001:0.1:3"}
+        depth: {kind: choice, value: [2, 4, 8]}
+      metric: {name: accuracy, optimization: maximize}
+  - {name: report, template: {name: evaluate}, dependencies: [tune], params: {lr: '{{ ops.tune.best.params.lr }}'}}
+templates:
+  - {kind: job, name: prepare, container: {image: 'python:3.11', command: [python, -c, pass]}}
+  - kind: job
+    name: train
+    inputs: [{name: lr, type: float}, {name: depth, type: int}]
+    outputs: [{name: accuracy, type: float}]
+    container: {image: 'python:3.11', command: [python, -c, pass]}
+  - kind: experiment
+    name: evaluate
+    inputs: [{name: lr, type: float}]
+    outputs: [{name: accuracy, type: float}]
+    container: {image: 'python:3.11', command: [python, -c, pass]}
+"""
+LRS, DEPTHS = (0.001, 0.01, 0.1), (2, 4, 8)
+BEST_TRIAL = 5  # lr 0.01, depth 8
+
+
+def accuracy(lr: float, depth: int) -> float:
+    """The trials' accuracy: the best, 0.7 at lr 0.01 and depth 8 (trial 5), is the only one that high."""
+    return round(0.5 + {2: 0.05, 4: 0.1, 8: 0.2}[depth] - (0 if lr == 0.01 else 0.1), 4)
+
+
+TUNING_OUTPUTS = {"tune": lambda submission: {"accuracy": accuracy(submission.params["lr"],
+                                                                  submission.params["depth"])},
+                  "report": {"accuracy": 0.71}}
+
+
+def tuning(owner):
+    """`owner`'s project `tuning` with the TUNING pipeline."""
+    project = create_project(owner, "tuning", "A grid search")
+    return project, apply_text(project, TUNING, user=owner).pipelines[0][0]
+
+
+def learning_curve(final: float, steps: int = 12) -> list[float]:
+    """A metric rising to `final`, which it ends on."""
+    return [round(final * (1 - 0.7 ** step), 4) for step in range(1, steps)] + [final]
+
+
+def report_metrics(op_run, name: str, values, start_step: int = 1):
+    """Metric points of `op_run`'s current attempt, as a backend's report would leave them."""
+    from polyflow.models import MetricPoint
+
+    MetricPoint.objects.bulk_create(MetricPoint(op_run=op_run, attempt=op_run.attempt, step=step, name=name,
+                                                value=value) for step, value in enumerate(values, start_step))
+    op_run.metrics = {**op_run.metrics, name: values[-1], "step": start_step + len(values) - 1}
+    op_run.save(update_fields=["metrics"])

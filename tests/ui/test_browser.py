@@ -10,13 +10,20 @@ Before the browser starts, the scheduler makes some history: the run of the slot
 before the latest failed (its action op failed once), so the run of the latest slot
 waits on `depends_on_past`; a manual run succeeded. Screenshots of the three pages,
 1280x800, go to docs/screenshots/.
+
+A second test runs a 3x3 grid group (tests/ui/support.TUNING), its trials released three
+at a time while the test reports their metric series: the group's node counts its trials,
+its panel's table, scatters and lines fill in as they go, the table sorts by a column, and
+the experiment after it draws its metric as it reports it (docs/screenshots/group.png).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,6 +31,7 @@ from django.db import connection
 from django.utils import timezone
 
 from polyflow import backends
+from polyflow.models import OperationRun
 from polyflow.scheduler.tick import tick
 from polyflow.services.pipelines import set_paused
 from polyflow.services.runs import trigger_run
@@ -251,3 +259,114 @@ def test_dashboard_in_chromium(world, browser):
     response = stranger.goto("/ui/alice/seed/")
     assert response.status == 404
     stranger.context.close()
+
+
+@pytest.fixture
+def tuning_world(live_server):
+    users = support.make_users()
+    project, pipeline = support.tuning(users["owner"])
+    backend = InstantBackend(outputs=support.TUNING_OUTPUTS, hold={"report", *(f"tune[{i}]" for i in range(9))})
+    ticker = Ticker(backend)
+    ticker.start()
+    yield {"live_server": live_server, "backend": backend, "pipeline": pipeline}
+    ticker.stop()
+    assert not ticker.errors, ticker.errors
+
+
+def off_loop(function, *args, **kwargs):
+    """`function` in a thread of its own: Playwright's sync API runs an event loop in the test's
+    thread, where Django refuses the ORM."""
+
+    def call():
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
+
+
+def wait_running(run_uuid, name: str, trials=None):
+    """The op runs (trials of `name`, or its own) once they all run, as the ticker moves them."""
+    query = OperationRun.objects.filter(run__uuid=run_uuid, name=name)
+    query = query.filter(trial__in=trials) if trials is not None else query.filter(trial__isnull=True)
+    for _ in range(100):
+        op_runs = list(query.order_by("trial"))
+        if op_runs and all(op_run.status == "running" for op_run in op_runs):
+            return op_runs
+        threading.Event().wait(0.1)
+    raise AssertionError(f"{name} {trials} not running: {[op_run.status for op_run in op_runs]}")
+
+
+def test_group_panel_in_chromium(tuning_world, browser):
+    from playwright.sync_api import expect
+
+    backend, base = tuning_world["backend"], tuning_world["live_server"].url
+    page = log_in(browser, base, "alice")
+    page.goto("/ui/alice/tuning/pipelines/tuning/")
+    page.click("#trigger")
+    page.wait_for_url("**/runs/**")
+    run_uuid = page.url.rstrip("/").split("/")[-1]
+
+    # One node for the group, counting its trials: none done, three running (its concurrency).
+    tune = op_node(page, "tune")
+    expect(tune).to_have_attribute("data-status", "running")
+    expect(page.locator("svg.dag g.op")).to_have_count(3)
+    expect(tune.locator(".trial-count .done text")).to_have_text("0/9")
+    expect(tune.locator(".trial-count .running text")).to_have_text("\u25b83")
+    tune.locator("a").click()
+    panel = page.locator('details#op-tune .op-panel[data-panel="tune"]')
+    expect(panel.locator("table.trials tbody tr")).to_have_count(9)
+
+    # Three at a time: the trials report their curves while they run, then finish.
+    for batch in ((0, 1, 2), (3, 4, 5), (6, 7, 8)):
+        for trial in off_loop(wait_running, run_uuid, "tune", batch):
+            lr, depth = trial.trial_params["lr"], trial.trial_params["depth"]
+            off_loop(support.report_metrics, trial, "accuracy", support.learning_curve(support.accuracy(lr, depth)))
+        expect(panel.locator("svg.chart.lines polyline.series")).to_have_count(batch[-1] + 1)
+        for trial in batch:
+            backend.release(f"tune[{trial}]")
+        expect(tune.locator(".trial-count .done text")).to_have_text(f"{batch[-1] + 1}/9")
+    expect(page.locator('[data-progress-op="tune"]')).to_have_text("9/9 trials")
+    expect(tune).to_have_attribute("data-status", "succeeded")
+    expect(panel.locator(".best-line")).to_contain_text("Best trial: tune[5]")  # no longer "so far"
+
+    # The table: each trial's params and metric; the best marked; sorted by a column on click.
+    best = panel.locator("table.trials tr.best")
+    expect(best).to_have_attribute("data-trial", str(support.BEST_TRIAL))
+    expect(best.locator("td").nth(1)).to_have_text("0.01")
+    expect(best.locator("td").nth(2)).to_have_text("8")
+    expect(best.locator("td").nth(3)).to_have_text("0.7")
+    expect(panel.locator("svg.chart.scatter")).to_have_count(2)
+    expect(panel.locator("svg.chart.scatter").first.locator("circle.point.best")).to_have_attribute(
+        "data-key", str(support.BEST_TRIAL))
+    expect(panel.locator("svg.chart.parallel polyline.series")).to_have_count(9)
+    rows = panel.locator("table.trials tbody tr")
+    metric_head = panel.locator("table.trials th[data-metric] button")
+    metric_head.click()
+    expect(rows.first).to_have_attribute("data-trial", "0")  # the lowest, 0.45 (trials 0 and 6: by index)
+    metric_head.click()
+    expect(rows.first).to_have_attribute("data-trial", str(support.BEST_TRIAL))
+    expect(panel.locator("table.trials th[data-metric]")).to_have_attribute("aria-sort", "descending")
+    panel.locator("table.trials th").nth(2).locator("button").click()  # depth, ascending
+    expect(rows.first.locator("td").nth(2)).to_have_text("2")
+
+    # The experiment after it draws its metric while it runs, a point more as it reports each.
+    report = off_loop(wait_running, run_uuid, "report")[0]
+    op_node(page, "report").locator("a").click()
+    chart = page.locator('details#op-report .op-panel figure[data-metric="loss"] polyline.series')
+    off_loop(support.report_metrics, report, "loss", [1.0, 0.6, 0.45])
+    expect(chart).to_have_count(1)
+    first_points = chart.get_attribute("points").split()
+    assert len(first_points) == 3
+    off_loop(support.report_metrics, report, "loss", [0.38, 0.33, 0.31], start_step=4)
+    expect(chart).to_have_attribute("points", re.compile(r"^(\S+ ){5}\S+$"))
+    backend.release("report")
+    expect(page.locator("#run")).to_have_attribute("data-status", "succeeded")
+    page.goto(f"/ui/alice/tuning/runs/{run_uuid}/#op-tune")
+    expect(page.locator("details#op-tune")).to_have_attribute("open", "")
+    expect(page.locator('details#op-tune svg.chart.lines polyline.series.best')).to_have_count(1)
+    page.wait_for_timeout(400)  # the row's arrow turns as it opens
+    screenshot(page, "group.png")
+    page.context.close()

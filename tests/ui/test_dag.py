@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from polyflow.ui import dag
-from polyflow.ui.dag import NODE_H, NODE_W, ROW_GAP, layout, render_svg
+from polyflow.ui.dag import NODE_H, NODE_W, ROW_GAP, NodeBadge, layout, render_svg
 
 from .graphs import random_dag
 
@@ -180,6 +180,27 @@ def test_svg_escapes_and_shortens_names():
     assert texts[0] == "x<y"
     assert texts[1].endswith("\u2026") and long.startswith(texts[1][:-1])
     assert root.findall(f".//{SVG}g[@data-op]")[1].find(f"{SVG}title").text == long
+
+
+def test_a_badge_counts_a_groups_trials_beside_its_name():
+    name = "tune-the-learning-rate"
+    badges = {name: NodeBadge("7/9", 2, "7 of 9 trials done, 2 running"), "b": NodeBadge("0/3")}
+    root = ET.fromstring(render_svg(layout([name, "b", "c"], []), {name: "running"}, badges=badges))
+    tune, b, c = root.findall(f".//{SVG}g[@data-op]")
+    pills = tune.findall(f".//{SVG}g[@class='trial-count']/{SVG}g")
+    assert [(pill.get("class"), pill.find(f"{SVG}text").text) for pill in pills] == [
+        ("count done", "7/9"), ("count running", "\u25b82")]
+    rects = [pill.find(f"{SVG}rect") for pill in pills]
+    lefts = [float(rect.get("x")) for rect in rects]
+    rights = [left + float(rect.get("width")) for left, rect in zip(lefts, rects, strict=True)]
+    assert rights[0] < lefts[1] and rights[1] <= NODE_W  # side by side, inside the node
+    assert tune.find(f"{SVG}title").text == f"{name} \u2014 running \u2014 7 of 9 trials done, 2 running"
+    # The name makes room for the pills: cut shorter than without them.
+    label = tune.find(f"{SVG}text").text
+    assert label.endswith("\u2026") and name.startswith(label[:-1])
+    assert render_svg(layout([name], [])).count(name) == 3  # no badge: the whole name fits (and data-op, title)
+    assert [pill.get("class") for pill in b.findall(f".//{SVG}g[@class='trial-count']/{SVG}g")] == ["count done"]
+    assert c.find(f".//{SVG}g[@class='trial-count']") is None
 
 
 def test_a_200_op_graph_stays_within_bounds():

@@ -1,11 +1,12 @@
 from rest_framework import serializers
 
 from ...models import PipelineRun
-from ...selectors.runs import RUN_ORDERINGS
+from ...selectors.runs import RUN_ORDERINGS, ops_and_trials
 from ...statuses import OpStatus, RunStatus
 
 
 class OpRunSerializer(serializers.Serializer):
+    """An op run: an op's, a matrix op's group's, or one of its trials'."""
     name = serializers.CharField()
     status = serializers.ChoiceField(choices=OpStatus.choices())
     reason = serializers.CharField()
@@ -21,9 +22,41 @@ class OpRunSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    trial = serializers.IntegerField(allow_null=True, help_text="a matrix trial's index; null for an op (a matrix "
+                                                                "op's group included)")
+    trial_params = serializers.JSONField(help_text="a trial's own values of the matrix; {} for an op")
+    metrics = serializers.JSONField(
+        help_text="the latest value of each metric the current attempt reported, and `step`, its last step "
+                  "(the series: `metrics/`); {} until it reports")
 
 
-class OpRunDetailSerializer(OpRunSerializer):
+class TrialListSerializer(serializers.ListSerializer):
+    """A group's trials, in trial order: what the view or the run's op runs put on the op run."""
+
+    def get_attribute(self, instance):
+        return getattr(instance, "trials_in_run", None) or []
+
+
+class GroupOpRunSerializer(OpRunSerializer):
+    """An op run among its run's op runs: an op's, or a matrix op's group's with its trials."""
+
+    summary = serializers.JSONField(help_text="a matrix op's account of its trials once it ended (counts, the best "
+                                              "trial, the early stopping that fired); {} otherwise")
+    trials = TrialListSerializer(child=OpRunSerializer(), help_text="a matrix op's trials, in trial order; [] for "
+                                                                     "other ops")
+
+
+class OpRunsInRunSerializer(serializers.ListSerializer):
+    """A run's op runs, one per op: a matrix op's trials are listed under its group."""
+
+    def to_representation(self, data):
+        ops, trials = ops_and_trials(data.all() if hasattr(data, "all") else data)
+        for op in ops:
+            op.trials_in_run = trials.get(op.name, [])
+        return [self.child.to_representation(op) for op in ops]
+
+
+class OpRunDetailSerializer(GroupOpRunSerializer):
     run = serializers.UUIDField(source="run.uuid")
 
 
@@ -47,7 +80,7 @@ class RunSerializer(serializers.Serializer):
     scheduler_error = serializers.CharField(
         help_text="why the scheduler could not advance this run the last time it tried; empty when it can")
     scheduler_error_at = serializers.DateTimeField(allow_null=True)
-    op_runs = OpRunSerializer(many=True)
+    op_runs = OpRunsInRunSerializer(child=GroupOpRunSerializer())
 
 
 class StatusSerializer(serializers.Serializer):
@@ -67,6 +100,28 @@ class LogsSerializer(serializers.Serializer):
     attempt = serializers.IntegerField()
     lines = serializers.ListField(child=serializers.CharField(),
                                  help_text="empty until a backend that keeps logs exists")
+
+
+class MetricsFilterSerializer(serializers.Serializer):
+    """The query string of a metrics series."""
+
+    names = serializers.CharField(required=False, allow_blank=True, max_length=10000,
+                                  help_text="only these metrics, comma-separated (`?names=loss,accuracy`); "
+                                            "empty: every metric")
+    attempt = serializers.IntegerField(required=False, min_value=1,
+                                       help_text="the attempt's series (default: the current attempt)")
+
+    def validate_names(self, value: str) -> list[str]:
+        return [name.strip() for name in value.split(",") if name.strip()]
+
+
+class MetricSeriesSerializer(serializers.Serializer):
+    """`{metric: [[step, value, reported_at], ...]}`, by step (the schema's shape of it)."""
+
+    def to_representation(self, instance):
+        return {name: [[step, value, serializers.DateTimeField().to_representation(reported_at)]
+                       for step, value, reported_at in points]
+                for name, points in instance.items()}
 
 
 class TriggerSerializer(serializers.Serializer):

@@ -4,11 +4,23 @@ from rest_framework.response import Response
 
 from ...access import Access
 from ...selectors.logs import LogsUnavailable, op_run_logs
-from ...selectors.runs import get_op_run, get_run, op_run_statuses, run_statuses, runs_of
+from ...selectors.runs import (
+    POINTS_PER_SERIES,
+    get_op_run,
+    get_op_run_with_trials,
+    get_run,
+    get_trial,
+    metric_series,
+    op_run_statuses,
+    run_statuses,
+    runs_of,
+)
 from ...services.runs import retry_op_run, retry_run, stop_op_run, stop_run
 from ..schema import doc
 from ..serializers.runs import (
     LogsSerializer,
+    MetricSeriesSerializer,
+    MetricsFilterSerializer,
     OpRunDetailSerializer,
     OpRunStatusSerializer,
     ProjectRunFilterSerializer,
@@ -26,8 +38,15 @@ class RunView(ApiView):
         """The run as the service left it, read with what its representation needs."""
         return get_run(run.pipeline.project, str(run.uuid))
 
+    def bare_run(self, need: Access = Access.READ):
+        """The run without its op runs: what the op run endpoints start from."""
+        return get_run(self.project(need), self.kwargs["uuid"], op_runs=False)
+
     def op_run(self, need: Access = Access.READ):
-        return get_op_run(self.run(need), self.kwargs["op"])
+        return get_op_run(self.bare_run(need), self.kwargs["op"])
+
+    def trial(self):
+        return get_trial(self.bare_run(), self.kwargs["op"], self.kwargs["index"])
 
 
 class RunList(RunView):
@@ -79,15 +98,15 @@ class RunStatuses(RunView):
 
     @doc(summary="The run's status history, oldest first", responses={200: StatusSerializer(many=True)})
     def get(self, request, owner, project, uuid):
-        return self.paginated(run_statuses(self.run()), StatusSerializer)
+        return self.paginated(run_statuses(self.bare_run()), StatusSerializer)
 
 
 class OpRunDetail(RunView):
     schema_tags = ["op runs"]
 
-    @doc(summary="An op run", responses={200: OpRunDetailSerializer})
+    @doc(summary="An op run (a matrix op's group, with its trials)", responses={200: OpRunDetailSerializer})
     def get(self, request, owner, project, uuid, op):
-        return Response(OpRunDetailSerializer(self.op_run()).data)
+        return Response(OpRunDetailSerializer(get_op_run_with_trials(self.bare_run(), op)).data)
 
 
 class OpRunStatuses(RunView):
@@ -104,9 +123,9 @@ class OpRunStop(RunView):
 
     @doc(summary="Stop one op run", request=None, responses={200: OpRunDetailSerializer})
     def post(self, request, owner, project, uuid, op):
-        run = self.run(Access.ACT)
+        run = self.bare_run(Access.ACT)
         stop_op_run(run, op)
-        return Response(OpRunDetailSerializer(get_op_run(run, op)).data)
+        return Response(OpRunDetailSerializer(get_op_run_with_trials(run, op)).data)
 
 
 class OpRunRetry(RunView):
@@ -115,9 +134,9 @@ class OpRunRetry(RunView):
     @doc(summary="Retry one finished op run, and what depends on it", request=None,
          responses={200: OpRunDetailSerializer})
     def post(self, request, owner, project, uuid, op):
-        run = self.run(Access.ACT)
+        run = self.bare_run(Access.ACT)
         retry_op_run(run, op)
-        return Response(OpRunDetailSerializer(get_op_run(run, op)).data)
+        return Response(OpRunDetailSerializer(get_op_run_with_trials(run, op)).data)
 
 
 class OpRunLogs(RunView):
@@ -134,3 +153,46 @@ class OpRunLogs(RunView):
         except LogsUnavailable:
             lines = []
         return Response(LogsSerializer({"op": op_run.name, "attempt": op_run.attempt, "lines": lines}).data)
+
+
+# {metric: [[step, value, reported_at], ...]}
+_SERIES = {
+    "type": "object",
+    "additionalProperties": {"type": "array", "items": {
+        "type": "array", "minItems": 3, "maxItems": 3, "description": "[step, value, reported_at]",
+        "items": {"anyOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]}}},
+    "example": {"loss": [[0, 0.9, "2026-03-01T12:00:05Z"], [1, 0.5, "2026-03-01T12:00:10Z"]]},
+}
+_SERIES_DESCRIPTION = (
+    "Every metric the attempt (the current one, or `attempt`) reported, or those in `names`, each a list of "
+    f"`[step, value, reported_at]` by step. A series of more than {POINTS_PER_SERIES} points is thinned evenly "
+    "to at most that many, its first and last points kept. `reported_at` is when Polyflow read the point.")
+
+
+class TrialDetail(RunView):
+    schema_tags = ["op runs"]
+
+    @doc(summary="A trial of a matrix op", responses={200: OpRunDetailSerializer})
+    def get(self, request, owner, project, uuid, op, index):
+        return Response(OpRunDetailSerializer(self.trial()).data)
+
+
+class OpRunMetrics(RunView):
+    schema_tags = ["op runs"]
+
+    @doc(summary="The op run's metric series", description=_SERIES_DESCRIPTION,
+         parameters=[MetricsFilterSerializer], responses={200: _SERIES})
+    def get(self, request, owner, project, uuid, op):
+        return self.series(self.op_run())
+
+    def series(self, op_run) -> Response:
+        filters = self.query(MetricsFilterSerializer)
+        series = metric_series(op_run, names=filters.get("names") or None, attempt=filters.get("attempt"))
+        return Response(MetricSeriesSerializer(series).data)
+
+
+class TrialMetrics(OpRunMetrics):
+    @doc(summary="A trial's metric series", description=_SERIES_DESCRIPTION,
+         parameters=[MetricsFilterSerializer], responses={200: _SERIES})
+    def get(self, request, owner, project, uuid, op, index):
+        return self.series(self.trial())

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from marshmallow import EXCLUDE, Schema, ValidationError, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 
 from ..errors import choices_text, describe, suggest
 
@@ -52,3 +52,22 @@ def schema_for_kind(data: Mapping, schemas: Mapping[str, type], what: str = "kin
     else:
         message = f"unknown {what} {describe(kind)}{suggest(kind, schemas)}"
     raise ValidationError({"kind": f"{message} (kinds: {choices_text(schemas)})"})
+
+
+class KindField(fields.Field):
+    """A mapping loaded with the schema of its `kind` (schedules, early-stopping policies):
+    each kind accepts only the fields that mean something for it."""
+
+    def __init__(self, schemas: Mapping[str, type], *, what: str = "kind", **kwargs):
+        self.schemas = schemas
+        self.what = what
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, Mapping):
+            raise ValidationError(f"expected a mapping, got {describe(value)}")
+        schema = schema_for_kind(value, self.schemas, what=self.what)
+        try:
+            return schema().load(value)
+        except ValidationError as error:
+            raise ValidationError(error.messages) from None

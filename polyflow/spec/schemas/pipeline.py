@@ -6,6 +6,7 @@ from marshmallow import ValidationError, validates_schema
 
 from .. import fields as f
 from .base import StrictSchema, validates_always
+from .matrix import MatrixSchema
 from .schedule import ScheduleField
 from .template import TemplateSchema
 
@@ -48,6 +49,7 @@ class OpSchema(StrictSchema):
     max_retry_delay = f.Seconds(minimum=1, load_default=3600)
     timeout = f.Seconds(minimum=1)
     concurrency = f.Count(minimum=1)
+    matrix = f.Nested(MatrixSchema)
 
 
 class EventSubscriptionSchema(StrictSchema):

@@ -7,14 +7,13 @@ on an interval schedule is reported instead of silently ignored.
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Mapping
 
 from croniter import croniter
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError
 
 from .. import fields as f
-from ..errors import choices_text, describe, suggest
-from .base import StrictSchema, schema_for_kind, validates_always
+from ..errors import choices_text, suggest
+from .base import KindField, StrictSchema, validates_always
 
 CRON_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 
@@ -106,14 +105,8 @@ SCHEDULE_SCHEMAS = {
 }
 
 
-class ScheduleField(fields.Field):
+class ScheduleField(KindField):
     """Loads a schedule with the schema of its `kind`."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, Mapping):
-            raise ValidationError(f"expected a mapping, got {describe(value)}")
-        schema = schema_for_kind(value, SCHEDULE_SCHEMAS, what="schedule kind")
-        try:
-            return schema().load(value)
-        except ValidationError as error:
-            raise ValidationError(error.messages) from None
+    def __init__(self, **kwargs):
+        super().__init__(SCHEDULE_SCHEMAS, what="schedule kind", **kwargs)

@@ -23,6 +23,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from .errors import now
+from .logs import ContainerLog
 from .volumes import Volumes
 
 if TYPE_CHECKING:
@@ -57,17 +58,6 @@ def _signal_exit(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def _tail_bytes(path: str, limit: int) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - limit))
-            return handle.read()
-    except OSError:
-        return b""
-
-
 class PodRuntime:
     """The simulated kubelet of one pod. Every change of the pod goes through the simulator's lock."""
 
@@ -81,7 +71,9 @@ class PodRuntime:
         spec = pod["spec"]
         self.containers = [c["name"] for c in spec["containers"]]
         self.first = spec["containers"][0]
-        self.logs = {name: os.path.join(directory, f"{name}.log") for name in self.containers}
+        os.makedirs(directory, exist_ok=True)
+        # Each container's log, with the time of every line (logs.py): what the log endpoint reads.
+        self.logs = {name: ContainerLog(os.path.join(directory, f"{name}.log")) for name in self.containers}
         self.message_file = os.path.join(directory, "termination-log")
         self.removed = False  # deleted from the store
         self.done = False  # the lifecycle thread is over
@@ -93,9 +85,6 @@ class PodRuntime:
         self.start_clock: float | None = None
         self.thread = threading.Thread(target=self._main, name=f"pod {namespace}/{name}", daemon=True)
         self.container_id = "containerd://" + hashlib.sha256(pod["metadata"]["uid"].encode()).hexdigest()
-        os.makedirs(directory, exist_ok=True)
-        for path in self.logs.values():
-            open(path, "wb").close()
         open(self.message_file, "wb").close()
 
     # -- called by the simulator (under its lock) ---------------------------
@@ -178,26 +167,27 @@ class PodRuntime:
 
         plan = self._plan()
         for name in self.containers[1:]:
-            with open(self.logs[name], "ab") as log:
-                log.write(f"kube-simulator: container '{name}' is not run (only a pod's first container is "
-                          f"executed)\n".encode())
+            self.logs[name].write(f"kube-simulator: container '{name}' is not run (only a pod's first container "
+                                  f"is executed)\n")
         if plan[0] == "start_error":
             with self.sim.lock:
                 self._terminate(128, "StartError", plan[1], pod_reason=None, started=False)
             return
         if plan[0] == "run":
             argv, env, cwd = plan[1:]
+            output = self.logs[self.first["name"]].attach()
             try:
-                with open(self.logs[self.first["name"]], "ab") as log:
-                    self.process = subprocess.Popen(
-                        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                        start_new_session=True, close_fds=True,
-                    )
+                self.process = subprocess.Popen(
+                    argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                    start_new_session=True, close_fds=True,
+                )
             except OSError as error:
+                os.close(output)
                 with self.sim.lock:
                     self._terminate(128, "StartError", f"failed to start container process: {error}",
                                     pod_reason=None, started=False)
                 return
+            os.close(output)  # the command has it: the log ends when the command's group closes it
             threading.Thread(target=self._reap, daemon=True, name=f"wait {self.name}").start()
             ends_at = None
         else:
@@ -225,6 +215,7 @@ class PodRuntime:
             if kind == "exited":
                 code = _signal_exit(self.process.returncode)
                 self._kill_group(signal.SIGKILL)  # what it left running goes with the container
+                self._drain()
                 with self.sim.lock:
                     self._terminate(code, "Completed" if code == 0 else "Error", self._message(code))
                 return
@@ -239,12 +230,14 @@ class PodRuntime:
                 return
             if kind == "evict":
                 self._kill_group(signal.SIGKILL)
+                self._drain()
                 with self.sim.lock:
                     self._terminate(137, "Error", "", pod_reason="Evicted", pod_message=action[1] or EVICTED_MESSAGE,
                                     disruption=True)
                 return
             if kind == "oom":
                 self._kill_group(signal.SIGKILL)
+                self._drain()
                 with self.sim.lock:
                     self._terminate(137, "OOMKilled", self._read_message())
                 return
@@ -417,12 +410,16 @@ class PodRuntime:
                 self._kill_group(signal.SIGKILL)
                 process.wait()
         self._kill_group(signal.SIGKILL)
+        self._drain()
         return _signal_exit(process.returncode)
 
     def _write_log(self, text: str) -> None:
         if text:
-            with open(self.logs[self.first["name"]], "ab") as log:
-                log.write(text.encode())
+            self.logs[self.first["name"]].write(text)
+
+    def _drain(self) -> None:
+        """Before the container is reported ended: its log holds everything it printed."""
+        self.logs[self.first["name"]].drain()
 
     def _read_message(self) -> str:
         try:
@@ -435,7 +432,7 @@ class PodRuntime:
         """The termination message: the file, or the log's tail with FallbackToLogsOnError on failure."""
         message = self._read_message()
         if not message and exit_code != 0 and self.first.get("terminationMessagePolicy") == "FallbackToLogsOnError":
-            tail = _tail_bytes(self.logs[self.first["name"]], FALLBACK_BYTES).decode("utf-8", errors="replace")
+            tail = self.logs[self.first["name"]].text()[-FALLBACK_BYTES:].decode("utf-8", errors="replace")
             message = "\n".join(tail.splitlines()[-FALLBACK_LINES:])
         return message
 

@@ -24,6 +24,7 @@ import yaml
 
 from .errors import ApiError, not_found
 from .faults import FaultError
+from .logs import parse_time, render
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 
 if TYPE_CHECKING:
@@ -75,6 +76,35 @@ def make_server(sim: KubeSimulator, host: str, port: int) -> SimulatorServer:
 
 def _boolean(query: dict, name: str) -> bool:
     return query.get(name, "").lower() in ("true", "1")
+
+
+def _since(query: dict) -> int | None:
+    """The time (ns) from which a log is shown: `sinceSeconds` before now, or `sinceTime`; as a
+    real API server, at most one of them, and `sinceSeconds` at least 1 (422 Invalid otherwise)."""
+    seconds, moment = query.get("sinceSeconds"), query.get("sinceTime")
+    causes = []
+    if seconds not in (None, "") and moment not in (None, ""):
+        causes.append({"reason": "FieldValueForbidden", "field": "sinceSeconds",
+                       "message": "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified"})
+    since = None
+    if seconds not in (None, ""):
+        try:
+            number = int(seconds)
+        except ValueError:
+            raise ApiError(400, f"invalid value for sinceSeconds: {seconds!r} is not an integer") from None
+        if number < 1:
+            causes.append({"reason": "FieldValueInvalid", "field": "sinceSeconds",
+                           "message": f"Invalid value: {number}: must be greater than 0"})
+        since = time.time_ns() - number * 1_000_000_000
+    elif moment not in (None, ""):
+        since = parse_time(moment)
+        if since is None:
+            raise ApiError(400, f"invalid value for sinceTime: {moment!r} is not an RFC 3339 time")
+    if causes:
+        raise ApiError(422, "PodLogOptions \"\" is invalid: " + ", ".join(
+            f"{cause['field']}: {cause['message']}" for cause in causes),
+            details={"kind": "PodLogOptions", "causes": causes})
+    return since
 
 
 def _integer(query: dict, name: str, minimum: int | None = 0) -> int | None:
@@ -575,49 +605,45 @@ class Handler(BaseHTTPRequestHandler):
             if "waiting" in state or not state:
                 reason = state.get("waiting", {}).get("reason", "ContainerCreating") if state else "PodInitializing"
                 raise ApiError(400, f'container "{container}" in pod "{entry["name"]}" is waiting to start: {reason}')
-            path = runtime.logs[container]
+            log = runtime.logs[container]
         tail = _integer(query, "tailLines")
         limit = _integer(query, "limitBytes", minimum=1)
+        timestamps = _boolean(query, "timestamps")
+        since = _since(query)
 
         def select_text(data: bytes) -> bytes:
-            if tail is not None:
-                lines = data.splitlines(keepends=True)
-                data = b"".join(lines[-tail:]) if tail else b""
-            if limit is not None:
-                data = data[:limit]
-            return data
+            return data[:limit] if limit is not None else data
 
-        with open(path, "rb") as handle:
-            data = handle.read()
         if not _boolean(query, "follow"):
             entry["status"] = 200
-            self.send_body(200, select_text(data), "text/plain; charset=utf-8")
+            self.send_body(200, select_text(log.text(timestamps=timestamps, since=since, tail=tail)),
+                           "text/plain; charset=utf-8")
             return
         entry["status"] = 200
         self.start_stream("text/plain; charset=utf-8")
-        first = select_text(data)
+        records, position = log.records()
+        if tail is not None:
+            records = records[-tail:] if tail else []
+        first = select_text(render(records, timestamps, since))
         sent = len(first)
         if not self.write_chunk(first):
             return
-        position = len(data)
-        with open(path, "rb") as handle:
-            while True:
-                ended = runtime.removed or runtime.terminal or sim.stopping
-                handle.seek(position)
-                more = handle.read()
-                position += len(more)
-                if limit is not None:
-                    more = more[:max(0, limit - sent)]
-                sent += len(more)
-                if not self.write_chunk(more):
-                    return
-                if ended or (limit is not None and sent >= limit):
-                    self.end_stream()
-                    return
-                if not more and self.client_gone():
-                    self.close_connection = True
-                    return
-                time.sleep(0.05)  # a followed log is read as it grows
+        while True:
+            ended = runtime.removed or runtime.terminal or sim.stopping
+            records, position = log.records(position)
+            more = render(records, timestamps, since)
+            if limit is not None:
+                more = more[:max(0, limit - sent)]
+            sent += len(more)
+            if not self.write_chunk(more):
+                return
+            if ended or (limit is not None and sent >= limit):
+                self.end_stream()
+                return
+            if not more and self.client_gone():
+                self.close_connection = True
+                return
+            time.sleep(0.05)  # a followed log is read as it grows
 
     # -- /_sim: control ---------------------------------------------------------
 

@@ -459,9 +459,8 @@ class KubeSimulator:
     def log(self, name: str, namespace: str = "default", container: str | None = None) -> str:
         with self.lock:
             runtime = self.get_runtime(namespace, name)
-            path = runtime.logs[container or runtime.containers[0]]
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", errors="replace")
+            log = runtime.logs[container or runtime.containers[0]]
+        return log.text().decode("utf-8", errors="replace")
 
     def wait_for_pod(self, name: str, namespace: str = "default", phases: Iterable[str] = ("Succeeded", "Failed"),
                      timeout: float = 10.0, gone: bool = False) -> dict | None:

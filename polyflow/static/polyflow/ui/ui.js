@@ -1,5 +1,6 @@
 /* Polyflow dashboard: buttons that call the public REST API (docs/api.md) with the
-   session's CSRF token, op logs on demand, and a run page that follows its run. */
+   session's CSRF token, op logs on demand, a run page that follows its run (its matrix
+   groups' progress and its ops' charts too), and tables sortable by any column. */
 (function () {
   "use strict";
 
@@ -139,12 +140,24 @@
     var readonly = root.hasAttribute("data-readonly");
     var wasActive = activeRun.indexOf(root.getAttribute("data-status")) >= 0;
 
+    /* One entry per op: a matrix op's group, not its trials (they share its name; the group
+       row comes first, the trials are made when it starts). */
+    function opsOf(run) {
+      var seen = {};
+      return run.op_runs.filter(function (op) {
+        if ((op.trial !== undefined && op.trial !== null) || seen[op.name]) { return false; }
+        seen[op.name] = true;
+        return true;
+      });
+    }
+
     function update(run) {
       var active = activeRun.indexOf(run.status) >= 0;
+      var ops = opsOf(run);
       setStatus(root, run.status);
       setStatus(document.querySelector("#run-status .badge"), run.status);
       document.getElementById("live").hidden = !active;
-      run.op_runs.forEach(function (op) {
+      ops.forEach(function (op) {
         document.querySelectorAll('[data-op="' + op.name + '"][data-status]').forEach(function (element) {
           if (!element.classList.contains("gantt-bar")) { setStatus(element, op.status); }
         });
@@ -166,17 +179,72 @@
       lastUpdate = run.updated_at;
       if (!readonly) {
         document.getElementById("stop").disabled = !active;
-        document.getElementById("retry").disabled = active || !run.op_runs.some(function (op) {
+        document.getElementById("retry").disabled = active || !ops.some(function (op) {
           return retryable.indexOf(op.status) >= 0;
         });
       }
       if (wasActive && !active) {
-        // Finished: the server draws the final timeline, attempts and outputs.
+        // Finished: the server draws the final timeline, attempts, outputs and charts.
         stop();
         window.location.reload();
         return;
       }
       wasActive = active;
+      live(ops);
+    }
+
+    /* The parts the server draws that move while ops run: the DAG with the groups' progress
+       badges, each group's progress line, and the panels (trials, charts) of the active ops
+       open on the page. One request a poll, and only when the run has any of them; none while
+       one is on its way, and after a slow one (a group of a thousand trials) a pause twice as long. */
+    var liveBusy = false, liveAfter = 0;
+    var behind = {};  // op -> "active", or "ended" until its panel is drawn once more, final
+
+    function live(ops) {
+      ops.forEach(function (op) {
+        if (activeOp.indexOf(op.status) >= 0) {
+          behind[op.name] = "active";
+        } else if (behind[op.name]) {
+          behind[op.name] = "ended";
+        }
+      });
+      if (liveBusy || Date.now() < liveAfter) { return; }
+      var names = Object.keys(behind).filter(function (name) {
+        var item = document.getElementById("op-" + name);
+        return item && item.open && item.querySelector(".op-panel");
+      });
+      var ended = names.filter(function (name) { return behind[name] === "ended"; });
+      var wanted = names.map(function (name) { return "op=" + encodeURIComponent(name); });
+      if (!wanted.length && !root.getAttribute("data-groups")) { return; }
+      var began = Date.now();
+      liveBusy = true;
+      fetch(root.getAttribute("data-live-url") + "?" + wanted.join("&"),
+            {credentials: "same-origin", headers: {"Accept": "text/html"}}).then(function (response) {
+        if (!response.ok) { throw new Error(response.status + " " + response.statusText); }
+        return response.text();
+      }).then(function (text) {
+        var doc = new DOMParser().parseFromString(text, "text/html");
+        var dag = doc.querySelector('[data-live="dag"] svg.dag');
+        var wrap = document.querySelector(".dag-wrap");
+        if (dag && wrap) { wrap.replaceChildren(document.adoptNode(dag)); }
+        doc.querySelectorAll("[data-live-progress]").forEach(function (item) {
+          var slot = document.querySelector('[data-progress-op="' + item.getAttribute("data-live-progress") + '"]');
+          if (slot) { slot.textContent = item.textContent; }
+        });
+        doc.querySelectorAll(".op-panel[data-panel]").forEach(function (panel) {
+          var old = document.querySelector('.op-panel[data-panel="' + panel.getAttribute("data-panel") + '"]');
+          if (!old) { return; }
+          var fresh = document.adoptNode(panel);
+          old.replaceWith(fresh);
+          fresh.querySelectorAll("table[data-sortable]").forEach(sorting.restore);
+        });
+        ended.forEach(function (name) {
+          if (behind[name] === "ended") { delete behind[name]; }
+        });
+      }).catch(function () {}).then(function () {
+        liveBusy = false;
+        liveAfter = Date.now() + 2 * (Date.now() - began);
+      });
     }
 
     var lastStatus = root.getAttribute("data-status"), lastUpdate = null;
@@ -334,5 +402,53 @@
     }
 
     return {op: op, layout: layout, duration: duration};
+  })();
+
+  /* -- Sortable tables (a group's trials): click a column's head; again to reverse -- */
+  var sorting = (function () {
+    var state = {};  // table key -> [column, direction]: kept when the live refresh redraws the table
+
+    function key(table) { return table.getAttribute("data-group") || ""; }
+
+    function sort(table, column, direction) {
+      var heads = table.tHead.rows[0].cells;
+      var numeric = heads[column].getAttribute("data-type") === "number" || rowsOf(table).every(function (row) {
+        var value = row.cells[column].getAttribute("data-sort");
+        return value === "" || !isNaN(parseFloat(value));
+      });
+      var rows = rowsOf(table);
+      rows.sort(function (a, b) {
+        var x = a.cells[column].getAttribute("data-sort"), y = b.cells[column].getAttribute("data-sort");
+        if (x === "" || y === "") { return (x === "") - (y === ""); }  // empty cells last, either way
+        var order = numeric ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
+        return (order || (parseFloat(a.getAttribute("data-trial")) - parseFloat(b.getAttribute("data-trial")))) *
+          direction;
+      });
+      rows.forEach(function (row) { table.tBodies[0].appendChild(row); });
+      Array.prototype.forEach.call(heads, function (head, index) {
+        if (index === column) {
+          head.setAttribute("aria-sort", direction > 0 ? "ascending" : "descending");
+        } else {
+          head.removeAttribute("aria-sort");
+        }
+      });
+      state[key(table)] = [column, direction];
+    }
+
+    function rowsOf(table) { return Array.prototype.slice.call(table.tBodies[0].rows); }
+
+    document.addEventListener("click", function (event) {
+      var button = event.target.closest("table[data-sortable] th button");
+      if (!button) { return; }
+      var head = button.closest("th");
+      var table = head.closest("table");
+      var column = Array.prototype.indexOf.call(head.parentNode.cells, head);
+      sort(table, column, head.getAttribute("aria-sort") === "ascending" ? -1 : 1);
+    });
+
+    return {restore: function (table) {
+      var saved = state[key(table)];
+      if (saved) { sort(table, saved[0], saved[1]); }
+    }};
   })();
 })();
