@@ -275,4 +275,5 @@ class KubernetesBackend(Backend):
             return None
         report = reconcile(self)
         _last_reconcile[self._key()] = time.monotonic()
+        self.stop(report.stray)
         return report

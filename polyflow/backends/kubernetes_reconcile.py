@@ -15,6 +15,9 @@ One LIST of Polyflow's pods and two queries, whatever the number of pods:
 - unrecorded: pods of attempts not recorded yet (a scheduler that died
   between creating the pod and committing): the next submit of that attempt
   answers 409 and adopts the pod, so none is created twice;
+- stray: pods still pending or running for the attempt of an op run that ended
+  (a stop whose delete was lost, an op run stopped while its submit's answer
+  was lost): deleted, since nothing may run for it any more;
 - orphans: Polyflow's pods with no op run at all (a run or pipeline deleted,
   another database), or of an attempt its op run will never make (the op run
   ended at an earlier attempt). They are logged and returned, not deleted:
@@ -39,6 +42,7 @@ class ReconcileReport:
     lost: list[str] = field(default_factory=list)  # recorded handles without a pod
     unrecorded: list[str] = field(default_factory=list)  # pods of attempts not recorded yet
     orphans: list[str] = field(default_factory=list)  # pods with no op run to answer for them
+    stray: list[str] = field(default_factory=list)  # pods still running for op runs that ended: deleted
 
     def lines(self) -> list[str]:
         return [f"{name}: {', '.join(items)}" for name, items in vars(self).items() if items]
@@ -98,6 +102,9 @@ def reconcile(backend) -> ReconcileReport:
             report.orphans.append(pod)
             continue
         recorded_attempt, status, handle = record
+        if status in OP_FINAL and attempt == str(recorded_attempt) and _active(pods[pod]):
+            report.stray.append(pod)  # its op run ended (stopped, timed out): nothing may run for it
+            continue
         if pod == handle or not attempt.isdigit() or int(attempt) < recorded_attempt:
             continue  # the current attempt's pod, or an earlier attempt's
         if int(attempt) == recorded_attempt and status == OpStatus.SCHEDULED:
@@ -108,10 +115,17 @@ def reconcile(backend) -> ReconcileReport:
             report.unrecorded.append(pod)
 
     for line in report.lines():
-        (logger.warning if line.startswith(("orphans", "lost")) else logger.info)("reconcile: %s", line)
+        (logger.warning if line.startswith(("orphans", "lost", "stray")) else logger.info)("reconcile: %s", line)
     return report
 
 
 def _trial(index: int | None) -> str:
     """A trial index as its pod label spells it; "" for an op run that is no trial."""
     return "" if index is None else str(index)
+
+
+def _active(pod) -> bool:
+    """Pending or running, and not being deleted already."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    return ((pod.get("status") or {}).get("phase") or "Pending") in ("Pending", "Running")

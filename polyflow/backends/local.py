@@ -12,9 +12,12 @@ Every attempt has a directory `<POLYFLOW HOME>/runs/<key>/`:
                  runner was forked by the server), written once running
 - `result.json`  exit code, reason, message and times, written at the end
 - `stop`         present once `stop` was asked, for a runner not recorded yet
+- `resumed`      made by the submit that took over a directory its first
+                 submit left without a runner (that worker died)
 
 `submit` creates the directory (os.mkdir, atomic: the first of two racing
-submits wins, the second starts nothing) and has the runs directory's fork
+submits wins, the second starts nothing, unless the directory was left
+without a runner for RESUME_GRACE seconds: then it starts one) and has the runs directory's fork
 server (local_forkserver.py, started by the first submit that needs it) fork
 a runner for it: no new interpreter per attempt. The runner is detached (a
 child of that server, in a session of its own), so `polyflow tick` returns
@@ -62,6 +65,10 @@ RUNNER = str(Path(files.__file__).resolve())
 # A directory without process.json this long after its last change: the
 # submitter died before its runner got going.
 START_GRACE = 30.0
+# A submit writes its attempt's files within milliseconds of making its directory: one left
+# this long with no runner was left by a worker that died, and the next submit takes it over.
+RESUME_GRACE = 5.0
+RESUMED = "resumed"  # made by the one submit that takes an abandoned attempt over
 # A start signal alone is reported this much later, unless an end comes first:
 # see `watch`. Only how soon an op shows as running waits for it.
 STARTED_GRACE = 0.05
@@ -210,7 +217,8 @@ class LocalBackend(Backend):
         try:
             os.mkdir(directory)
         except FileExistsError:
-            return key  # submitted before (a racing tick, a retried task): start nothing
+            if not _abandoned(directory):
+                return key  # submitted before (a racing tick, a retried task): start nothing
         except OSError as error:
             raise SubmitError(f"cannot create {directory}: {error}") from error
 
@@ -487,3 +495,18 @@ class LocalBackend(Backend):
         """Stop listening (the runners' signals): the listener's socket is removed."""
         if self._listener is not None:
             self._listener.close()
+
+
+def _abandoned(directory: Path) -> bool:
+    """Whether an existing attempt directory was left by a submit that died before starting its
+    runner (so this submit should start it): no runner took it, nothing was written to it for
+    RESUME_GRACE seconds, and no other submit took it over first."""
+    if (directory / files.CLAIM).exists() or (directory / files.RESULT).exists():
+        return False
+    try:
+        if time.time() - directory.stat().st_mtime < RESUME_GRACE:
+            return False  # a submit may be writing it right now
+        os.close(os.open(directory / RESUMED, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except OSError:  # gone, or another submit took it over
+        return False
+    return True

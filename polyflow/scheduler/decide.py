@@ -60,6 +60,7 @@ class RunDecision:
     holds: dict[int, Hold] = field(default_factory=dict)  # op run pk -> why it waits (reason to write)
     resend: list[OpState] = field(default_factory=list)  # scheduled, never handed over: the same key again
     stop: list[str] = field(default_factory=list)  # handles the backend is asked to end
+    stop_on: dict[str, str] = field(default_factory=dict)  # the backend of those that are no op run's handle
     run_changes: list[RunChange] = field(default_factory=list)
     expand: list[OpState] = field(default_factory=list)  # groups whose trials are to be made
     # Trials to create, by group op run pk: their param sets in trial order (see tick._prepare).
@@ -139,11 +140,10 @@ def decide_run(run: RunSnapshot, observations: Mapping[str, Observation], now: d
         spec = run.plan.op(op.name)
         observation = observations.get(op.handle)
         outcome = outcome_of(op.status, op.attempt, spec, observation, now) if observation else None
-        if outcome is None and op.status in OP_SUBMITTED and timed_out(op.started_at, spec.timeout, now,
-                                                                        TIMEOUT_GRACE):
+        if outcome is None and op.status in OP_SUBMITTED and timed_out(op.started_at or op.scheduled_at,
+                                                                        spec.timeout, now, TIMEOUT_GRACE):
             decision.stop.append(op.handle)
-            outcome = failure(spec, op.attempt, "timeout",
-                              f"the attempt ran longer than its timeout of {spec.timeout} s", now)
+            outcome = failure(spec, op.attempt, "timeout", _timeout_message(op, spec.timeout, observation), now)
         if outcome is not None:
             _apply(change, op, outcome)
 
@@ -172,6 +172,15 @@ def decide_run(run: RunSnapshot, observations: Mapping[str, Observation], now: d
     return decision
 
 
+def _timeout_message(op: OpState, timeout: int, observation: Observation | None) -> str:
+    if op.started_at is not None:
+        return f"the attempt ran longer than its timeout of {timeout} s"
+    # A pod that never started (unschedulable, an image that never comes): its timeout counts from
+    # the submission, and why it waits is what the user needs to know.
+    waiting = observation.message if observation is not None and observation.message else ""
+    return f"the attempt did not start within its timeout of {timeout} s" + (f": {waiting}" if waiting else "")
+
+
 def _apply(change, op: OpState, outcome: Outcome) -> None:
     change(op, outcome.status, outcome.reason, outcome.message, outcome.fields)
 
@@ -194,13 +203,24 @@ def _stop(decision: RunDecision, current: _Current, stopping_run: bool, stop_sen
             if op.handle:
                 decision.stop.append(op.handle)
             else:
-                change(op, OpStatus.STOPPED, "stopped", "stopped before it reached the backend")
+                _stop_unrecorded(decision, op)
+                change(op, OpStatus.STOPPED, "stopped", "stopped before its backend answered its submit")
         elif status == OpStatus.STOPPING and loaded.status == OpStatus.STOPPING and not group:
             if not op.handle:
-                # Nothing reached a backend: nothing to wait for.
+                _stop_unrecorded(decision, op)
                 change(op, OpStatus.STOPPED, "stopped", op.message or "stopped on request")
             elif op.handle not in stop_sent:
                 decision.stop.append(op.handle)
+
+
+def _stop_unrecorded(decision: RunDecision, op: OpState) -> None:
+    """An attempt recorded with no handle may still have reached its backend (the answer to its
+    submit was lost): its deterministic name is stopped too, so that no pod or process outlives
+    the stop. A submit still under way finds the op run stopped and stops what it made."""
+    if op.backend:
+        key = attempt_key(decision.run.plan.name, op.name, decision.run.uuid, op.attempt, trial=op.trial)
+        decision.stop.append(key)
+        decision.stop_on[key] = op.backend
 
 
 def _advance(decision: RunDecision, current: _Current, now, first: bool) -> None:

@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import Max, OuterRef, Subquery
 
-from ..models import OperationRun, PipelineRun
+from ..models import OperationRun, OperationRunStatus, PipelineRun
 from ..spec import Plan
 from ..spec.references import ExpressionError, references_in, walk_strings
 from ..statuses import OpStatus, RunStatus
@@ -40,6 +40,9 @@ class OpState:
     started_at: dt.datetime | None
     retry_at: dt.datetime | None
     trial: int | None = None  # a matrix trial's index; None for an op (or a group) itself
+    # When the current attempt was scheduled: loaded only for attempts not started yet whose op
+    # has a timeout (it counts from the submission for a pod that never starts).
+    scheduled_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,23 @@ def lock_and_load(run_ids: Iterable[int]) -> Batch:
             trials.sort(key=lambda op: op.trial)
     _load_previous(batch)
     _load_trial_data(batch)
+    _load_scheduled_at(batch)
     return batch
+
+
+def _load_scheduled_at(batch: Batch) -> None:
+    """When the attempts handed over but not started yet were scheduled, for those whose op has
+    a timeout: from their status history, one query (none when there is no such attempt)."""
+    waiting = {op.pk: op for run in batch.runs.values() for op in run.every_op()
+               if op.status in (OpStatus.SCHEDULED, OpStatus.STARTING) and op.started_at is None and op.handle
+               and run.plan.op(op.name).timeout}
+    if not waiting:
+        return
+    rows = (OperationRunStatus.objects.filter(op_run_id__in=list(waiting), status=OpStatus.SCHEDULED)
+            .values("op_run_id", "attempt").annotate(at=Max("created_at")).values_list("op_run_id", "attempt", "at"))
+    for pk, attempt, at in rows:
+        if attempt == waiting[pk].attempt:
+            waiting[pk].scheduled_at = at
 
 
 _WAITING_TRIAL = (OpStatus.CREATED, OpStatus.RETRYING)

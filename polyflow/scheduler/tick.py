@@ -271,7 +271,7 @@ class _Worker:
         for decision in decisions:
             if decision.run.pk in failed_runs:
                 continue
-            backends = {op.handle: op.backend for op in decision.run.every_op() if op.handle}
+            backends = {**decision.stop_on, **{op.handle: op.backend for op in decision.run.every_op() if op.handle}}
             to_stop += [(backends.get(handle, ""), handle) for handle in decision.stop]
             changed = {change.pk: change.status for change in decision.changes}
             for op in decision.run.every_op():

@@ -254,6 +254,22 @@ def test_submit_twice_starts_once(backend, tmp_path):
     assert counter.read_text().splitlines() == ["ran"]
 
 
+def test_a_directory_left_by_a_submit_that_died_before_its_runner_is_started_by_the_next(backend, tmp_path):
+    counter = tmp_path / "count"
+    sub = submission(command=["sh", "-c", f"echo ran >> {counter}"])
+    left = backend.directory(sub.key)
+    left.mkdir(parents=True)  # the submitting worker was killed right here
+    assert backend.submit(sub) == sub.key  # just made: maybe a submit under way, left alone
+    assert backend.sync([sub.key])[sub.key].state == PENDING
+    old = time.time() - 10
+    os.utime(left, (old, old))
+    assert backend.submit(sub) == sub.key
+    assert wait_final(backend, sub.key).state == SUCCEEDED
+    assert backend.submit(sub) == sub.key  # run now: a later submit starts nothing
+    time.sleep(0.2)
+    assert counter.read_text().splitlines() == ["ran"]
+
+
 def test_concurrent_submits_in_threads_start_once(backend, tmp_path):
     counter = tmp_path / "count"
     sub = submission(command=["sh", "-c", f"echo ran >> {counter}"])

@@ -18,7 +18,7 @@ from polyflow.backends.naming import attempt_key
 from polyflow.models import Build, OperationRun, OperationRunStatus, PipelineRun
 from polyflow.scheduler.tick import tick
 from polyflow.services.apply import apply_text
-from polyflow.services.runs import trigger_run
+from polyflow.services.runs import stop_run, trigger_run
 
 from .conftest import NAMESPACE, REGISTRY
 from .support import SEED, SEED_ACTION
@@ -242,6 +242,68 @@ def test_reconcile_adopts_a_pod_whose_create_answer_was_lost(project, backend, s
     assert op_run(run, "a").status == "running"
     assert created(sim) == [a_key]
     assert backend.reconcile(force=True).adopted == []
+
+
+def gone(sim, name, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while sim.pod(name, NAMESPACE) is not None:
+        assert time.monotonic() < deadline, f"pod {name} still there after {timeout} s"
+        time.sleep(0.02)
+
+
+def test_stopping_a_run_whose_create_answer_was_lost_deletes_the_pod(project, backend, sim):
+    pipeline = apply_text(project, CHAIN).pipelines[0][0]
+    run = trigger_run(pipeline)
+    sim.inject("outcome", name="chain-a-*", result="hang")
+    sim.inject("delay", delay=1.3, count=3, verbs=["create"])  # the pod is made; no answer comes
+    tick(NOW, backend)
+    a_key = key(run, "a")
+    assert (op_run(run, "a").status, op_run(run, "a").handle) == ("scheduled", "")
+    sim.wait_for_pod(a_key, NAMESPACE, phases=("Running",))
+    stop_run(run)
+    settle(NOW, backend, run)
+    assert (run.status, op_run(run, "a").status) == ("stopped", "stopped")
+    assert [r["name"] for r in sim.requests if r["verb"] == "delete"] == [a_key]
+    gone(sim, a_key)
+
+
+def test_reconcile_deletes_the_pods_of_op_runs_that_ended(project, backend, sim):
+    pipeline = apply_text(project, CHAIN).pipelines[0][0]
+    run = trigger_run(pipeline)
+    sim.inject("outcome", name="chain-a-*", result="hang")
+    tick(NOW, backend)
+    a_key = key(run, "a")
+    sim.wait_for_pod(a_key, NAMESPACE, phases=("Running",))
+    # Stopped behind the scheduler's back (a stop whose delete never reached the cluster).
+    OperationRun.objects.filter(run=run, name="a").update(status="stopped")
+    report = backend.reconcile(force=True)
+    assert report.stray == [a_key]
+    assert [r["name"] for r in sim.requests if r["verb"] == "delete"] == [a_key]
+    gone(sim, a_key)
+
+
+def test_a_pod_that_never_starts_fails_its_op_at_its_timeout_saying_why(project, backend, sim):
+    pipeline = apply_text(project, """\
+version: 1
+kind: pipeline
+name: stuck
+ops:
+  - {name: a, template: {name: ok}, timeout: 5}
+templates:
+  - {kind: job, name: ok, container: {image: busybox, command: ['true']}}
+""").pipelines[0][0]
+    run = trigger_run(pipeline)
+    sim.inject("outcome", name="stuck-a-*", result="pending")
+    tick(NOW, backend)
+    a_key = key(run, "a")
+    sim.wait_for_pod(a_key, NAMESPACE, phases=("Pending",))
+    tick(NOW + dt.timedelta(seconds=14), backend)  # within the timeout and the scheduler's grace
+    assert op_run(run, "a").status == "scheduled"
+    tick(NOW + dt.timedelta(seconds=16), backend)
+    a = op_run(run, "a")
+    assert (a.status, a.reason) == ("failed", "timeout")
+    assert a.message.startswith("the attempt did not start within its timeout of 5 s: Unschedulable:")
+    assert a_key in [r["name"] for r in sim.requests if r["verb"] == "delete"]
 
 
 def test_reconcile_reports_orphans_and_lost_pods(project, backend, sim):
