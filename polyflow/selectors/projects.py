@@ -4,7 +4,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
-from ..access import Access, access_level
+from ..access import MEMBER_ACCESS, Access, access_level
 from ..exceptions import NotFound, PermissionDenied
 from ..models import ProjectMember, project_model_name
 
@@ -20,6 +20,17 @@ def visible_projects(user) -> QuerySet:
     if user.is_staff:
         return projects
     return projects.filter(Q(owner=user) | Q(polyflow_members__user=user)).distinct()
+
+
+def projects_acted_on(user, owner) -> QuerySet:
+    """The owner's projects in which `user` may act (apply, trigger, stop...)."""
+    projects = project_model().objects.filter(owner=owner)
+    if not user.is_authenticated:
+        return projects.none()
+    if user.is_staff or owner.pk == user.pk:
+        return projects
+    roles = [role for role, level in MEMBER_ACCESS.items() if level >= Access.ACT]
+    return projects.filter(polyflow_members__user=user, polyflow_members__role__in=roles).distinct()
 
 
 def member_role(user, project) -> str | None:

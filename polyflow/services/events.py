@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from django.db import transaction
 
@@ -14,8 +14,10 @@ from ..spec.plan import IOSpec
 from .runs import trigger_run
 
 
-def fire_event(owner, name: str, payload, *, user=None, now=None) -> list[PipelineRun]:
-    """One run of each subscribed, unpaused pipeline.
+def fire_event(owner, name: str, payload, *, user=None, now=None,
+               in_projects: Iterable[int] | None = None) -> list[PipelineRun]:
+    """One run of each subscribed, unpaused pipeline (of the projects `in_projects`, when given:
+    those the firer may trigger in; an event never starts runs where its firer could not).
 
     The payload is checked against the event's inputs and completed with their
     defaults, then given to every op whose template has an input of the same
@@ -36,7 +38,10 @@ def fire_event(owner, name: str, payload, *, user=None, now=None) -> list[Pipeli
     payload = with_defaults(inputs, payload)
     runs = []
     with transaction.atomic():
-        for subscription in event.subscriptions.select_related("pipeline").filter(pipeline__is_paused=False):
+        subscriptions = event.subscriptions.select_related("pipeline").filter(pipeline__is_paused=False)
+        if in_projects is not None:
+            subscriptions = subscriptions.filter(pipeline__project__in=in_projects)
+        for subscription in subscriptions:
             pipeline = subscription.pipeline
             plan = Plan.from_dict(pipeline.plan)
             params = {}

@@ -82,14 +82,21 @@ def test_fire_skips_paused_pipelines(alice_api):
     assert [run["pipeline"] for run in fired["runs"]] == ["train"]
 
 
-def test_fire_shows_only_runs_the_user_may_read(world, alice_api):
-    """mona is a member of vision and scratch, not of hidden: hidden's run is created but not shown to her."""
-    alice_api.post("alice/projects/", json={"name": "hidden"})
-    alice_api.post("alice/hidden/pipelines/", yaml=world.project.polyflow_pipelines.get(name="train").content)
+def test_fire_starts_runs_only_where_the_firer_may_trigger(world, alice_api):
+    """mona is a member of vision and scratch and a viewer of hidden: her fire starts vision's
+    pipelines, not hidden's (she may read hidden but not trigger there), nor those of a project
+    she has no role in; alice's fire starts them all."""
+    for name in ("hidden", "private"):
+        alice_api.post("alice/projects/", json={"name": name})
+        alice_api.post(f"alice/{name}/pipelines/", yaml=world.project.polyflow_pipelines.get(name="train").content)
+    alice_api.post("alice/hidden/members/", json={"user": "mona", "role": "viewer"})
     fired = world.api("mona").post("alice/events/data-ready/fire/", json={"payload": {"size": 1}}).json()
     assert sorted((run["project"], run["pipeline"]) for run in fired["runs"]) == [
         ("vision", "spare"), ("vision", "train")]
-    assert PipelineRun.objects.filter(trigger="event").count() == 3
+    assert sorted(PipelineRun.objects.filter(trigger="event").values_list("pipeline__project__name", flat=True)) == [
+        "vision", "vision"]
+    fired = alice_api.post("alice/events/data-ready/fire/", json={"payload": {"size": 1}}).json()
+    assert sorted(run["project"] for run in fired["runs"]) == ["hidden", "private", "vision", "vision"]
 
 
 def test_fire_errors(alice_api):

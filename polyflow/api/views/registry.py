@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from ...access import Access
 from ...selectors.owners import get_registry_owner
-from ...selectors.projects import visible_projects
+from ...selectors.projects import projects_acted_on
 from ...selectors.registry import action_versions, events_of, latest_actions
 from ...selectors.runs import runs_by_ids
 from ...services.events import fire_event
@@ -85,13 +85,13 @@ class EventFire(OwnerView):
     schema_tags = ["events"]
 
     @doc(summary="Fire an event: one run of each subscribed, unpaused pipeline",
-         description="The payload is checked against the event's inputs. The answer lists the runs "
-                     "created in projects you may read.",
+         description="The payload is checked against the event's inputs. Only the pipelines of "
+                     "projects where you may trigger runs are started, and the answer lists those runs.",
          request=FireSerializer, responses={201: FiredSerializer})
     def post(self, request, owner, name):
         owner = self.owner(Access.ACT)
         data = self.body(FireSerializer)
-        runs = fire_event(owner, name, data["payload"], user=request.user)
-        visible = visible_projects(request.user).filter(owner=owner).values_list("pk", flat=True)
-        shown = runs_by_ids([run.pk for run in runs], visible)
+        allowed = list(projects_acted_on(request.user, owner).values_list("pk", flat=True))
+        runs = fire_event(owner, name, data["payload"], user=request.user, in_projects=allowed)
+        shown = runs_by_ids([run.pk for run in runs], allowed)
         return Response(FiredSerializer({"event": name, "runs": shown}).data, status=status.HTTP_201_CREATED)
