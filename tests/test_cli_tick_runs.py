@@ -181,6 +181,9 @@ def test_a_chain_runs_to_success_tick_by_tick(env):
     assert lines[-2:] == ["a starts", "a says hi"]
     assert "image 'python:3.11' is not used" in lines[0]
     assert ok("logs", uuid, "a", "--tail", "1", env=env) == "a says hi\n"
+    huge = polyflow("logs", uuid, "a", "--tail", "99999999999999999999", env=env)
+    assert huge.returncode == 2 and "Traceback" not in huge.stderr
+    assert "99999999999999999999 is not in the range 1<=x<=1000000" in huge.stderr
     assert ok("logs", uuid, "b", env=env).splitlines()[-1] == "n is 7"
 
     # A tick with nothing left to do says so.

@@ -9,10 +9,14 @@ import click
 from polyflow.cli.django_setup import command_errors, setup_database
 
 
+# A bound the lines a log can have (and what a deque or a Kubernetes tailLines takes) stays within.
+MAX_TAIL = 1_000_000
+
+
 @click.command()
 @click.argument("run_uuid", metavar="UUID")
 @click.argument("op")
-@click.option("--tail", type=click.IntRange(min=1), metavar="N", help="Only the last N lines.")
+@click.option("--tail", type=click.IntRange(min=1, max=MAX_TAIL), metavar="N", help="Only the last N lines.")
 def logs(run_uuid: str, op: str, tail: int | None) -> None:
     """Print the log of op OP in run UUID (its latest attempt).
 

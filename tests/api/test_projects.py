@@ -40,9 +40,14 @@ def test_list_is_paginated(alice_api):
     assert_error(alice_api.get("alice/projects/", params={"page": 9}), 404, "not_found")
 
 
-def test_unknown_owner(alice_api):
-    assert_error(alice_api.get("nobody/projects/"), 404, "not_found")
-    assert_error(alice_api.post("nobody/projects/", json={"name": "x"}), 404, "not_found")
+def test_an_unknown_owner_answers_like_one_with_nothing_to_show(world, alice_api):
+    """User names cannot be found out: `nobody` (no such user) and `sam` (a user whose projects
+    alice may not see) get the same answers."""
+    for owner in ("nobody", "sam"):
+        response = alice_api.get(f"{owner}/projects/")
+        assert (response.status_code, response.json()["results"]) == (200, [])
+        assert_error(alice_api.post(f"{owner}/projects/", json={"name": "x"}), 403, "permission_denied")
+    assert_error(world.api("root").post("nobody/projects/", json={"name": "x"}), 404, "not_found")  # staff
 
 
 def test_invalid_names_are_400_with_the_path(alice_api):

@@ -24,12 +24,17 @@ class ProjectList(ApiView):
 
     @doc(summary="The owner's projects that you may see", responses={200: ProjectSerializer(many=True)})
     def get(self, request, owner):
-        owner = get_owner(owner)
-        return self.paginated(visible_projects(request.user).filter(owner=owner).order_by("name"), ProjectSerializer)
+        # An owner with no project you may see and a user who does not exist answer alike:
+        # user names are not to be found out this way.
+        return self.paginated(visible_projects(request.user).filter(owner__username=owner).order_by("name"),
+                              ProjectSerializer)
 
     @doc(summary="Create a project (as its owner, or staff)", request=ProjectCreateSerializer,
          responses={201: ProjectSerializer})
     def post(self, request, owner):
+        if not (request.user.is_staff or request.user.get_username() == owner):
+            # Refused before looking the owner up, so that whether it exists does not show.
+            raise PermissionDenied(f"only {owner} (or staff) may create projects under that name")
         owner = get_owner(owner)
         if not may_create_projects(request.user, owner):
             raise PermissionDenied(f"only {owner.get_username()} (or staff) may create projects under that name")
