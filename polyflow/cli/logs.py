@@ -8,7 +8,6 @@ import click
 
 from polyflow.cli.django_setup import command_errors, setup_database
 
-
 # A bound the lines a log can have (and what a deque or a Kubernetes tailLines takes) stays within.
 MAX_TAIL = 1_000_000
 
