@@ -74,13 +74,23 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _refuse_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    """An object that gives a key twice is refused: which of the two was meant is not known."""
+    data = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"duplicate key {key!r} in an object")
+        data[key] = value
+    return data
+
+
 class StrictJSONParser(JSONParser):
     """JSON that the database can store, or a 400 that says where it is not."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         text = _decode(_read_body(stream), parser_context)
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_refuse_duplicates)
         except RecursionError:
             raise ParseError("JSON parse error: nested too deeply") from None
         except ValueError as error:  # JSONDecodeError, and int() refusing more than 4300 digits

@@ -93,3 +93,21 @@ def test_options_and_head_do_not_fail(alice_api):
 
 def test_healthz_needs_no_credentials(live_server):
     assert requests.get(live_server.url + "/healthz", timeout=10).json() == {"status": "ok"}
+
+
+def test_unknown_body_fields_are_refused_naming_them(alice_api):
+    body = assert_error(alice_api.post("alice/vision/pipelines/train/runs/", json={"parms": {"fit": {"size": 2}}}),
+                        400, "invalid")
+    assert body["errors"] == [{"source": "body", "path": "parms",
+                               "message": "unknown field 'parms'; did you mean 'params'? (fields: params)"}]
+    body = assert_error(alice_api.post("alice/projects/", json={"name": "q", "owner": "bob"}), 400, "invalid")
+    assert [error["path"] for error in body["errors"]] == ["owner"]
+    assert "unknown field 'owner'" in body["errors"][0]["message"]
+    assert alice_api.get("alice/q/").status_code == 404  # nothing was created
+
+
+def test_a_key_given_twice_is_refused(alice_api):
+    response = alice_api.post("alice/projects/", data='{"name": "a", "name": "b"}',
+                              headers={"Content-Type": "application/json"})
+    body = assert_error(response, 400)
+    assert "duplicate key 'name'" in body["message"]

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from ...access import Access
 from ...selectors.projects import get_project
+from ...spec.errors import choices_text, suggest
 from ..errors import exception_handler, invalid_query
 from ..pagination import Pagination
 from ..parsers import StrictJSONParser
@@ -51,9 +52,23 @@ class ApiView(GenericAPIView):
 
     def body(self, serializer_class) -> dict:
         serializer = serializer_class(data=self.request.data)
+        _refuse_unknown_fields(serializer, self.request.data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
     def paginated(self, queryset, serializer_class) -> Response:
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(serializer_class(page, many=True, context={"request": self.request}).data)
+
+
+def _refuse_unknown_fields(serializer, data) -> None:
+    """A field the endpoint does not take is a 400 naming it, not silently dropped: `{"parms": ...}`
+    would otherwise trigger a run with the default params."""
+    if not isinstance(data, dict):
+        return  # the serializer itself says what the body should be
+    known = [name for name, field in serializer.fields.items() if not field.read_only]
+    unknown = [name for name in data if name not in known]
+    if unknown:
+        raise serializers.ValidationError({
+            str(name): f"unknown field {str(name)!r}{suggest(str(name), known)} (fields: {choices_text(known)})"
+            for name in unknown})
