@@ -22,6 +22,28 @@ from .base import Submission, SubmitError
 
 ENV_PREFIX = "POLYFLOW_PARAM_"
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
+# Kubernetes expands `$(VAR)` in a container's command, args and env values with the variables
+# defined for it, and reads `$$` as `$`: https://kubernetes.io/docs/tasks/inject-data-application/
+# define-interdependent-environment-variables/
+_KUBE_REFERENCE = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
+
+
+def kube_expand(text: str, variables: Mapping[str, str]) -> str:
+    """Kubernetes' `$(VAR)` expansion: defined references are replaced, `$$` is `$`, others stay."""
+
+    def replace(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1)
+        return variables[name] if name in variables else match.group(0)
+
+    return _KUBE_REFERENCE.sub(replace, text)
+
+
+def kube_literal(text: str) -> str:
+    """`text` as it must be written for Kubernetes' expansion to give it back unchanged: a param's
+    value is data, and `key=$(API_KEY)` in it must not become the template's secret."""
+    return text.replace("$", "$$")
 
 
 def env_var_name(input_name: str) -> str:
@@ -80,7 +102,7 @@ def _lookup(submission: Submission):
     def lookup(ref: Reference) -> str:
         if ref.namespace == "params":
             if ref.name in submission.params:
-                return as_text(submission.params[ref.name])
+                return kube_literal(as_text(submission.params[ref.name]))
             if template.input(ref.name) is not None:
                 return ""  # an optional input without a value
             known = ", ".join(io.name for io in template.inputs) or "none"
@@ -95,7 +117,7 @@ def _lookup(submission: Submission):
                     f"(globals: {', '.join(globals_)})",
                     permanent=True,
                 )
-            return as_text(globals_[ref.name])
+            return kube_literal(as_text(globals_[ref.name]))
         raise SubmitError(
             f"template {template.name!r}: '{{{{ {ref} }}}}' is only allowed in op params, not in a command",
             permanent=True,
@@ -105,7 +127,9 @@ def _lookup(submission: Submission):
 
 
 def render_command(submission: Submission) -> tuple[list[str], list[str]]:
-    """The container's command and args with every expression substituted.
+    """The container's command and args with every expression substituted, as a container spec
+    holds them: the values put in are written for Kubernetes' `$(VAR)` expansion (`$` as `$$`),
+    so that they reach the process as they are (`as_received`).
 
     Raises SubmitError(permanent=True) for an expression that cannot be filled
     in (the compiler rejects them, so only a hand-made plan reaches this).
@@ -120,6 +144,16 @@ def render_command(submission: Submission) -> tuple[list[str], list[str]]:
     return command, args
 
 
+def as_received(argv: list[str], env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The argv and env a container's process gets from those of its spec: Kubernetes expands
+    each env value with the variables defined before it, then the command and args with all of
+    them. The local backend applies it too, so that an op sees the same values on both."""
+    received: dict[str, str] = {}
+    for name, value in env.items():
+        received[name] = kube_expand(value, received)
+    return [kube_expand(part, received) for part in argv], received
+
+
 def param_env(submission: Submission) -> dict[str, str]:
     """The environment an op sees: the container's own env, then Polyflow's variables.
 
@@ -129,7 +163,7 @@ def param_env(submission: Submission) -> dict[str, str]:
     """
     env = {str(name): as_text(value) for name, value in submission.template.container.env.items()}
     for name, value in submission.params.items():
-        env[env_var_name(name)] = as_text(value)
+        env[env_var_name(name)] = kube_literal(as_text(value))
     globals_ = global_values(submission)
     env["POLYFLOW_RUN_UUID"] = as_text(globals_["run_uuid"])
     env["POLYFLOW_OP_NAME"] = as_text(globals_["op_name"])

@@ -58,7 +58,7 @@ from ..scheduler.outputs import MAX_OUTPUTS_BYTES
 from . import local_forkserver, local_signal
 from . import local_runner as files
 from .base import FAILED, LOST, PENDING, RUNNING, SUCCEEDED, Backend, Observation, Submission, SubmitError
-from .container import ENV_PREFIX, jsonable, param_env, render_command
+from .container import ENV_PREFIX, as_received, jsonable, param_env, render_command
 
 logger = logging.getLogger("polyflow.backends.local")
 RUNNER = str(Path(files.__file__).resolve())
@@ -203,6 +203,17 @@ class LocalBackend(Backend):
 
     # -- submit --------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Start the runner server now, in the background, if none runs: the first submit of
+        a fresh POLYFLOW_HOME then finds it listening instead of waiting for it to start."""
+        if not self.fork_server:
+            return
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            local_forkserver.prepare(os.path.abspath(self.root), sys.executable or "python3", self.server_idle)
+        except (OSError, local_forkserver.Unavailable):
+            pass  # the first submit tries again, and starts its runner itself if it must
+
     def submit(self, submission: Submission) -> str:
         key = submission.key
         if not _KEY.match(key) or key in (".", ".."):
@@ -232,9 +243,11 @@ class LocalBackend(Backend):
         env = param_env(submission)
         env["POLYFLOW_PARAMS_FILE"] = str(directory / files.PARAMS)
         env["POLYFLOW_OUTPUTS_FILE"] = str(directory / files.OUTPUTS)
+        # What a pod's process would get: the template's `$(VAR)` expanded, params as they are.
+        argv, env = as_received(command + args, env)
         spec = {
             "key": key,
-            "argv": command + args,
+            "argv": argv,
             "env": env,
             "cwd": cwd,
             "timeout": submission.timeout if submission.timeout and submission.timeout > 0 else None,

@@ -120,3 +120,29 @@ def test_param_env_schedule_at_empty_without_slot():
     env = param_env(submission(command=["true"], globals_={}))
     assert env["POLYFLOW_SCHEDULE_AT"] == ""
     assert env["POLYFLOW_RUN_UUID"] == RUN_UUID
+
+
+HOSTILE = {"bucket": "key=$(API_KEY)", "money": "$$5", "plain": "a$b"}
+
+
+def test_param_values_are_written_for_kubernetes_expansion_and_reach_the_process_as_they_are():
+    from polyflow.backends.container import as_received
+
+    sub = submission(command=["sh", "-c", "echo {{ params.bucket }} {{ params.money }} {{ params.plain }} $(API_KEY)"],
+                     params=HOSTILE, env={"API_KEY": "s3cr3t"})
+    command, args = render_command(sub)
+    env = param_env(sub)
+    # As the pod spec holds them: every `$` of a value doubled, the template's own `$(API_KEY)` kept.
+    assert command[-1] == "echo key=$$(API_KEY) $$$$5 a$$b $(API_KEY)"
+    assert env["POLYFLOW_PARAM_BUCKET"] == "key=$$(API_KEY)"
+    argv, received = as_received(command + args, env)
+    # As the process gets them: the values unchanged, the template's reference expanded.
+    assert argv[-1] == "echo key=$(API_KEY) $$5 a$b s3cr3t"
+    assert (received["POLYFLOW_PARAM_BUCKET"], received["POLYFLOW_PARAM_MONEY"]) == ("key=$(API_KEY)", "$$5")
+
+
+def test_kubernetes_expansion_rules():
+    from polyflow.backends.container import kube_expand
+
+    variables = {"A": "1", "B.x": "2"}
+    assert kube_expand("$(A)-$(B.x)-$(C)-$$(A)-$-$$$(A)", variables) == "1-2-$(C)-$(A)-$-$1"

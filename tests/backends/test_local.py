@@ -244,6 +244,17 @@ def test_a_failed_op_keeps_its_reason_whatever_its_outputs(backend):
     assert (outcome.status, outcome.reason, outcome.message) == ("failed", "error", "exited with code 2")
 
 
+def test_param_values_reach_the_process_as_on_kubernetes(backend):
+    """The same line as a pod prints (tests/kube_backend/test_backend.py): values as they are,
+    the template's own `$(API_KEY)` expanded as Kubernetes does."""
+    from tests.kube_backend.test_backend import HOSTILE, PARAM_PRINTER
+
+    job = submission(command=PARAM_PRINTER, params=HOSTILE, env={"API_KEY": "s3cr3t"})
+    backend.submit(job)
+    assert wait_final(backend, job.key).state == SUCCEEDED
+    assert backend.logs(job.key)[-1] == "key=$(API_KEY)|key=$(API_KEY)|$$5|s3cr3t"
+
+
 def test_submit_twice_starts_once(backend, tmp_path):
     counter = tmp_path / "count"
     sub = submission(command=["sh", "-c", f"echo ran >> {counter}"])

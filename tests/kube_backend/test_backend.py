@@ -74,6 +74,22 @@ def test_a_command_runs_and_its_outputs_and_log_come_back(backend, sim, kube_set
     assert backend.logs(job.key, tail=1) == ["hello world"]
 
 
+# Values as positional arguments, never inside the script: the shell does not read them again.
+PARAM_PRINTER = ["sh", "-c", 'printf "%s|%s|%s|%s\\n" "$1" "$POLYFLOW_PARAM_BUCKET" "$2" "$3"', "sh",
+                 "{{ params.bucket }}", "{{ params.money }}", "$(API_KEY)"]
+HOSTILE = {"bucket": "key=$(API_KEY)", "money": "$$5"}
+
+
+def test_param_values_reach_the_pod_as_they_are_not_expanded_by_kubernetes(backend, sim, tmp_path):
+    """A value `key=$(API_KEY)` must not become the template's secret env value, and `$$` must
+    not collapse to `$`; the template's own `$(API_KEY)` is expanded. The local backend gives
+    the very same line (tests/backends/test_local.py)."""
+    job = submission(command=PARAM_PRINTER, params=HOSTILE, env={"API_KEY": "s3cr3t"}, key="pipe-dollar-0f9e8d7c-1")
+    backend.submit(job)
+    assert sync_until(backend, job.key).state == SUCCEEDED
+    assert backend.logs(job.key) == ["key=$(API_KEY)|key=$(API_KEY)|$$5|s3cr3t"]
+
+
 def test_submit_twice_creates_one_pod(backend, sim):
     job = submission(command=["true"], key="pipe-op-0f9e8d7c-2")
     assert backend.submit(job) == backend.submit(job) == job.key

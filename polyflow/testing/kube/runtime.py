@@ -22,6 +22,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING
 
+from ...backends.container import kube_expand as expand
 from .errors import now
 from .logs import ContainerLog
 from .volumes import Volumes
@@ -37,20 +38,7 @@ DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadlin
 EVICTED_MESSAGE = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 12Mi."
 NODE_NAME = "kube-simulator"
 HOST_IP = "10.0.0.1"
-_REFERENCE = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
 _FIELD_REF = re.compile(r"^metadata\.(labels|annotations)\['([^']*)'\]$")
-
-
-def expand(text: str, variables: dict[str, str]) -> str:
-    """Kubernetes' `$(VAR)` expansion: defined references are replaced, `$$` is `$`, others stay."""
-
-    def replace(match: re.Match) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1)
-        return variables[name] if name in variables else match.group(0)
-
-    return _REFERENCE.sub(replace, text)
 
 
 def _signal_exit(returncode: int) -> int:

@@ -28,6 +28,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+from ...backends.container import kube_expand as expand
 from .validation import DOWNWARD_VOLUME_FIELDS
 
 SIMULATED = ("downwardAPI", "emptyDir")
@@ -117,7 +118,6 @@ class Volumes:
 
     def __init__(self, pod: dict, container: dict, directory: str, variables: dict[str, str],
                  message: tuple[str, str] | None = None):
-        from .runtime import expand  # runtime imports this module
 
         self.message = message
         self.rootfs = os.path.join(directory, "rootfs")
