@@ -111,3 +111,15 @@ def test_a_key_given_twice_is_refused(alice_api):
                               headers={"Content-Type": "application/json"})
     body = assert_error(response, 400)
     assert "duplicate key 'name'" in body["message"]
+
+
+@pytest.mark.parametrize("query", ["page_size=null", "page_size=0", "page=x", "page_size=2&page_size=3", "page=1&page=2"])
+def test_page_and_page_size_are_whole_numbers_given_once(alice_api, query):
+    body = assert_error(alice_api.get(f"alice/projects/?{query}"), 400, "invalid")
+    assert body["errors"][0]["source"] == "query"
+    assert body["errors"][0]["path"] == query.split("=")[0]
+
+
+def test_a_project_name_longer_than_a_label_is_refused(alice_api):
+    body = assert_error(alice_api.post("alice/projects/", json={"name": "a" * 64}), 400, "invalid")
+    assert body["errors"][0]["message"] == f"{'a' * 64!r} is too long for a name (64 characters, at most 63)"

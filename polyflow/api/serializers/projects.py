@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from ...models import ProjectMember
-from .fields import Text
+from .fields import Name, Text
 
 
 class ProjectSerializer(serializers.Serializer):
@@ -13,12 +13,12 @@ class ProjectSerializer(serializers.Serializer):
 
 
 class ProjectCreateSerializer(serializers.Serializer):
-    name = Text(max_length=255)
+    name = Name()
     description = Text(required=False, allow_blank=True, default="")
 
 
 class ProjectUpdateSerializer(serializers.Serializer):
-    name = Text(required=False, max_length=255)
+    name = Name(required=False)
     description = Text(required=False, allow_blank=True)
 
 
