@@ -113,7 +113,8 @@ def test_a_key_given_twice_is_refused(alice_api):
     assert "duplicate key 'name'" in body["message"]
 
 
-@pytest.mark.parametrize("query", ["page_size=null", "page_size=0", "page=x", "page_size=2&page_size=3", "page=1&page=2"])
+@pytest.mark.parametrize("query", ["page_size=null", "page_size=0", "page=x", "page_size=2&page_size=3",
+                                   "page=1&page=2"])
 def test_page_and_page_size_are_whole_numbers_given_once(alice_api, query):
     body = assert_error(alice_api.get(f"alice/projects/?{query}"), 400, "invalid")
     assert body["errors"][0]["source"] == "query"
