@@ -82,3 +82,20 @@ def only_polyflow(endpoints, **kwargs):
     return [endpoint for endpoint in endpoints
             if getattr(endpoint[3], "cls", None) is not None
             and endpoint[3].cls.__module__.startswith("polyflow.api.")]
+
+
+def what_the_api_enforces(result, generator, request, public):
+    """Postprocessing hook: constraints the views enforce that the serializers cannot say.
+
+    Request bodies take no field they do not declare (a 400 names it: views/base.py), and
+    `page`/`page_size` are whole numbers of at least 1 (pagination.py).
+    """
+    for name, component in (result.get("components") or {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object" and "additionalProperties" not in component:
+            component["additionalProperties"] = False
+    for path in (result.get("paths") or {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", ()) if isinstance(operation, dict) else ():
+                if parameter.get("in") == "query" and parameter.get("name") in ("page", "page_size"):
+                    parameter.setdefault("schema", {})["minimum"] = 1
+    return result

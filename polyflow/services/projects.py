@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from ..exceptions import Conflict, InvalidInput
+from ..exceptions import Conflict, InvalidInput, NotFound
 from ..models import ProjectMember
 from ..models.project import name_validator
 from ..selectors.projects import get_member, project_model
@@ -64,8 +64,9 @@ def delete_project(project) -> None:
 def _user(username: str):
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
-        raise InvalidInput(f"unknown user {username!r}",
-                           [{"source": "", "path": "user", "message": f"unknown user {username!r}"}])
+        # 404, as for any object a request names that does not exist; the path says which.
+        raise NotFound(f"user {username!r} not found",
+                       [{"source": "", "path": "user", "message": f"unknown user {username!r}"}])
     return user
 
 

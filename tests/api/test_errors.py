@@ -124,3 +124,16 @@ def test_page_and_page_size_are_whole_numbers_given_once(alice_api, query):
 def test_a_project_name_longer_than_a_label_is_refused(alice_api):
     body = assert_error(alice_api.post("alice/projects/", json={"name": "a" * 64}), 400, "invalid")
     assert body["errors"][0]["message"] == f"{'a' * 64!r} is too long for a name (64 characters, at most 63)"
+
+
+def test_an_empty_query_value_is_refused_not_read_as_absent(alice_api):
+    body = assert_error(alice_api.get("alice/vision/runs/?pipeline="), 400, "invalid")
+    assert (body["errors"][0]["source"], body["errors"][0]["path"]) == ("query", "pipeline")
+    assert_error(alice_api.get("alice/vision/runs/?ordering="), 400, "invalid")
+
+
+def test_members_answers_the_schema_allows(alice_api):
+    assert_error(alice_api.post("alice/vision/members/", json={"user": "nobody", "role": "member"}), 404, "not_found")
+    before = alice_api.get("alice/vision/members/ed/").json()
+    response = alice_api.patch("alice/vision/members/ed/", json={})  # a PATCH of nothing changes nothing
+    assert (response.status_code, response.json()) == (200, before)

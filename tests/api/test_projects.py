@@ -96,7 +96,7 @@ def test_members(world, alice_api):
 
 def test_member_errors(alice_api):
     assert_error(alice_api.post("alice/vision/members/", json={"user": "vera"}), 409, "conflict")
-    body = assert_error(alice_api.post("alice/vision/members/", json={"user": "ghost"}), 400, "invalid")
+    body = assert_error(alice_api.post("alice/vision/members/", json={"user": "ghost"}), 404, "not_found")
     assert body["errors"][0]["path"] == "user"
     body = assert_error(alice_api.post("alice/vision/members/", json={"user": "newbie", "role": "boss"}), 400)
     assert body["errors"][0]["path"] == "role"

@@ -34,4 +34,5 @@ class MemberCreateSerializer(serializers.Serializer):
 
 
 class MemberUpdateSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=ProjectMember.Role.choices)
+    # Optional, as a PATCH's fields are: `{}` changes nothing.
+    role = serializers.ChoiceField(choices=ProjectMember.Role.choices, required=False)

@@ -45,6 +45,13 @@ class ApiView(GenericAPIView):
         """The query string, validated; a 400 pointing into the query when it is not valid."""
         serializer = serializer_class(data=self.request.query_params)
         try:
+            # DRF reads an empty query value as "not given" (`?pipeline=` would list every run):
+            # an empty value is refused instead, as the schema says (minLength 1).
+            empty = {name: "an empty value: give one, or leave the parameter out"
+                     for name, field in serializer.fields.items()
+                     if not getattr(field, "allow_blank", False) and "" in self.request.query_params.getlist(name)}
+            if empty:
+                raise serializers.ValidationError(empty)
             serializer.is_valid(raise_exception=True)
         except serializers.ValidationError as error:
             raise invalid_query(error) from None

@@ -19,6 +19,8 @@ SCHEMA_SETTINGS = {
     "VERSION": __version__,
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["polyflow.api.schema.only_polyflow"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "polyflow.api.schema.what_the_api_enforces"],
     # Two `status` fields with different choices: name their enums.
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "polyflow.statuses.RunStatus.choices",

@@ -94,7 +94,8 @@ class MemberDetail(ApiView):
     def patch(self, request, owner, project, user):
         project = self.project(Access.ADMIN)
         data = self.body(MemberUpdateSerializer)
-        return Response(MemberSerializer(services.change_role(project, user, data["role"])).data)
+        member = services.change_role(project, user, data["role"]) if "role" in data else get_member(project, user)
+        return Response(MemberSerializer(member).data)
 
     @doc(summary="Remove a member (owner or staff)", responses={204: None})
     def delete(self, request, owner, project, user):
