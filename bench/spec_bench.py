@@ -7,6 +7,9 @@ seconds, microseconds per op and the linearity: the time ratio to the 100-op
 pipeline divided by the size ratio (1.0 = perfectly linear).
 
 `--profile N` profiles one compilation of N ops with cProfile instead.
+
+Other benchmarks import `compile_seconds(n_ops)`: the same measurement for one
+size (bench/startup_bench.py prints it beside the start-up figures).
 """
 
 from __future__ import annotations
@@ -128,12 +131,15 @@ def compile_once(text: str, size: int) -> float:
     return elapsed
 
 
+def compile_seconds(n_ops: int, repeats: int = REPEATS, seed: int = SEED) -> float:
+    """Seconds that `parse_yaml` + `check` take on the generated pipeline of `n_ops` ops,
+    best of `repeats` (in this process: what a command pays once its imports are done)."""
+    text = generate(n_ops, seed)
+    return min(compile_once(text, n_ops) for _ in range(max(1, repeats)))
+
+
 def run(sizes=SIZES, repeats: int = REPEATS) -> list[tuple[int, float]]:
-    results = []
-    for size in sizes:
-        text = generate(size)
-        results.append((size, min(compile_once(text, size) for _ in range(repeats))))
-    return results
+    return [(size, compile_seconds(size, repeats)) for size in sizes]
 
 
 def table(results: list[tuple[int, float]]) -> str:

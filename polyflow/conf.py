@@ -20,12 +20,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
+# Only the exception at import: `polyflow validate` reads POLYFLOW_* variables
+# through this module without loading Django's settings machinery.
 from django.core.exceptions import ImproperlyConfigured
-
-# django.test.signals re-exports this same signal; importing it from core keeps
-# django.test out of production processes.
-from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     # str. Where the embedded SQLite database (the standalone project's) and the
@@ -183,6 +180,8 @@ class PolyflowSettings:
         if self._user_settings is None:
             raw = self._explicit
             if raw is None:
+                from django.conf import settings
+
                 raw = getattr(settings, "POLYFLOW", {})
             self._user_settings = validate_settings(raw)
         return self._user_settings
@@ -208,12 +207,10 @@ class PolyflowSettings:
 polyflow_settings = PolyflowSettings()
 
 
-def _reload_polyflow_settings(*, setting: str, **kwargs: Any) -> None:
+def reload_polyflow_settings(*, setting: str, **kwargs: Any) -> None:
+    """A receiver of Django's `setting_changed` (connected by PolyflowConfig.ready)."""
     if setting == "POLYFLOW":
         polyflow_settings.reload()
-
-
-setting_changed.connect(_reload_polyflow_settings)
 
 
 def parse_bool(raw: str) -> bool:

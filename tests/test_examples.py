@@ -71,7 +71,7 @@ def print_times(capsys, label: str, out: str, wall: float) -> None:
     pipeline = float(re.search(r": succeeded in ([0-9.]+)s$", out, re.M).group(1))
     with capsys.disabled():
         print(f"\n[{label}] pipeline {pipeline:.1f} s (run start to end); whole command {wall:.1f} s "
-              f"on a fresh POLYFLOW_HOME (migrations included)")
+              f"on a fresh POLYFLOW_HOME (the database's creation included)")
 
 
 def test_quickstart_runs_to_success(env, capsys):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from ..conf import polyflow_settings
 from .base import Backend, Observation, Submission, SubmitError
 
 _BACKENDS = {
@@ -17,6 +16,10 @@ _BACKENDS = {
 
 
 def get_backend(name: str | None = None) -> Backend:
+    # Read here: the modules of this package that need no settings (the manifests the
+    # Kubernetes simulator checks pods with, say) import without Django.
+    from ..conf import polyflow_settings
+
     path = _BACKENDS[name or polyflow_settings.BACKEND]
     module, _, cls = path.rpartition(".")
     return getattr(import_module(module), cls)()

@@ -101,6 +101,11 @@ class Backend(ABC):
         """
         return {}
 
+    def prepare(self) -> None:
+        """Optional: get ready for submits that are about to come (the local backend starts
+        its runner server in the background). Never raises: a submit does what is left."""
+        return None
+
     def reconcile(self, force: bool = False) -> object | None:
         """Optional: compare what runs with what is recorded (adopt, report lost and orphaned
         attempts). The tick calls it at the start of every tick; a backend does the work only

@@ -67,6 +67,9 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER = os.path.join(_HERE, "local_runner.py")
 _CODE = ("local_runner.py", "local_forkserver.py", "local_signal.py")
 _EXIT = object()  # what a request that makes the server exit gets from _handle
+# When this process launched a server not seen answering yet, by root: `start` waits for
+# one launched less than START_WAIT ago (by `prepare`, say) rather than launch another.
+_launched: dict[str, float] = {}
 
 
 def code_version() -> str:
@@ -159,14 +162,17 @@ def start(root: str, directory: str, env: dict[str, str], umask: int | None, pyt
                            "version": code_version()}) + "\n").encode()
     try:
         _ask(root, request, REPLY_TIMEOUT)
+        _launched.pop(root, None)
         return
     except _NoServer:
         pass
-    launch(root, python, idle)
+    if time.monotonic() - _launched.get(root, -START_WAIT) >= START_WAIT:
+        launch(root, python, idle)
     deadline = time.monotonic() + START_WAIT
     while True:
         try:
             _ask(root, request, REPLY_TIMEOUT)
+            _launched.pop(root, None)
             return
         except _NoServer as error:
             if time.monotonic() > deadline:
@@ -175,8 +181,16 @@ def start(root: str, directory: str, env: dict[str, str], umask: int | None, pyt
             time.sleep(0.005)
 
 
+def prepare(root: str, python: str, idle: float = IDLE_EXIT) -> None:
+    """Launch a server now, not waiting for it, unless one listens (or left its socket file:
+    `start` deals with that one): a submit that follows finds it up, or waits for it."""
+    if not os.path.exists(os.path.join(root, SOCKET)):
+        launch(root, python, idle)
+
+
 def launch(root: str, python: str, idle: float = IDLE_EXIT) -> None:
     """Start a server in the background of a `sh` that exits at once (so it is nobody's child)."""
+    _launched[root] = time.monotonic()
     # Its own environment is only for itself: each request brings the one its runner gets.
     env = {name: value for name, value in os.environ.items() if not name.startswith("POLYFLOW_")}
     with open(os.path.join(root, SERVER_LOG), "ab") as server_log:

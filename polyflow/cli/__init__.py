@@ -1,29 +1,31 @@
-"""The ``polyflow`` command. Each command group lives in a module of its own."""
+"""The ``polyflow`` command. Each command group lives in a module of its own.
+
+A command's module is imported only when that command runs (or when
+``polyflow --help`` lists them all), so that ``polyflow validate`` loads
+neither Django nor the scheduler, and no command pays for the others.
+"""
+
+from importlib import import_module
 
 import click
 
 from polyflow import __version__
-from polyflow.cli.apply import apply
-from polyflow.cli.logs import logs
-from polyflow.cli.manage import manage
-from polyflow.cli.run import run
-from polyflow.cli.runs import runs
-from polyflow.cli.server import server
-from polyflow.cli.tick import tick
-from polyflow.cli.validate import validate
+
+# Each name is both the command and its module, polyflow.cli.<name>.
+COMMANDS = ("apply", "logs", "manage", "run", "runs", "server", "tick", "validate")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS:
+            return getattr(import_module(f"{__name__}.{name}"), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="polyflow")
 def main():
     """Polyflow: container-native machine-learning pipelines."""
-
-
-main.add_command(validate)
-main.add_command(manage)
-main.add_command(apply)
-main.add_command(tick)
-main.add_command(runs)
-main.add_command(logs)
-main.add_command(run)
-main.add_command(server)

@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from polyflow.cli.django_setup import database_errors, setup_database
-from polyflow.spec.fields import dns1123_label_error
 
 CREATE_USER_HINT = "create the user first with `polyflow manage createsuperuser`"
 
 
 def _owner_and_project(ctx, param, value: str) -> tuple[str, str]:
+    from polyflow.spec.fields import dns1123_label_error
+
     owner, slash, name = value.partition("/")
     if not slash or not owner or not name or "/" in name:
         raise click.BadParameter(f"{value!r}: expected OWNER/PROJECT, e.g. alice/churn")

@@ -1,8 +1,9 @@
 import contextlib
+import gc
 import os
+import warnings
 
 import click
-from django.core.exceptions import ImproperlyConfigured
 
 STANDALONE_SETTINGS = "polyflow.standalone.settings"
 
@@ -12,26 +13,44 @@ def use_standalone_settings_by_default() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", STANDALONE_SETTINGS)
 
 
+def is_standalone() -> bool:
+    """Whether the command uses the standalone project (not a host project's settings)."""
+    return os.environ.get("DJANGO_SETTINGS_MODULE", STANDALONE_SETTINGS) == STANDALONE_SETTINGS
+
+
 @contextlib.contextmanager
 def configuration_errors_as_usage_errors():
     """Show a bad setting (``POLYFLOW_MAX_CONCURRENCY=abc``) as one line, not a traceback."""
+    from django.core.exceptions import ImproperlyConfigured
+
     try:
         yield
     except ImproperlyConfigured as exc:
         raise click.ClickException(str(exc)) from exc
 
 
-def setup_django() -> None:
+def setup_django(apps: list[str] | None = None) -> None:
     """Make Django ready for a command that uses the ORM.
 
     The standalone settings create ``POLYFLOW_HOME`` themselves when they need it
     (SQLite, the generated secret key), so the WSGI entry point and plain
     ``django-admin --settings=polyflow.standalone.settings`` work as well.
+
+    `apps`: load only these of the standalone project's apps (a host project's
+    settings are left as they are). Set in this process only, before Django
+    reads them: the environment that ops and `polyflow manage` inherit still
+    names the whole standalone project.
     """
+    standalone = is_standalone()
     use_standalone_settings_by_default()
     import django
+    from django.apps import apps as registry
 
     with configuration_errors_as_usage_errors():
+        if apps is not None and standalone and not registry.ready:
+            from django.conf import settings
+
+            settings.INSTALLED_APPS = apps
         django.setup()
 
 
@@ -46,6 +65,30 @@ def database_errors():
         raise click.ClickException(f"database error: {str(error).strip()}") from None
 
 
+@contextlib.contextmanager
+def start_up():
+    """The cyclic garbage collector paused while a command starts, then spared what start-up made.
+
+    Start-up imports modules and builds classes (Django's models above all):
+    hundreds of thousands of objects, nearly all kept for the life of the
+    process. Collecting while they are made finds nothing to free and costs a
+    tenth of `polyflow run`'s start; so does the first collection after, which
+    would go over all of them at once. They are frozen instead (gc.freeze: left
+    out of every later collection), and the collector resumes for what the
+    command makes next. Reference counting frees everything as usual. Nested
+    blocks leave it to the outermost.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def setup_database() -> None:
     """`setup_django()`, then make sure the database has Polyflow's tables.
 
@@ -53,11 +96,54 @@ def setup_database() -> None:
     up first (as `polyflow manage migrate` would), so that a first command on a
     fresh POLYFLOW_HOME works; a database with some Polyflow migrations missing
     is never migrated behind the user's back: the command fails and says so.
+
+    The common cases are settled before Django is set up, with one query: a
+    database that has every Polyflow migration, and an empty SQLite database
+    of the standalone project, made in one step from the schema the migrations
+    make (polyflow/standalone/schema.py). The standalone project then loads
+    only LOCAL_APPS. Anything else (a fresh PostgreSQL database, migrations
+    missing) goes through Django's migration machinery, with every app.
     """
-    standalone = os.environ.get("DJANGO_SETTINGS_MODULE", STANDALONE_SETTINGS) == STANDALONE_SETTINGS
+    with start_up():
+        _setup_database()
+
+
+def _setup_database() -> None:
+    from polyflow.standalone import schema
+
+    standalone = is_standalone()
+    use_standalone_settings_by_default()
+    from django.db import connection
+
+    with configuration_errors_as_usage_errors(), database_errors(), warnings.catch_warnings():
+        # Django warns of queries made before its app registry is ready (meant for
+        # AppConfig.ready()); these are deliberate: they choose the apps to load.
+        warnings.filterwarnings("ignore", "Accessing the database during app initialization", RuntimeWarning)
+        ready = _has_every_polyflow_migration(connection) or (standalone and schema.create(connection))
+    if ready:
+        from polyflow.standalone.components import LOCAL_APPS
+
+        setup_django(LOCAL_APPS)
+        return
     setup_django()
     with database_errors():
         _ensure_database(standalone)
+
+
+def _has_every_polyflow_migration(connection) -> bool:
+    """Whether every migration file of Polyflow is recorded as applied (read without Django's
+    app registry, which is not set up yet, nor its migration graph, which takes long to load)."""
+    from django.conf import settings
+
+    from polyflow.standalone.schema import RECORDS, migration_names
+
+    module = settings.MIGRATION_MODULES.get("polyflow", "polyflow.migrations")  # None: no migrations
+    with connection.cursor() as cursor:
+        if RECORDS not in connection.introspection.table_names(cursor):
+            return False
+        cursor.execute(f"SELECT name FROM {RECORDS} WHERE app = %s", ["polyflow"])
+        applied = {name for (name,) in cursor.fetchall()}
+    return module is None or migration_names(module) <= applied
 
 
 def _ensure_database(standalone: bool) -> None:

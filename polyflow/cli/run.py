@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -9,10 +10,9 @@ import sys
 import time
 
 import click
-import yaml
 
 from polyflow.cli.apply import _owner_and_project, apply_files
-from polyflow.cli.django_setup import database_errors, setup_database
+from polyflow.cli.django_setup import database_errors, setup_database, start_up
 
 # polyflow.conf.BACKEND_CHOICES (importing it here would load Django's settings
 # machinery for every command; tests check the two agree).
@@ -32,22 +32,30 @@ POLL_PAUSE = 0.1
 SIGNAL_CHECK = 0.1
 
 
-class _ScalarLoader(yaml.SafeLoader):
-    """YAML's scalars, except timestamps: dates stay the ISO strings the spec expects."""
+@functools.cache
+def _scalar_loader():
+    """YAML's scalars, except timestamps: dates stay the ISO strings the spec expects.
 
+    Made on first use: `polyflow --help` lists this command without loading YAML."""
+    import yaml
 
-_ScalarLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+    class ScalarLoader(yaml.SafeLoader):
+        yaml_implicit_resolvers = {
+            first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+
+    return ScalarLoader
 
 
 def param_value(raw: str) -> object:
     """`0.1` a float, `3` an int, `true` a bool, `[1, 2]` a list, anything else the string itself."""
+    import yaml
+
     if raw == "":
         return ""
     try:
-        return yaml.load(raw, Loader=_ScalarLoader)  # noqa: S506 - a safe loader
+        return yaml.load(raw, Loader=_scalar_loader())  # noqa: S506 - a safe loader
     except yaml.YAMLError:
         return raw
 
@@ -116,28 +124,34 @@ def run(files, project, pipeline_name, params, backend, log_lines) -> None:
     if backend:
         # Read by the standalone settings, and by anything this process starts.
         os.environ["POLYFLOW_BACKEND"] = backend
-    setup_database()
+    with start_up():
+        setup_database()
+        backend_object = _backend(backend)
+        with database_errors():
+            lines, pipeline, triggered = _apply_and_trigger(files, owner_name, project_name, pipeline_name, params)
+        for line in lines:
+            click.echo(line)
+        _note_schedule(pipeline)
+
+        from polyflow.cli.progress import Watcher
+
+        stream = click.get_text_stream("stdout")
+        watcher = Watcher(triggered, backend_object, stream, live=stream.isatty(), log_lines=log_lines)
+    code = _Driver(triggered, backend_object, watcher).drive()
+    sys.exit(code)
+
+
+def _backend(name: str | None):
     from polyflow.backends import get_backend
     from polyflow.conf import polyflow_settings
 
-    backend_name = backend or polyflow_settings.BACKEND
+    name = name or polyflow_settings.BACKEND
     try:
-        backend_object = get_backend(backend_name)
+        backend = get_backend(name)
     except Exception as error:  # noqa: BLE001 - not installed, not configured (no cluster credentials...)
-        raise click.ClickException(f"the {backend_name} backend is not available: {error}") from None
-
-    with database_errors():
-        lines, pipeline, triggered = _apply_and_trigger(files, owner_name, project_name, pipeline_name, params)
-    for line in lines:
-        click.echo(line)
-    _note_schedule(pipeline)
-
-    from polyflow.cli.progress import Watcher
-
-    stream = click.get_text_stream("stdout")
-    watcher = Watcher(triggered, backend_object, stream, live=stream.isatty(), log_lines=log_lines)
-    code = _Driver(triggered, backend_object, watcher).drive()
-    sys.exit(code)
+        raise click.ClickException(f"the {name} backend is not available: {error}") from None
+    backend.prepare()  # the local backend's runner server starts while the files are applied
+    return backend
 
 
 def _apply_and_trigger(files, owner_name: str, project_name: str, pipeline_name: str | None, params: dict):
@@ -161,7 +175,7 @@ def _apply_and_trigger(files, owner_name: str, project_name: str, pipeline_name:
                 raise SystemExit(1) from None
             raise click.ClickException(error.message) from None
     project = pipeline.project
-    count = triggered.op_runs.filter(trial__isnull=True).count()  # a matrix op is one op, its group
+    count = len(triggered.plan["ops"])  # one op run each (a matrix op's trials come later)
     lines.append(f"run {triggered.uuid} of {project.owner.get_username()}/{project.name}/{pipeline.name}: "
                  f"triggered ({count} op{'s' if count != 1 else ''})")
     return lines, pipeline, triggered

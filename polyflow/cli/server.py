@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -11,7 +10,7 @@ import time
 
 import click
 
-from polyflow.cli.django_setup import STANDALONE_SETTINGS, database_errors, setup_django
+from polyflow.cli.django_setup import database_errors, is_standalone, setup_django
 
 logger = logging.getLogger("polyflow.server")
 # How often the scheduler thread looks for active runs: a run triggered over
@@ -50,7 +49,7 @@ def server(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     SIGTERM or Ctrl-C stops both: requests in progress and the tick in
     progress finish first.
     """
-    standalone = os.environ.get("DJANGO_SETTINGS_MODULE", STANDALONE_SETTINGS) == STANDALONE_SETTINGS
+    standalone = is_standalone()
     setup_django()
     _configure_logging()
     with database_errors():

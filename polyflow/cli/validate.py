@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from polyflow.conf import environ_setting
-from polyflow.spec import Compilation, SpecValidationError, check, read_files
-from polyflow.spec.describe import describe_schedule, describe_template_source
+from polyflow.cli.django_setup import configuration_errors_as_usage_errors
+
+if TYPE_CHECKING:
+    from polyflow.spec import Compilation
 
 # Keep the summary to one screen: long pipelines show their first ops only.
 MAX_OPS_SHOWN = 12
@@ -23,9 +26,15 @@ def validate(files: tuple[str, ...]) -> None:
 
     Exit status: 0 when all files are valid, 1 when any is not, 2 on usage errors.
     """
+    # Imported here: `polyflow --help` lists this command without loading the spec language.
+    from polyflow.conf import environ_setting
+    from polyflow.spec import SpecValidationError, check, read_files
+
+    with configuration_errors_as_usage_errors():
+        max_trials = environ_setting("MAX_TRIALS")
     raws, read_errors = read_files(files)
     try:
-        compilation = check(raws, earlier_errors=read_errors, max_trials=environ_setting("MAX_TRIALS"))
+        compilation = check(raws, earlier_errors=read_errors, max_trials=max_trials)
     except SpecValidationError as error:
         for item in error.errors:
             click.echo(str(item), err=True)
@@ -36,6 +45,8 @@ def validate(files: tuple[str, ...]) -> None:
 
 
 def summary(compilation: Compilation) -> str:
+    from polyflow.spec.describe import describe_schedule, describe_template_source
+
     lines = []
     for plan in compilation.pipelines:
         lines.append(f"{compilation.sources[plan.name]}: pipeline {plan.name}: valid, "

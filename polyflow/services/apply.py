@@ -198,8 +198,8 @@ def _store_pipeline(project, plan: Plan, content: str, user, mode: str, now) -> 
     pipeline.content = content
     pipeline.plan = plan_data
     pipeline.save()
-    _sync_operations(pipeline, plan)
-    _sync_subscriptions(pipeline, plan)
+    _sync_operations(pipeline, plan, plan_data["ops"], created)
+    _sync_subscriptions(pipeline, plan, created)
     return pipeline, created
 
 
@@ -228,26 +228,37 @@ def _newest_run_slot(pipeline: Pipeline) -> dt.datetime | None:
     return pipeline.runs.aggregate(newest=Max("schedule_at"))["newest"]
 
 
-def _sync_operations(pipeline: Pipeline, plan: Plan) -> None:
+def _sync_operations(pipeline: Pipeline, plan: Plan, specs: list[dict], created: bool) -> None:
+    """The pipeline's Operation rows and edges as the plan has them; `specs` are its ops as stored
+    in the pipeline's plan (made once). A pipeline just created has none to read or delete."""
     position = {name: index for index, name in enumerate(plan.order)}
-    pipeline.operations.exclude(name__in=position).delete()
-    existing = {op.name: op for op in pipeline.operations.all()}
-    for op in plan.ops:
-        row = existing.get(op.name) or Operation(pipeline=pipeline, name=op.name)
-        row.position, row.spec = position[op.name], thaw(op)
-        existing[op.name] = row
-    Operation.objects.bulk_create([row for row in existing.values() if row.pk is None])
-    Operation.objects.bulk_update([row for row in existing.values() if row.pk is not None], ["position", "spec"])
+    existing = {}
+    if not created:
+        pipeline.operations.exclude(name__in=position).delete()
+        existing = {op.name: op for op in pipeline.operations.all()}
+    new, kept = [], []
+    for op, spec in zip(plan.ops, specs, strict=True):
+        row = existing.get(op.name)
+        if row is None:
+            row = existing[op.name] = Operation(pipeline=pipeline, name=op.name)
+            new.append(row)
+        else:
+            kept.append(row)
+        row.position, row.spec = position[op.name], spec
+    Operation.objects.bulk_create(new)
+    Operation.objects.bulk_update(kept, ["position", "spec"])
     edges = Operation.upstream.through
-    edges.objects.filter(from_operation__pipeline=pipeline).delete()
+    if not created:
+        edges.objects.filter(from_operation__pipeline=pipeline).delete()
     edges.objects.bulk_create([
         edges(from_operation_id=existing[down].pk, to_operation_id=existing[up].pk) for up, down in plan.edges
     ])
 
 
-def _sync_subscriptions(pipeline: Pipeline, plan: Plan) -> None:
+def _sync_subscriptions(pipeline: Pipeline, plan: Plan, created: bool) -> None:
     events = Event.objects.filter(owner=pipeline.project.owner, name__in=plan.events)
-    pipeline.subscriptions.exclude(event__in=events).delete()
+    if not created:
+        pipeline.subscriptions.exclude(event__in=events).delete()
     EventSubscription.objects.bulk_create(
         [EventSubscription(event=event, pipeline=pipeline) for event in events], ignore_conflicts=True
     )

@@ -226,6 +226,7 @@ class _PipelineCompiler:
         # Lookups by name: a list scan here would make compiling quadratic in the ops.
         self.op_index = {name: index for index, name in reversed(list(enumerate(self.op_names)))}
         self.templates: dict[str, TemplateSpec] = {}
+        self._templates_of: dict[str, TemplateSpec | None] = {}
 
     def compile(self) -> Plan | None:
         self._collect_templates()
@@ -311,7 +312,7 @@ class _PipelineCompiler:
             trigger=data["trigger"],
             skip_on_upstream_skip=data["skip_on_upstream_skip"],
             depends_on_past=data["depends_on_past"] or bool(schedule and schedule.depends_on_past),
-            max_retries=_first_given(data.get("max_retries"), environment_retries, 0),
+            max_retries=_first_given(data.get("max_retries"), environment_retries),
             retry_delay=data["retry_delay"],
             retry_exp_backoff=data["retry_exp_backoff"],
             max_retry_delay=data["max_retry_delay"],
@@ -408,6 +409,8 @@ class _PipelineCompiler:
 
     def _references(self, path, op_name, value, dependencies) -> list[Reference] | None:
         """The expressions of a param value, or None when any of them is wrong."""
+        if value.__class__ in _NO_TEXT or (value.__class__ is str and "{{" not in value):
+            return []  # most values: nothing to walk
         refs, valid = [], True
         for inner, text in walk_strings(value):
             try:
@@ -468,11 +471,19 @@ class _PipelineCompiler:
         return None
 
     def _template_of(self, op_name: str) -> TemplateSpec | None:
+        # Memoised: references read the templates of upstream ops again and again.
+        try:
+            return self._templates_of[op_name]
+        except KeyError:
+            pass
         ref = self.ops_data[self.op_index[op_name]]["template"]
         if "name" in ref:
-            return self.templates.get(ref["name"])
-        spec = self.resolver.resolve(ActionRef(ref["action"], ref.get("version")))
-        return spec.template if spec else None
+            template = self.templates.get(ref["name"])
+        else:
+            spec = self.resolver.resolve(ActionRef(ref["action"], ref.get("version")))
+            template = spec.template if spec else None
+        self._templates_of[op_name] = template
+        return template
 
     def _check_value(self, path, declared, value, refs: list[Reference]) -> None:
         if len(refs) == 1 and refs[0].whole:
@@ -523,5 +534,11 @@ class _PipelineCompiler:
             return ()
 
 
-def _first_given(*values):
-    return next(value for value in values if value is not None)
+_NO_TEXT = frozenset({int, float, bool, type(None)})
+
+
+def _first_given(value, fallback):
+    """The op's own setting, else the template's, else none (0)."""
+    if value is not None:
+        return value
+    return 0 if fallback is None else fallback

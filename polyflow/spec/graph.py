@@ -21,6 +21,11 @@ def topological_order(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) ->
     naming the nodes of one cycle, closed (`a -> b -> a`).
     """
     position = {node: index for index, node in enumerate(nodes)}
+    edges = list(edges)
+    if len(position) == len(nodes) and all(position[upstream] < position[node] for upstream, node in edges):
+        # Every edge points forward: the loop below would keep the declaration order (each
+        # node is ready, and the first declared, once the nodes before it are ordered).
+        return tuple(nodes)
     downstream: dict[str, list[str]] = {node: [] for node in nodes}
     indegree = dict.fromkeys(nodes, 0)
     for upstream, node in edges:

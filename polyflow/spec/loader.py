@@ -14,6 +14,15 @@ from dataclasses import dataclass
 
 import yaml
 from marshmallow import ValidationError
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 
 from .compiler import Document
 from .errors import SpecError, SpecValidationError, document_position, flatten_messages, format_path
@@ -94,9 +103,135 @@ for _loader in (_SpecLoader, _FastLoader):
         _loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _reject_tag)
 
 
+# --- the fast path ----------------------------------------------------------------------
+#
+# PyYAML builds a graph of nodes for each document (with two marks per node: 70 MB for a
+# 2 MB file of 10,000 ops) and then constructs the data from it through generic, recursive
+# machinery. Most documents hold only plain mappings, lists and scalars: for them, the data
+# is built straight from libyaml's events, resolving plain scalars with the same table.
+# Anything else (merge keys, tags, keys given twice, recursive aliases, very deep nesting,
+# any error) makes the whole text go through _FastLoader and _SpecLoader as before, so that
+# the data and every error message stay theirs.
+
+_STR_TAG = yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG
+_SEQ_TAG = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
+_MAP_TAG = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
+_NULL_TAG, _BOOL_TAG, _INT_TAG, _FLOAT_TAG = (f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float"))
+# Plain scalars' implicit tags by first character, as _FastLoader resolves them.
+_IMPLICIT = {first: tuple(resolvers) for first, resolvers in _RESOLVERS.items()}
+assert None not in _IMPLICIT and not _FastLoader.yaml_path_resolvers, "resolving needs only the value"
+_BOOLS = yaml.SafeLoader.bool_values
+# Deeper documents take PyYAML's constructor, whose recursion limit decides as before.
+_FAST_DEPTH = 100
+
+
+class _Unusual(Exception):
+    """Something the fast path leaves to PyYAML."""
+
+
+def _load_events(text: str) -> list:
+    """What `list(yaml.load_all(text, Loader=_FastLoader))` gives, for texts of plain
+    documents; raises _Unusual (or libyaml's error) for any other."""
+    parser = _FastLoader(text)
+    get_event = parser.get_event
+    anchors: dict[str, object] = {}  # per document, as the composer's
+    building = object()
+
+    def scalar(event):
+        value, tag = event.value, event.tag
+        if tag is None or tag == "!":
+            if not event.implicit[0]:
+                return value  # quoted, or a non-specific tag: a string
+            resolved = _STR_TAG
+            for candidate, regexp in _IMPLICIT.get(value[:1], ()):
+                if regexp.match(value):
+                    resolved = candidate
+                    break
+            tag = resolved
+        if tag == _STR_TAG:
+            return value
+        if tag == _INT_TAG:
+            if value.isdigit() and value.isascii() and (value[0] != "0" or value == "0"):
+                return int(value)
+            return parser.construct_yaml_int(yaml.ScalarNode(tag, value))
+        if tag == _NULL_TAG:
+            return None
+        if tag == _BOOL_TAG:
+            result = _BOOLS.get(value.lower())
+            if result is None:
+                raise _Unusual
+            return result
+        if tag == _FLOAT_TAG:
+            return parser.construct_yaml_float(yaml.ScalarNode(tag, value))
+        raise _Unusual  # merge keys, other tags
+
+    def build(event, depth):
+        kind = event.__class__
+        if kind is ScalarEvent:
+            value = scalar(event)
+        elif kind is AliasEvent:
+            value = anchors.get(event.anchor, building)
+            if value is building:  # undefined (an error), or recursive
+                raise _Unusual
+            return value
+        elif depth > _FAST_DEPTH:
+            raise _Unusual
+        elif kind is MappingStartEvent:
+            if event.tag not in (None, "!", _MAP_TAG):
+                raise _Unusual
+            if event.anchor is not None:
+                if event.anchor in anchors:
+                    raise _Unusual  # a duplicate anchor: the composer's error
+                anchors[event.anchor] = building
+            value, pairs = {}, 0
+            depth += 1
+            while (item := get_event()).__class__ is not MappingEndEvent:
+                if item.__class__ is not ScalarEvent or item.anchor is not None:
+                    raise _Unusual  # a key that is a list, a mapping or an alias, or has an anchor
+                key = scalar(item)
+                value[key] = build(get_event(), depth)
+                pairs += 1
+            if len(value) != pairs:
+                raise _Unusual  # a key given twice
+        elif kind is SequenceStartEvent:
+            if event.tag not in (None, "!", _SEQ_TAG):
+                raise _Unusual
+            if event.anchor is not None:
+                if event.anchor in anchors:
+                    raise _Unusual
+                anchors[event.anchor] = building
+            value = []
+            depth += 1
+            while (item := get_event()).__class__ is not SequenceEndEvent:
+                value.append(build(item, depth))
+        else:
+            raise _Unusual
+        if event.anchor is not None:
+            if kind is ScalarEvent and event.anchor in anchors:
+                raise _Unusual
+            anchors[event.anchor] = value
+        return value
+
+    try:
+        documents = []
+        get_event()  # StreamStartEvent
+        while get_event().__class__ is not StreamEndEvent:  # DocumentStartEvent
+            documents.append(build(get_event(), 0))
+            get_event()  # DocumentEndEvent
+            anchors.clear()
+        return documents
+    finally:
+        parser.dispose()
+
+
 def _load_all(text: str) -> list:
     try:
-        return list(yaml.load_all(text, Loader=_FastLoader))
+        try:
+            return _load_events(text)
+        except yaml.YAMLError:
+            raise  # libyaml refused the text: so would _FastLoader
+        except Exception:  # _Unusual, or an error that PyYAML's constructor words (int(), ...)
+            return list(yaml.load_all(text, Loader=_FastLoader))
     except yaml.YAMLError:
         return list(yaml.load_all(text, Loader=_SpecLoader))
 
@@ -143,6 +278,11 @@ def parse_yaml(text: str, source: str) -> list[RawDocument]:
         # nesting exhausts the stack. Neither is a YAMLError.
         reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
         raise SpecValidationError([SpecError(source, "", f"invalid YAML: {reason}")]) from None
+    except KeyError as error:
+        # PyYAML's bool constructor looks an explicitly tagged value up in its table
+        # (`!!bool maybe`) and lets the KeyError out.
+        raise SpecValidationError([SpecError(source, "", f"invalid YAML: {error.args[0]!r} is not a value of "
+                                                         "its tag")]) from None
     if not datas:
         raise SpecValidationError([SpecError(source, "", "no documents found")])
     if len(datas) == 1:

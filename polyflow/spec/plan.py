@@ -14,12 +14,19 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 
+# Values that freeze returns as they are, checked by exact type first: isinstance with an
+# abstract class is slow, and a large plan freezes hundreds of thousands of values.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
 
 def freeze(value: object) -> object:
-    if isinstance(value, Mapping):
+    kind = value.__class__
+    if kind in _PLAIN:
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return MappingProxyType({key: freeze(item) for key, item in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(freeze(item) for item in value)
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
+        return tuple([freeze(item) for item in value])
     return value
 
 
@@ -107,10 +114,19 @@ class TemplateSpec:
     environment: EnvironmentSpec = field(default_factory=EnvironmentSpec)
 
     def input(self, name: str) -> IOSpec | None:
-        return next((io for io in self.inputs if io.name == name), None)
+        return self._inputs_by_name.get(name)
 
     def output(self, name: str) -> IOSpec | None:
-        return next((io for io in self.outputs if io.name == name), None)
+        return self._outputs_by_name.get(name)
+
+    # The first of each name, as a scan would find (the schema refuses a name given twice).
+    @cached_property
+    def _inputs_by_name(self) -> Mapping[str, IOSpec]:
+        return MappingProxyType({io.name: io for io in reversed(self.inputs)})
+
+    @cached_property
+    def _outputs_by_name(self) -> Mapping[str, IOSpec]:
+        return MappingProxyType({io.name: io for io in reversed(self.outputs)})
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ def references_in(text: str) -> Iterator[Reference]:
     A `{{` that no `}}` closes is malformed too (`{{ params.lr }` would
     otherwise reach the container as it is).
     """
+    if "{{" not in text:  # most strings: no expression, and nothing malformed
+        return
     matches = list(_EXPRESSION.finditer(text))
     whole = len(matches) == 1 and matches[0].span() == (0, len(text))
     for match in matches:
@@ -77,10 +79,15 @@ def references_in(text: str) -> Iterator[Reference]:
             raise ExpressionError(f"cannot read '{fragment}': '{{{{' without a closing '}}}}'")
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})  # no strings inside: skips the abstract checks
+
+
 def walk_strings(value: object, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
     """Every string inside a param value, with its path below the value."""
     if isinstance(value, str):
         yield path, value
+    elif value.__class__ in _SCALARS:
+        return
     elif isinstance(value, Mapping):
         for key, item in value.items():
             yield from walk_strings(item, path + (str(key),))

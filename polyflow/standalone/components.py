@@ -19,6 +19,16 @@ INSTALLED_APPS = [
     "polyflow",
 ]
 
+# What `polyflow run`, `apply`, `tick`, `runs` and `logs` load of the standalone
+# project: the apps whose models they use. The admin, DRF, sessions and templates
+# serve requests only, and loading them would double Django's set-up; their tables
+# are in the database all the same (a fresh one is made for INSTALLED_APPS).
+LOCAL_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "polyflow",
+]
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -294,9 +294,19 @@ templates:
 """).pipelines[0][0]
     run = trigger_run(pipeline)
     sim.inject("outcome", name="stuck-a-*", result="pending")
-    tick(NOW, backend)
     a_key = key(run, "a")
-    sim.wait_for_pod(a_key, NAMESPACE, phases=("Pending",))
+    deadline = time.monotonic() + 10
+    while op_run(run, "a").handle != a_key:  # a slow API server may leave the submit for the next tick
+        assert time.monotonic() < deadline, "the pod was never recorded"
+        tick(NOW, backend)
+
+    def unschedulable():
+        conditions = ((sim.pod(a_key, NAMESPACE) or {}).get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "PodScheduled" and c.get("status") == "False" for c in conditions)
+
+    while not unschedulable():  # the scheduler's verdict on the pod, as a cluster would give it
+        assert time.monotonic() < deadline, "the pod was never marked unschedulable"
+        time.sleep(0.02)
     tick(NOW + dt.timedelta(seconds=14), backend)  # within the timeout and the scheduler's grace
     assert op_run(run, "a").status == "scheduled"
     tick(NOW + dt.timedelta(seconds=16), backend)

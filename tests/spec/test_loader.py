@@ -64,6 +64,7 @@ def errors_of(call, *args) -> list[str]:
          "(while parsing a flow node)"),
         ("? [1, 2]\n: x\n",
          "f.yaml: line 1, column 3: invalid YAML: a mapping key must be a plain value, not a list or mapping"),
+        ("a: !!bool maybe\n", "f.yaml: invalid YAML: 'maybe' is not a value of its tag"),
     ],
 )
 def test_invalid_yaml(text, error):

@@ -8,7 +8,7 @@ from marshmallow import ValidationError
 
 from .. import fields as f
 from ..errors import choices_text, describe
-from .base import StrictSchema, schema_for_kind
+from .base import StrictSchema, schema_for_kind, shared
 from .pipeline import PipelineSchema
 from .template import IOSchema, TemplateSchema
 
@@ -48,7 +48,7 @@ def load_document(data: object) -> dict:
     """
     if not isinstance(data, Mapping):
         raise ValidationError(f"expected a mapping with 'version' and 'kind', got {describe(data)}")
-    schema = schema_for_kind(data, DOCUMENT_SCHEMAS)()
+    schema = shared(schema_for_kind(data, DOCUMENT_SCHEMAS))
     kind = data["kind"]
     errors = {}
     if kind != "action" and "version" in data and data["version"] not in SPEC_VERSIONS:

@@ -20,7 +20,8 @@ from ...matrix.ranking import MAXIMIZE, MINIMIZE
 from ...matrix.spaces import SPACES
 from .. import fields as f
 from ..errors import describe
-from .base import KindField, StrictSchema
+from ..fields import Checker, Slow, schema_loader
+from .base import KindField, StrictSchema, shared
 
 OPTIMIZATIONS = (MAXIMIZE, MINIMIZE)
 
@@ -46,13 +47,27 @@ class SpaceField(fields.Field):
         if not isinstance(value, Mapping):
             raise ValidationError(f"expected a mapping {{kind, value}}, got {describe(value)}")
         try:
-            space = SpaceSchema().load(value)
+            space = shared(SpaceSchema).load(value)
         except ValidationError as error:
             raise ValidationError(error.messages) from None
         try:
             return {"kind": space["kind"], "value": SPACES[space["kind"]].normalise(space["value"])}
         except MatrixError as error:
             raise ValidationError({"value": _at(error.path, str(error))}) from None
+
+    def fast_checker(self) -> Checker:
+        load_space = schema_loader(SpaceSchema)
+        if load_space is None:
+            return None
+
+        def check(value):
+            space = load_space(value)  # declines what is no mapping
+            try:
+                return {"kind": space["kind"], "value": SPACES[space["kind"]].normalise(space["value"])}
+            except MatrixError:
+                raise Slow from None
+
+        return check
 
 
 class MetricSchema(StrictSchema):
