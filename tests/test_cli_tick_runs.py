@@ -329,3 +329,16 @@ def test_a_first_command_on_a_fresh_home_sets_up_the_database(tmp_path):
 
 def test_status_choices_are_the_run_statuses():
     assert RUN_STATUSES == tuple(RunStatus.values())
+
+
+@pytest.mark.parametrize("args", [
+    ("runs", "list", "--limit", "99999999999999999999"),
+    ("runs", "list", "--limit", "0"),
+    ("run", "examples/quickstart.yaml", "--log-lines", "99999999999999999999"),
+    ("server", "--port", "70000"),
+    ("server", "--threads", "0"),
+])
+def test_numeric_options_out_of_range_are_usage_errors(env, args):
+    result = polyflow(*args, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "is not in the range" in result.stderr

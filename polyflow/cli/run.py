@@ -88,7 +88,7 @@ def _parse_params(ctx, param, values: tuple[str, ...]) -> dict[str, dict[str, ob
                    "true a boolean, anything else text). Repeat for more.")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES),
               help="What runs the ops: local processes or Kubernetes pods (default: POLYFLOW_BACKEND, local).")
-@click.option("--log-lines", default=10, show_default=True, type=click.IntRange(min=0), metavar="N",
+@click.option("--log-lines", default=10, show_default=True, type=click.IntRange(min=0, max=10_000), metavar="N",
               help="How many log lines of each failed op the summary shows.")
 def run(files, project, pipeline_name, params, backend, log_lines) -> None:
     """Apply FILES, run their pipeline once now, and show it until it ends.

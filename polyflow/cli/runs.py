@@ -30,7 +30,7 @@ def runs() -> None:
 @click.option("--pipeline", metavar="NAME", help="Only the runs of pipelines with this name.")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(RUN_STATUSES),
               help="Only runs in this status; repeat for several.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--limit", type=click.IntRange(min=1, max=100_000), default=50, show_default=True,
               help="Show at most this many runs.")
 @click.option("-o", "--output", type=OUTPUT, default="table", show_default=True)
 def list_runs(project, pipeline, statuses, limit, output) -> None:
