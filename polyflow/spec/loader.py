@@ -224,6 +224,54 @@ def _load_events(text: str) -> list:
         parser.dispose()
 
 
+# The most nodes a YAML text may stand for once its aliases are expanded: about three times a
+# 10,000-op pipeline. A few hundred bytes of nested aliases (a "billion laughs") would
+# otherwise expand to a tree that every later walk pays for, for minutes and gigabytes.
+MAX_EXPANDED_NODES = 1_000_000
+_COLLECTION_ENDS = (MappingEndEvent, SequenceEndEvent)
+
+
+def _expanded_size_error(text: str) -> str | None:
+    """Why the text expands to too many nodes, or None: counted on the parser's events alone
+    (each alias counts the nodes of what it names), so the refusal costs the text's size."""
+    if "&" not in text or "*" not in text:
+        return None  # no anchor or no alias: nothing expands
+    sizes: dict[str, int] = {}
+    open_nodes: list[list] = []  # [nodes so far, anchor] of each collection being read
+    total = 0
+    try:
+        for event in yaml.parse(text, Loader=_FastLoader):
+            kind = event.__class__
+            if kind is MappingStartEvent or kind is SequenceStartEvent:
+                open_nodes.append([1, event.anchor])
+                total += 1
+                continue
+            if kind is ScalarEvent:
+                nodes = 1
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+            elif kind is AliasEvent:
+                nodes = sizes.get(event.anchor, 1)
+            elif kind in _COLLECTION_ENDS:
+                nodes, anchor = open_nodes.pop()
+                if anchor is not None:
+                    sizes[anchor] = nodes
+                if open_nodes:
+                    open_nodes[-1][0] += nodes
+                continue
+            else:
+                continue
+            total += nodes
+            if open_nodes:
+                open_nodes[-1][0] += nodes
+            if total > MAX_EXPANDED_NODES:
+                return (f"the YAML expands to more than {MAX_EXPANDED_NODES:,} nodes through its aliases "
+                        f"(alias '*{event.anchor}' and those before it): refused")
+    except yaml.YAMLError:
+        return None  # the loader reports it, with its line
+    return None
+
+
 def _load_all(text: str) -> list:
     try:
         try:
@@ -268,6 +316,9 @@ def parse_yaml(text: str, source: str) -> list[RawDocument]:
     In a file of several documents, each is labelled with its position in the
     file (empty ones count), so that `f.yaml (document 3)` is the third.
     """
+    expansion = _expanded_size_error(text)
+    if expansion:
+        raise SpecValidationError([SpecError(source, "", expansion)])
     try:
         with gc_paused():
             datas = [(index, data) for index, data in enumerate(_load_all(text), 1) if data is not None]

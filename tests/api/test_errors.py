@@ -137,3 +137,12 @@ def test_members_answers_the_schema_allows(alice_api):
     before = alice_api.get("alice/vision/members/ed/").json()
     response = alice_api.patch("alice/vision/members/ed/", json={})  # a PATCH of nothing changes nothing
     assert (response.status_code, response.json()) == (200, before)
+
+
+def test_an_alias_bomb_is_a_400_at_once(alice_api):
+    from tests.spec.test_loader import alias_bomb
+
+    text = "version: 1\nkind: pipeline\nname: bomb\nops: []\nx:\n" + "".join(
+        f"  {line}\n" for line in alias_bomb().splitlines())
+    body = assert_error(alice_api.post("alice/vision/pipelines/", yaml=text), 400, "invalid_spec")
+    assert "expands to more than 1,000,000 nodes" in body["errors"][0]["message"]

@@ -291,3 +291,26 @@ def test_validate_all_keeps_the_good_documents_and_every_error():
         SpecError("f.yaml (document 4)", "kind",
                   "unknown kind 'evnt'; did you mean 'event'? (kinds: pipeline, action, event)"),
     ]
+
+
+def alias_bomb(levels: int = 9, width: int = 10) -> str:
+    """A "billion laughs": a few hundred bytes that expand to width**levels nodes."""
+    lines = ["a0: &a0 [" + ", ".join(["x"] * width) + "]"]
+    lines += [f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * width) + "]" for level in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_once_without_being_expanded():
+    import time
+
+    text = alias_bomb()
+    assert len(text) < 1000
+    started = time.perf_counter()
+    assert errors_of(parse_yaml, text, "f.yaml") == [
+        "f.yaml: the YAML expands to more than 1,000,000 nodes through its aliases (alias '*a4' and those "
+        "before it): refused"]
+    assert time.perf_counter() - started < 1.0  # bounded by the text's size, not its expansion
+
+
+def test_aliases_that_expand_within_the_limit_are_read():
+    assert parse_yaml(alias_bomb(levels=3), "f.yaml")[0].data["a2"][0][0] == ["x"] * 10
