@@ -18,10 +18,8 @@ from ..conf import polyflow_settings
 from ..exceptions import Conflict, InvalidInput, InvalidSpec, NotFound
 from ..models import Action, Event, EventSubscription, Operation, Pipeline
 from ..spec import ActionSpec, Plan, RawDocument, Registry, SpecValidationError, check, parse_yaml
-from ..spec.errors import SpecError, format_path
 from ..spec.plan import ScheduleSpec, template_from_dict, thaw
 from ..spec.schemas.documents import MAX_ACTION_VERSION
-from ..spec.storable import unstorable_value
 
 
 class DatabaseRegistry(Registry):
@@ -88,7 +86,6 @@ def apply_documents(
         if kinds != [expect_kind]:
             raise InvalidInput(f"expected one {expect_kind} document, got {len(raws)} document(s)"
                                f" of kind {', '.join(map(str, kinds))}")
-    refuse_unstorable(raws)
     owner = project.owner
     try:
         compilation = check(raws, registry=DatabaseRegistry(owner), require_registry=True,
@@ -119,14 +116,6 @@ def apply_documents(
     except IntegrityError:
         raise Conflict("another request changed the same objects at the same time; try again") from None
     return result
-
-
-def refuse_unstorable(raws: list[RawDocument]) -> None:
-    """Values the database would refuse (NUL characters, inf...) are spec errors, not a crash when stored."""
-    errors = [SpecError(raw.source, format_path(problem[0]), problem[1])
-              for raw in raws if (problem := unstorable_value(raw.data))]
-    if errors:
-        raise InvalidSpec.from_spec_errors(errors)
 
 
 def raw_for(raws, kind: str, name: str) -> RawDocument:

@@ -19,7 +19,6 @@ from .apply import (
     _store_event,
     parse_body,
     raw_for,
-    refuse_unstorable,
 )
 
 OWNER_KINDS = ("action", "event")
@@ -50,7 +49,6 @@ def apply_owner_documents(
     if any(kind not in OWNER_KINDS for kind in kinds):
         raise InvalidInput(f"only {' and '.join(OWNER_KINDS)} documents belong to an owner;"
                            " pipelines are applied to a project")
-    refuse_unstorable(raws)
     try:
         compilation = check(raws, registry=DatabaseRegistry(owner), require_registry=True)
     except SpecValidationError as error:

@@ -314,3 +314,19 @@ def test_an_alias_bomb_is_refused_at_once_without_being_expanded():
 
 def test_aliases_that_expand_within_the_limit_are_read():
     assert parse_yaml(alias_bomb(levels=3), "f.yaml")[0].data["a2"][0][0] == ["x"] * 10
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (".inf", "f.yaml: ops[0].params.x: inf is not a finite number"),
+    ('"\\ud800"', "f.yaml: ops[0].params.x: lone surrogate characters"),
+    ("[" * 70 + "]" * 70, "f.yaml: ops[0].params.x"),
+])
+def test_check_refuses_what_apply_could_not_store(value, message):
+    """`validate` and `apply` agree: check() itself refuses what cannot be stored."""
+    from polyflow.spec import check
+
+    text = ("version: 1\nkind: pipeline\nname: p\nops:\n  - {name: a, template: {name: t}, params: {x: " + value
+            + "}}\ntemplates:\n  - {kind: job, name: t, inputs: [{name: x, type: any}],"
+            " container: {image: busybox, command: ['true']}}\n")
+    errors = errors_of(check, parse_yaml(text, "f.yaml"))
+    assert len(errors) == 1 and errors[0].startswith(message)

@@ -135,7 +135,7 @@ def test_metric(metric, errors):
             "ops[0].matrix.early_stopping[0].optimization: unknown optimization 'up' (optimizations: maximize, "
             "minimize)"]),
         ("[{kind: metric_early_stopping, metric: accuracy, value: .inf}]", [
-            "ops[0].matrix.early_stopping[0].value: expected a number, got inf"]),
+            "ops[0].matrix.early_stopping[0].value: inf is not a finite number"]),
         ("[{kind: failure_early_stopping}]", ["ops[0].matrix.early_stopping[0].percent: required field is missing"]),
         ("[{kind: failure_early_stopping, percent: 0}, {kind: failure_early_stopping, percent: 100.5}]", [
             "ops[0].matrix.early_stopping[0].percent: must be above 0, got 0",
