@@ -55,9 +55,9 @@ def decide_groups(run: RunSnapshot, now: dt.datetime, *, current: Callable[[OpSt
             continue
         if group.status != OpStatus.RUNNING:
             continue
-        views = [_view(run, trial, fields) for trial in trials]
         if running and spec.matrix.early_stopping:
-            verdict = early_stop(spec.matrix.early_stopping, views)
+            # Built only for the policies: every decision of a large search would pay for them.
+            verdict = early_stop(spec.matrix.early_stopping, [_view(run, trial, fields) for trial in trials])
             if verdict is not None:
                 _stop_early(trials, verdict, change, stop)
                 trials = [current(op) for op in run.trials.get(spec.name, ())]
