@@ -65,6 +65,26 @@ DEFAULTS: dict[str, Any] = {
     # int >= 1. The most metric points kept per read of one op run's log: above
     # it, that read's points are thinned evenly (each metric's last one kept).
     "MAX_METRIC_POINTS": 1000,
+    # -- Input limits (docs/security.md) ------------------------------------------
+    # Each bounds what one spec text, request or value may cost to read, so that a
+    # small hostile input cannot pin a core or fill the memory; each is refused at
+    # once with a message naming the limit and the value (a 400 or 413, exit 1).
+    # int >= 1, bytes. The largest spec text: a file given to the CLI, a YAML body.
+    "MAX_SPEC_BYTES": 4_194_304,
+    # int >= 1. The most documents one spec text may hold.
+    "MAX_DOCUMENTS": 1000,
+    # int >= 1. The most nodes a spec text may stand for once its YAML aliases are
+    # expanded (a "billion laughs" is a few hundred bytes).
+    "MAX_EXPANDED_NODES": 1_000_000,
+    # int >= 1. The deepest nesting of lists and mappings in a document, params or a payload.
+    "MAX_NESTING": 64,
+    # int >= 1, characters. The longest string in a document, params or a payload
+    # (a description is copied into every run's plan).
+    "MAX_STRING_LENGTH": 65_536,
+    # int >= 1. The most ops one pipeline may have.
+    "MAX_OPS": 10_000,
+    # int >= 1, bytes. The largest request body the API reads (a 413 above it).
+    "MAX_REQUEST_BYTES": 8_388_608,
     # -- The kubernetes backend (docs/kubernetes.md) ------------------------------
     # str. The API server's URL, used as it is, without credentials, e.g.
     # "http://127.0.0.1:8001" (kubectl proxy, the simulator). "" (the default):
@@ -103,7 +123,9 @@ BACKEND_CHOICES = ("local", "kubernetes")
 _CHOICES: dict[str, tuple[str, ...]] = {"BACKEND": BACKEND_CHOICES}
 _MINIMUMS: dict[str, int] = {"MAX_CONCURRENCY": 0, "TICK_INTERVAL": 1, "TICK_BATCH_SIZE": 1, "RUN_LEASE": 1,
                              "KUBE_REQUEST_TIMEOUT": 1, "POD_TTL": 0,
-                             "RECONCILE_INTERVAL": 1, "MAX_METRIC_POINTS": 1, "MAX_TRIALS": 1}
+                             "RECONCILE_INTERVAL": 1, "MAX_METRIC_POINTS": 1, "MAX_TRIALS": 1,
+                             **dict.fromkeys(("MAX_SPEC_BYTES", "MAX_DOCUMENTS", "MAX_EXPANDED_NODES", "MAX_NESTING",
+                                              "MAX_STRING_LENGTH", "MAX_OPS", "MAX_REQUEST_BYTES"), 1)}
 
 _TYPE_NAMES = {
     bool: "a boolean",

@@ -16,7 +16,9 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser, JSONParser
 
+from ..conf import polyflow_settings
 from ..spec.errors import format_path
+from ..spec.limits import over_limit
 from ..spec.storable import unstorable_value
 
 
@@ -31,13 +33,12 @@ class YAMLText(str):
 
 
 def _read_body(stream) -> bytes:
-    # DRF hands parsers other than JSON and form ones the raw stream, past
-    # Django's DATA_UPLOAD_MAX_MEMORY_SIZE check (which guards request.body),
-    # so it is applied here too.
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    data = stream.read() if limit is None else stream.read(limit + 1)
-    if limit is not None and len(data) > limit:
-        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+    # The parsers read the raw stream, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE check
+    # (which guards request.body): Polyflow's own limit is applied here, never reading more.
+    limit = polyflow_settings.MAX_REQUEST_BYTES
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(over_limit("the request body is too large", limit, "MAX_REQUEST_BYTES", "bytes"))
     return data
 
 
@@ -95,7 +96,7 @@ class StrictJSONParser(JSONParser):
             raise ParseError("JSON parse error: nested too deeply") from None
         except ValueError as error:  # JSONDecodeError, and int() refusing more than 4300 digits
             raise ParseError(f"JSON parse error: {error}") from None
-        problem = unstorable_value(data)
+        problem = unstorable_value(data, polyflow_settings.MAX_NESTING, polyflow_settings.MAX_STRING_LENGTH)
         if problem:
             path = format_path(problem[0])
             raise ParseError(f"{path}: {problem[1]}" if path else problem[1])

@@ -77,21 +77,20 @@ def apply_files(files: tuple[str, ...], owner, project_name: str):
     """
     from django.db import transaction
 
-    from polyflow.conf import polyflow_settings
     from polyflow.exceptions import PolyflowError
     from polyflow.models import Action
     from polyflow.selectors.projects import project_model
-    from polyflow.services.apply import DatabaseRegistry, apply_documents
+    from polyflow.services.apply import DatabaseRegistry, apply_documents, spec_limits
     from polyflow.services.projects import create_project
     from polyflow.spec import SpecValidationError, check, read_files
 
     owner_name = owner.get_username()
-    raws, read_errors = read_files(files)
+    raws, read_errors = read_files(files, spec_limits())
     if read_errors:
         # Report what is wrong with the other files too, as validate does.
         try:
             check(raws, registry=DatabaseRegistry(owner), require_registry=True, earlier_errors=read_errors,
-                  max_trials=polyflow_settings.MAX_TRIALS)
+                  limits=spec_limits())
         except SpecValidationError as error:
             _fail([(e.source, e.path, e.message) for e in error.errors])
     # The files as written are what the API shows; a file of several documents

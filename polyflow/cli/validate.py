@@ -29,12 +29,13 @@ def validate(files: tuple[str, ...]) -> None:
     # Imported here: `polyflow --help` lists this command without loading the spec language.
     from polyflow.conf import environ_setting
     from polyflow.spec import SpecValidationError, check, read_files
+    from polyflow.spec.limits import limits_from
 
     with configuration_errors_as_usage_errors():
-        max_trials = environ_setting("MAX_TRIALS")
-    raws, read_errors = read_files(files)
+        limits = limits_from(environ_setting)
+    raws, read_errors = read_files(files, limits)
     try:
-        compilation = check(raws, earlier_errors=read_errors, max_trials=max_trials)
+        compilation = check(raws, earlier_errors=read_errors, limits=limits)
     except SpecValidationError as error:
         for item in error.errors:
             click.echo(str(item), err=True)

@@ -18,6 +18,7 @@ from ..conf import polyflow_settings
 from ..exceptions import Conflict, InvalidInput, InvalidSpec, NotFound
 from ..models import Action, Event, EventSubscription, Operation, Pipeline
 from ..spec import ActionSpec, Plan, RawDocument, Registry, SpecValidationError, check, parse_yaml
+from ..spec.limits import Limits, limits_from
 from ..spec.plan import ScheduleSpec, template_from_dict, thaw
 from ..spec.schemas.documents import MAX_ACTION_VERSION
 
@@ -49,10 +50,15 @@ class ApplyResult:
     events: list[tuple[Event, bool]] = field(default_factory=list)
 
 
+def spec_limits() -> Limits:
+    """The POLYFLOW settings that bound a spec text (docs/security.md)."""
+    return limits_from(lambda name: getattr(polyflow_settings, name))
+
+
 def parse_body(text: str, source: str = "body") -> list[RawDocument]:
     """A YAML (or JSON, which is YAML) text of one or more documents."""
     try:
-        return parse_yaml(text, source)
+        return parse_yaml(text, source, spec_limits())
     except SpecValidationError as error:
         raise InvalidSpec.from_spec_errors(error.errors) from None
 
@@ -89,7 +95,7 @@ def apply_documents(
     owner = project.owner
     try:
         compilation = check(raws, registry=DatabaseRegistry(owner), require_registry=True,
-                            max_trials=polyflow_settings.MAX_TRIALS)
+                            limits=spec_limits())
     except SpecValidationError as error:
         raise InvalidSpec.from_spec_errors(error.errors) from None
     now = now or timezone.now()

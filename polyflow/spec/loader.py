@@ -8,6 +8,8 @@ the field that expects them and stay JSON-safe.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from yaml.events import (
 from .compiler import Document
 from .errors import SpecError, SpecValidationError, document_position, flatten_messages, format_path
 from .gcpause import gc_paused
+from .limits import DEFAULT_LIMITS, Limits, over_limit
 from .schemas.documents import load_document
 
 
@@ -129,9 +132,14 @@ class _Unusual(Exception):
     """Something the fast path leaves to PyYAML."""
 
 
-def _load_events(text: str) -> list:
+class _TooManyDocuments(Exception):
+    """More documents than the limit: reading stops there, whatever follows."""
+
+
+def _load_events(text: str, max_documents: int) -> list:
     """What `list(yaml.load_all(text, Loader=_FastLoader))` gives, for texts of plain
-    documents; raises _Unusual (or libyaml's error) for any other."""
+    documents; raises _Unusual (or libyaml's error) for any other, and _TooManyDocuments
+    past `max_documents`."""
     parser = _FastLoader(text)
     get_event = parser.get_event
     anchors: dict[str, object] = {}  # per document, as the composer's
@@ -216,6 +224,8 @@ def _load_events(text: str) -> list:
         documents = []
         get_event()  # StreamStartEvent
         while get_event().__class__ is not StreamEndEvent:  # DocumentStartEvent
+            if len(documents) == max_documents:
+                raise _TooManyDocuments
             documents.append(build(get_event(), 0))
             get_event()  # DocumentEndEvent
             anchors.clear()
@@ -224,14 +234,12 @@ def _load_events(text: str) -> list:
         parser.dispose()
 
 
-# The most nodes a YAML text may stand for once its aliases are expanded: about three times a
-# 10,000-op pipeline. A few hundred bytes of nested aliases (a "billion laughs") would
-# otherwise expand to a tree that every later walk pays for, for minutes and gigabytes.
-MAX_EXPANDED_NODES = 1_000_000
+# A few hundred bytes of nested aliases (a "billion laughs") would otherwise expand to a
+# tree that every later walk pays for, for minutes and gigabytes: POLYFLOW['MAX_EXPANDED_NODES'].
 _COLLECTION_ENDS = (MappingEndEvent, SequenceEndEvent)
 
 
-def _expanded_size_error(text: str) -> str | None:
+def _expanded_size_error(text: str, max_nodes: int) -> str | None:
     """Why the text expands to too many nodes, or None: counted on the parser's events alone
     (each alias counts the nodes of what it names), so the refusal costs the text's size."""
     if "&" not in text or "*" not in text:
@@ -264,24 +272,30 @@ def _expanded_size_error(text: str) -> str | None:
             total += nodes
             if open_nodes:
                 open_nodes[-1][0] += nodes
-            if total > MAX_EXPANDED_NODES:
-                return (f"the YAML expands to more than {MAX_EXPANDED_NODES:,} nodes through its aliases "
-                        f"(alias '*{event.anchor}' and those before it): refused")
+            if total > max_nodes:
+                return over_limit(f"the YAML expands through its aliases to {total:,} nodes at alias "
+                                  f"'*{event.anchor}'", max_nodes, "MAX_EXPANDED_NODES")
     except yaml.YAMLError:
         return None  # the loader reports it, with its line
     return None
 
 
-def _load_all(text: str) -> list:
+def _load_all(text: str, max_documents: int) -> list:
+    def documents(loader) -> list:
+        loaded = list(itertools.islice(yaml.load_all(text, Loader=loader), max_documents + 1))
+        if len(loaded) > max_documents:
+            raise _TooManyDocuments
+        return loaded
+
     try:
         try:
-            return _load_events(text)
-        except yaml.YAMLError:
+            return _load_events(text, max_documents)
+        except (yaml.YAMLError, _TooManyDocuments):
             raise  # libyaml refused the text: so would _FastLoader
         except Exception:  # _Unusual, or an error that PyYAML's constructor words (int(), ...)
-            return list(yaml.load_all(text, Loader=_FastLoader))
+            return documents(_FastLoader)
     except yaml.YAMLError:
-        return list(yaml.load_all(text, Loader=_SpecLoader))
+        return documents(_SpecLoader)
 
 
 @dataclass(frozen=True)
@@ -310,24 +324,40 @@ def _yaml_error(source: str, error: yaml.YAMLError, text: str) -> SpecError:
     return SpecError(source, where, message)
 
 
-def parse_yaml(text: str, source: str) -> list[RawDocument]:
+def _size_error(text: str, limits: Limits) -> str | None:
+    # A character is at most four bytes: most texts are decided without encoding them.
+    if len(text) * 4 <= limits.spec_bytes:
+        return None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.spec_bytes:
+        return over_limit(f"the text is {size:,} bytes", limits.spec_bytes, "MAX_SPEC_BYTES")
+    return None
+
+
+def parse_yaml(text: str, source: str, limits: Limits = DEFAULT_LIMITS) -> list[RawDocument]:
     """Split a YAML text into its documents; empty documents are skipped.
 
     In a file of several documents, each is labelled with its position in the
-    file (empty ones count), so that `f.yaml (document 3)` is the third.
+    file (empty ones count), so that `f.yaml (document 3)` is the third. A text
+    over one of `limits` is refused before it is built into data.
     """
-    expansion = _expanded_size_error(text)
-    if expansion:
-        raise SpecValidationError([SpecError(source, "", expansion)])
+    refusal = _size_error(text, limits) or _expanded_size_error(text, limits.expanded_nodes)
+    if refusal:
+        raise SpecValidationError([SpecError(source, "", refusal)])
     try:
         with gc_paused():
-            datas = [(index, data) for index, data in enumerate(_load_all(text), 1) if data is not None]
+            datas = [(index, data) for index, data in enumerate(_load_all(text, limits.documents), 1)
+                     if data is not None]
+    except _TooManyDocuments:
+        raise SpecValidationError([SpecError(source, "", over_limit(
+            "too many YAML documents", limits.documents, "MAX_DOCUMENTS"))]) from None
     except yaml.YAMLError as error:
         raise SpecValidationError([_yaml_error(source, error, text)]) from None
     except (ValueError, RecursionError) as error:
         # Python's int() refuses numbers of more than 4300 digits; very deep
         # nesting exhausts the stack. Neither is a YAMLError.
-        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        reason = (over_limit("nested too deeply", limits.nesting, "MAX_NESTING")
+                  if isinstance(error, RecursionError) else str(error))
         raise SpecValidationError([SpecError(source, "", f"invalid YAML: {reason}")]) from None
     except KeyError as error:
         # PyYAML's bool constructor looks an explicitly tagged value up in its table
@@ -341,15 +371,20 @@ def parse_yaml(text: str, source: str) -> list[RawDocument]:
     return [RawDocument(f"{source} (document {index})", data) for index, data in datas]
 
 
-def read_file(path: str) -> list[RawDocument]:
+def read_file(path: str, limits: Limits = DEFAULT_LIMITS) -> list[RawDocument]:
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            # Read no more than the limit allows: a file of gigabytes costs no memory.
+            text = handle.read(limits.spec_bytes + 1)
+            if len(text) > limits.spec_bytes:
+                size = os.fstat(handle.fileno()).st_size
+                raise SpecValidationError([SpecError(path, "", over_limit(
+                    f"the file is {size:,} bytes", limits.spec_bytes, "MAX_SPEC_BYTES"))])
     except UnicodeDecodeError as error:
         raise SpecValidationError([SpecError(path, "", f"not a UTF-8 text file ({error.reason})")]) from None
     except OSError as error:
         raise SpecValidationError([SpecError(path, "", f"cannot read: {error.strerror}")]) from None
-    return parse_yaml(text, path)
+    return parse_yaml(text, path, limits)
 
 
 def validate_raw(raw: RawDocument) -> Document:
@@ -377,11 +412,11 @@ def validate_all(raws: Iterable[RawDocument]) -> tuple[list[Document], list[Spec
     return documents, errors
 
 
-def read_files(paths: Sequence[str]) -> tuple[list[RawDocument], list[SpecError]]:
+def read_files(paths: Sequence[str], limits: Limits = DEFAULT_LIMITS) -> tuple[list[RawDocument], list[SpecError]]:
     raws, errors = [], []
     for path in paths:
         try:
-            raws.extend(read_file(path))
+            raws.extend(read_file(path, limits))
         except SpecValidationError as error:
             errors.extend(error.errors)
     return raws, errors

@@ -52,7 +52,7 @@ def test_not_acceptable(alice_api):
 
 
 def test_too_large_body_is_413(alice_api, settings):
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.POLYFLOW = {**settings.POLYFLOW, "MAX_REQUEST_BYTES": 1000}
     text = pipeline_yaml("big") + "# " + "x" * 1000 + "\n"
     assert_error(alice_api.post("alice/vision/pipelines/", yaml=text), 413, "too_large")
     assert_error(alice_api.post("alice/vision/pipelines/", json={"content": text}), 413, "too_large")
@@ -140,9 +140,8 @@ def test_members_answers_the_schema_allows(alice_api):
 
 
 def test_an_alias_bomb_is_a_400_at_once(alice_api):
-    from tests.spec.test_loader import alias_bomb
+    from tests.bombs import alias_bomb
 
-    text = "version: 1\nkind: pipeline\nname: bomb\nops: []\nx:\n" + "".join(
-        f"  {line}\n" for line in alias_bomb().splitlines())
+    text = "version: 1\nkind: pipeline\nname: bomb\nops: []\nx:\n" + alias_bomb(indent="  ")
     body = assert_error(alice_api.post("alice/vision/pipelines/", yaml=text), 400, "invalid_spec")
-    assert "expands to more than 1,000,000 nodes" in body["errors"][0]["message"]
+    assert "more than the limit of 1,000,000 (POLYFLOW['MAX_EXPANDED_NODES'])" in body["errors"][0]["message"]

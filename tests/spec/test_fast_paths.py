@@ -59,8 +59,8 @@ def typed(value: object) -> object:
 # --- YAML -------------------------------------------------------------------------------
 
 
-def reference_load_all(text: str) -> list:
-    """loader._load_all without the fast path."""
+def reference_load_all(text: str, max_documents: int) -> list:
+    """loader._load_all without the fast path (the texts here are far from the limit)."""
     try:
         return list(yaml.load_all(text, Loader=loader._FastLoader))
     except yaml.YAMLError:

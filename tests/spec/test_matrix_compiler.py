@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from polyflow.spec.limits import Limits
 from polyflow.spec.plan import EarlyStoppingSpec, MatrixSpec, MetricSpec, SpaceSpec
 
 from .matrix_support import TEMPLATES, grid_op, matrix_errors, ops
@@ -184,8 +185,8 @@ def test_a_param_given_twice():
 
 def test_the_limit_is_a_parameter():
     matrix = grid_op("kind: grid\nparams: {lr: {kind: choice, value: [0.1, 0.2, 0.3]}}")
-    assert matrix_errors(matrix, max_trials=3) == []
-    assert matrix_errors(matrix, max_trials=2) == [
+    assert matrix_errors(matrix, limits=Limits(trials=3)) == []
+    assert matrix_errors(matrix, limits=Limits(trials=2)) == [
         "ops[0].matrix: the grid has 3 trials, above the limit of 2 (POLYFLOW['MAX_TRIALS'])"]
 
 
@@ -238,7 +239,7 @@ def test_a_literal_mapping_key_given_in_params_too():
 
 
 def test_a_literal_mapping_against_the_limit():
-    assert matrix_errors(SHARD + "[{shard: a}, {shard: b}, {shard: c}]", max_trials=2) == [
+    assert matrix_errors(SHARD + "[{shard: a}, {shard: b}, {shard: c}]", limits=Limits(trials=2)) == [
         "ops[0].matrix.values: 3 items, above the limit of 2 (POLYFLOW['MAX_TRIALS'])"]
 
 
