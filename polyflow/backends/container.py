@@ -17,11 +17,9 @@ import json
 import re
 from collections.abc import Mapping
 
-from ..spec.references import ExpressionError, Reference, render
+from ..spec.references import ENV_PREFIX, ExpressionError, Reference, env_var_name, render  # noqa: F401
 from .base import Submission, SubmitError
 
-ENV_PREFIX = "POLYFLOW_PARAM_"
-_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 # Kubernetes expands `$(VAR)` in a container's command, args and env values with the variables
 # defined for it, and reads `$$` as `$`: https://kubernetes.io/docs/tasks/inject-data-application/
 # define-interdependent-environment-variables/
@@ -44,11 +42,6 @@ def kube_literal(text: str) -> str:
     """`text` as it must be written for Kubernetes' expansion to give it back unchanged: a param's
     value is data, and `key=$(API_KEY)` in it must not become the template's secret."""
     return text.replace("$", "$$")
-
-
-def env_var_name(input_name: str) -> str:
-    """`POLYFLOW_PARAM_<NAME>`: upper case, every non-alphanumeric as `_`."""
-    return ENV_PREFIX + _NOT_ALNUM.sub("_", input_name).upper()
 
 
 def jsonable(value: object) -> object:

@@ -112,6 +112,7 @@ def apply_files(files: tuple[str, ...], owner, project_name: str):
             _fail([(item.get("source", ""), item.get("path", ""), item.get("message", "")) for item in error.errors])
         raise click.ClickException(error.message) from None
 
+    print_warnings(result.warnings)
     for action in result.actions:
         state = "unchanged" if action.pk in stored_before else "stored"
         lines.append(f"action {action.name}: version {action.version} {state}")
@@ -122,6 +123,12 @@ def apply_files(files: tuple[str, ...], owner, project_name: str):
         lines.append(f"pipeline {pipeline.name}: {'created' if created else 'updated'} "
                      f"({ops} op{'s' if ops != 1 else ''})")
     return lines, result
+
+
+def print_warnings(warnings) -> None:
+    """What is valid but likely wrong, on stderr: the exit status stays the command's."""
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _fail(items: list[tuple[str, str, str]]):

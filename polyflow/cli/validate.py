@@ -42,6 +42,10 @@ def validate(files: tuple[str, ...]) -> None:
         count = len(error.errors)
         click.echo(f"{count} error{'s' if count != 1 else ''} found.", err=True)
         raise SystemExit(1) from None
+    from polyflow.cli.apply import print_warnings
+    from polyflow.spec.shell import shell_warnings
+
+    print_warnings(shell_warnings(compilation))
     click.echo(summary(compilation))
 
 

@@ -21,6 +21,7 @@ from ..spec import ActionSpec, Plan, RawDocument, Registry, SpecValidationError,
 from ..spec.limits import Limits, limits_from
 from ..spec.plan import ScheduleSpec, template_from_dict, thaw
 from ..spec.schemas.documents import MAX_ACTION_VERSION
+from ..spec.shell import shell_warnings
 
 
 class DatabaseRegistry(Registry):
@@ -48,6 +49,8 @@ class ApplyResult:
     pipelines: list[tuple[Pipeline, bool]] = field(default_factory=list)  # (pipeline, created)
     actions: list[Action] = field(default_factory=list)
     events: list[tuple[Event, bool]] = field(default_factory=list)
+    # What is valid but likely wrong: params pasted into shell scripts (spec/shell.py).
+    warnings: list = field(default_factory=list)
 
 
 def spec_limits() -> Limits:
@@ -100,8 +103,8 @@ def apply_documents(
         raise InvalidSpec.from_spec_errors(error.errors) from None
     now = now or timezone.now()
     contents = contents or {}
+    result = ApplyResult(warnings=shell_warnings(compilation))
     raw_by_source = {raw.source: raw for raw in raws}
-    result = ApplyResult()
     try:
         with transaction.atomic():
             versions = {}

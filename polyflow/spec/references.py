@@ -5,12 +5,17 @@ the last in three parts: `ops.<op>.outputs.<output>`, and for a matrix op
 with a metric `ops.<op>.best.params.<param>` and `ops.<op>.best.outputs.<output>`
 (its best trial's). Parsing is pure; substitution happens when an op run is
 submitted.
+
+An expression may end with filters, `{{ params.bucket | shell_quote }}`: each
+turns the value's text into another text (FILTERS), so a filtered expression
+is always a string, even when it is the whole string.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -27,19 +32,44 @@ _GLOBAL = re.compile(rf"^globals\.({_NAME})$")
 PARTS = ("outputs", "best.params", "best.outputs")
 _OUTPUT = re.compile(rf"^ops\.({_NAME})\.(outputs|best\.params|best\.outputs)\.({_NAME})$")
 
+# Each input also reaches the container as an environment variable (docs/spec.md): the
+# way to use a value in a shell script without the shell reading it as code.
+ENV_PREFIX = "POLYFLOW_PARAM_"
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
+
+
+def env_var_name(input_name: str) -> str:
+    """`POLYFLOW_PARAM_<NAME>`: upper case, every non-alphanumeric as `_`."""
+    return ENV_PREFIX + _NOT_ALNUM.sub("_", input_name).upper()
+
+
+# What a filter does to the value's text. shell_quote makes it one word of a POSIX shell,
+# whatever it holds (`x; rm -rf /` stays an argument), as shlex.quote does.
+FILTERS = {"shell_quote": shlex.quote}
+
 
 @dataclass(frozen=True)
 class Reference:
     namespace: str  # "params", "globals" or "ops"
     name: str  # the input, global, output or (best.params) param name
     op: str | None = None  # for "ops": the upstream op
-    whole: bool = False  # the expression is the entire string
+    whole: bool = False  # the expression is the entire string and has no filter: it keeps the value's type
     part: str = "outputs"  # for "ops": one of PARTS
+    filters: tuple[str, ...] = ()  # names in FILTERS, applied left to right
 
     def __str__(self) -> str:
         if self.namespace == "ops":
             return f"ops.{self.op}.{self.part}.{self.name}"
         return f"{self.namespace}.{self.name}"
+
+    def apply_filters(self, value: object) -> object:
+        """The value as a filtered expression renders it: text, once any filter ran."""
+        if not self.filters:
+            return value
+        text = _as_text(value)
+        for name in self.filters:
+            text = FILTERS[name](text)
+        return text
 
 
 class ExpressionError(ValueError):
@@ -47,6 +77,14 @@ class ExpressionError(ValueError):
 
 
 def parse_expression(expression: str, whole: bool = False) -> Reference:
+    if "|" in expression:
+        target, *names = (part.strip() for part in expression.split("|"))
+        for name in names:
+            if name not in FILTERS:
+                raise ExpressionError(f"cannot read '{{{{ {expression} }}}}': unknown filter {name!r} "
+                                      f"(filters: {', '.join(FILTERS)})")
+        ref = parse_expression(target)
+        return Reference(ref.namespace, ref.name, op=ref.op, part=ref.part, filters=tuple(names))
     if match := _OUTPUT.match(expression):
         return Reference("ops", match.group(3), op=match.group(1), whole=whole, part=match.group(2))
     if match := _PARAM.match(expression):
@@ -107,12 +145,16 @@ def render(value: object, lookup) -> object:
         refs = list(references_in(value))
         if len(refs) == 1 and refs[0].whole:
             return lookup(refs[0])
-        return _EXPRESSION.sub(lambda m: _as_text(lookup(parse_expression(m.group(1)))), value)
+        return _EXPRESSION.sub(lambda m: _rendered_text(parse_expression(m.group(1)), lookup), value)
     if isinstance(value, Mapping):
         return {key: render(item, lookup) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [render(item, lookup) for item in value]
     return value
+
+
+def _rendered_text(ref: Reference, lookup) -> str:
+    return _as_text(ref.apply_filters(lookup(ref)))
 
 
 def _as_text(value: object) -> str:

@@ -255,6 +255,15 @@ def test_param_values_reach_the_process_as_on_kubernetes(backend):
     assert backend.logs(job.key)[-1] == "key=$(API_KEY)|key=$(API_KEY)|$$5|s3cr3t"
 
 
+def test_a_quoted_param_is_one_word_of_the_script_as_on_kubernetes(backend):
+    from tests.kube_backend.test_backend import QUOTED, QUOTED_PRINTER
+
+    job = submission(command=QUOTED_PRINTER, params=QUOTED, env={"API_KEY": "s3cr3t"})
+    backend.submit(job)
+    assert wait_final(backend, job.key).state == SUCCEEDED
+    assert backend.logs(job.key)[-1] == QUOTED["bucket"]
+
+
 def test_submit_twice_starts_once(backend, tmp_path):
     counter = tmp_path / "count"
     sub = submission(command=["sh", "-c", f"echo ran >> {counter}"])

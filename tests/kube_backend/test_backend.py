@@ -90,6 +90,18 @@ def test_param_values_reach_the_pod_as_they_are_not_expanded_by_kubernetes(backe
     assert backend.logs(job.key) == ["key=$(API_KEY)|key=$(API_KEY)|$$5|s3cr3t"]
 
 
+# A value inside the script, quoted by the filter: one word, whatever it holds.
+QUOTED_PRINTER = ["sh", "-c", "printf '%s\\n' {{ params.bucket | shell_quote }}"]
+QUOTED = {"bucket": "s3://x; echo INJECTED $(API_KEY) $$5 'q' `id`"}
+
+
+def test_a_quoted_param_is_one_word_of_the_script(backend, sim):
+    job = submission(command=QUOTED_PRINTER, params=QUOTED, env={"API_KEY": "s3cr3t"}, key="pipe-quoted-0f9e8d7c-1")
+    backend.submit(job)
+    assert sync_until(backend, job.key).state == SUCCEEDED
+    assert backend.logs(job.key) == [QUOTED["bucket"]]
+
+
 def test_submit_twice_creates_one_pod(backend, sim):
     job = submission(command=["true"], key="pipe-op-0f9e8d7c-2")
     assert backend.submit(job) == backend.submit(job) == job.key

@@ -164,3 +164,20 @@ def test_a_matrix_is_validated_against_the_limit_from_the_environment(tmp_path, 
     result = validate(path, env={**clean_env, "POLYFLOW_MAX_TRIALS": "0"})
     assert result.returncode != 0
     assert "POLYFLOW_MAX_TRIALS='0': expected at least 1" in result.stderr
+
+
+def test_a_param_pasted_into_a_shell_script_is_a_warning_not_an_error(tmp_path, clean_env):
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\nkind: pipeline\nname: p\nops: [{name: a, template: {name: t}, params: {b: x}}]\n"
+                    "templates:\n  - kind: job\n    name: t\n    inputs: [{name: b, type: str}]\n"
+                    "    container: {image: busybox, command: [sh, -c, 'echo {{ params.b }}']}\n")
+    result = validate(path, env=clean_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        f"warning: {path}: template 't' container.command[2]: '{{{{ params.b }}}}' is pasted into a shell script: "
+        "a value such as 'x; rm -rf ~' would run as a command. Write '{{ params.b | shell_quote }}', or read "
+        '"$POLYFLOW_PARAM_B" in the script\n')
+    assert "pipeline p: valid" in result.stdout
+    path.write_text(path.read_text().replace("{{ params.b }}", "{{ params.b | shell_quote }}"))
+    result = validate(path, env=clean_env)
+    assert (result.returncode, result.stderr) == (0, "")

@@ -65,13 +65,19 @@ def test_parse_expression(expression, reference):
         "ops.tune.best.params",
         "ops.tune.params.lr",
         "ops..outputs.x",
-        "params.lr | upper",
+        "param.lr | shell_quote",  # a known filter of no known value
     ],
 )
 def test_malformed_expression(expression):
     with pytest.raises(ExpressionError) as caught:
         parse_expression(expression)
-    assert str(caught.value) == expected_error(expression)
+    assert str(caught.value) == expected_error(expression.split(" |")[0])
+
+
+def test_an_unknown_filter():
+    with pytest.raises(ExpressionError) as caught:
+        parse_expression("params.lr | upper")
+    assert str(caught.value) == "cannot read '{{ params.lr | upper }}': unknown filter 'upper' (filters: shell_quote)"
 
 
 @pytest.mark.parametrize(
