@@ -13,6 +13,7 @@ class PolyflowConfig(AppConfig):
         # django.test out of production processes.
         from django.core.signals import setting_changed
 
+        from polyflow import checks  # noqa: F401 - registers what a host project must give Polyflow
         from polyflow.conf import reload_polyflow_settings, validate_settings
 
         # A misspelled or mistyped POLYFLOW key should stop the process at start,

@@ -68,9 +68,9 @@ DEFAULTS: dict[str, Any] = {
     # -- Input limits (docs/security.md) ------------------------------------------
     # Each bounds what one spec text, request or value may cost to read, so that a
     # small hostile input cannot pin a core or fill the memory; each is refused at
-    # once with a message naming the limit and the value (a 400 or 413, exit 1).
+    # once with a message naming the limit and the value (a 422 or 413, exit 1).
     # int >= 1, bytes. The largest spec text: a file given to the CLI, a YAML body.
-    "MAX_SPEC_BYTES": 4_194_304,
+    "MAX_SPEC_BYTES": 3_145_728,
     # int >= 1. The most documents one spec text may hold.
     "MAX_DOCUMENTS": 1000,
     # int >= 1. The most nodes a spec text may stand for once its YAML aliases are
@@ -117,15 +117,47 @@ DEFAULTS: dict[str, Any] = {
     # "git://github.com/org/repo.git#refs/heads/main", "s3://bucket/ctx.tar.gz");
     # a build's relative `context` is a sub-path of it.
     "BUILD_CONTEXT": "",
+    # -- host integration ----------------------------------------------------------
+    # list of str, dotted paths of DRF authentication classes. How Polyflow's API
+    # authenticates requests, whatever the host's REST_FRAMEWORK defaults are. The
+    # first class's challenge answers a request without credentials (Token: a 401).
+    # Keep SessionAuthentication: the dashboard's buttons call the API with the session.
+    "AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # list of str, dotted paths of DRF permission classes. Who may call the API at
+    # all; what each user may do in a project is Polyflow's own rule (owner, members'
+    # roles, staff) on top of these.
+    "PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # -- observability (docs/observability.md) -------------------------------------
+    # str, one of LOG_FORMAT_CHOICES. How Polyflow's processes (`polyflow server`,
+    # Celery workers) write their logs: "text" lines, or "json", one JSON object per
+    # line. Either way scheduler and backend lines carry the run's uuid, pipeline,
+    # op and attempt where known.
+    "LOG_FORMAT": "text",
+    # bool. Whether `polyflow server` logs one line per request (method, path,
+    # status, duration) to the logger "polyflow.access".
+    "ACCESS_LOG": True,
+    # int >= 0, a TCP port. A Celery worker's main process serves its workers'
+    # Prometheus metrics (ticks, batches, hand-offs, backend requests) on this
+    # port, at /metrics; 0 serves none (the web processes' /metrics has them when
+    # they share PROMETHEUS_MULTIPROC_DIR with the workers).
+    "WORKER_METRICS_PORT": 0,
 }
 
 BACKEND_CHOICES = ("local", "kubernetes")
-_CHOICES: dict[str, tuple[str, ...]] = {"BACKEND": BACKEND_CHOICES}
+LOG_FORMAT_CHOICES = ("text", "json")
+_CHOICES: dict[str, tuple[str, ...]] = {"BACKEND": BACKEND_CHOICES, "LOG_FORMAT": LOG_FORMAT_CHOICES}
 _MINIMUMS: dict[str, int] = {"MAX_CONCURRENCY": 0, "TICK_INTERVAL": 1, "TICK_BATCH_SIZE": 1, "RUN_LEASE": 1,
                              "KUBE_REQUEST_TIMEOUT": 1, "POD_TTL": 0,
                              "RECONCILE_INTERVAL": 1, "MAX_METRIC_POINTS": 1, "MAX_TRIALS": 1,
                              **dict.fromkeys(("MAX_SPEC_BYTES", "MAX_DOCUMENTS", "MAX_EXPANDED_NODES", "MAX_NESTING",
-                                              "MAX_STRING_LENGTH", "MAX_OPS", "MAX_REQUEST_BYTES"), 1)}
+                                              "MAX_STRING_LENGTH", "MAX_OPS", "MAX_REQUEST_BYTES"), 1),
+                             "WORKER_METRICS_PORT": 0}
+
+# Imported where they are used; polyflow/checks.py reports one that cannot be.
+_DOTTED_PATH_LISTS = frozenset({"AUTHENTICATION_CLASSES", "PERMISSION_CLASSES"})
 
 _TYPE_NAMES = {
     bool: "a boolean",
@@ -157,6 +189,8 @@ def _problem(key: str, value: Any) -> str | None:
         return f"expected one of {', '.join(_CHOICES[key])}"
     if key in _MINIMUMS and value < _MINIMUMS[key]:
         return f"expected at least {_MINIMUMS[key]}"
+    if key in _DOTTED_PATH_LISTS and not all(isinstance(item, str) and item for item in value):
+        return "expected a list of dotted paths (strings)"
     return None
 
 

@@ -20,12 +20,16 @@ from __future__ import annotations
 import os
 import sys
 
-from celery import shared_task
-from celery.signals import worker_ready
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import polyflow_settings
+from .extras import require
+
+# Only Celery's workers and what hands runs to them import this module.
+_WHAT = "polyflow.tasks (Celery workers and the hand-off to them)"
+shared_task = require("celery", "celery", _WHAT).shared_task
+worker_ready = require("celery", "celery.signals", _WHAT).worker_ready
 
 TICK_TASK = "polyflow.tick"
 TICK_ENTRY = "polyflow-tick"
@@ -68,6 +72,22 @@ def _follow_the_backend(sender=None, **kwargs) -> None:
     from .handoff import Watcher
 
     Watcher(lambda runs: advance_runs.delay(runs)).start()
+
+
+def _connect_telemetry() -> None:
+    """Log lines with their context and format, and the worker's metrics port (polyflow.telemetry.worker)."""
+    from celery import signals
+
+    from .telemetry import worker
+
+    signals.after_setup_logger.connect(worker.adopt_logger, weak=False, dispatch_uid="polyflow.telemetry.logger")
+    signals.after_setup_task_logger.connect(worker.adopt_logger, weak=False,
+                                            dispatch_uid="polyflow.telemetry.task_logger")
+    signals.worker_init.connect(worker.prepare_metrics, weak=False, dispatch_uid="polyflow.telemetry.prepare")
+    signals.worker_ready.connect(worker.serve_metrics, weak=False, dispatch_uid="polyflow.telemetry.serve")
+
+
+_connect_telemetry()
 
 
 def beat_schedule(interval: int | None = None) -> dict[str, dict]:

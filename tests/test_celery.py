@@ -6,12 +6,7 @@ The worker is the standalone deployment (`celery -A polyflow.standalone worker
 watches the database.
 """
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from urllib.parse import quote
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -24,7 +19,8 @@ from polyflow.services.runs import trigger_run
 from polyflow.statuses import RUN_FINAL
 from polyflow.tasks import ADVANCE_TASK, TICK_ENTRY, TICK_TASK, beat_schedule
 from polyflow.tasks import tick as tick_task
-from tests.conftest import ROOT, clean_environ, run_python
+from tests.conftest import clean_environ, run_python
+from tests.processes import Worker, database_url, redis_or_skip
 
 # A database number of its own, flushed before and after: other users of the
 # local Redis (db 0) are not disturbed.
@@ -52,51 +48,12 @@ templates:
 
 
 def _redis():
-    import redis
-
-    client = redis.Redis.from_url(BROKER_URL, socket_connect_timeout=2, socket_timeout=5)
-    try:
-        client.ping()
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
-        pytest.skip(f"Redis is not reachable at {BROKER_URL} ({error}); .ci/run starts it")
-    return client
+    return redis_or_skip(BROKER_URL)
 
 
 def _database_url() -> str:
     """The test database (the one this test writes to), as the worker's DATABASE_URL."""
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    return f"postgres://{credentials}{'@' if credentials else ''}{host}/{db['NAME']}"
-
-
-class Worker:
-    def __init__(self, process: subprocess.Popen, log_path):
-        self.process = process
-        self.log_path = log_path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        """The worker and its beat (one process group): a warm shutdown, then SIGKILL."""
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
-            # The worker is gone; anything left in its group (the beat) goes too.
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            return
+    return database_url(connection.settings_dict)
 
 
 @pytest.fixture
@@ -117,7 +74,6 @@ def slow_beat_worker(transactional_db, tmp_path):
 
 def _worker(tmp_path, tick_interval: int):
     broker = _redis()
-    broker.flushdb()
     env = {
         **clean_environ(tmp_path / "home"),
         "DATABASE_URL": _database_url(),
@@ -126,15 +82,7 @@ def _worker(tmp_path, tick_interval: int):
         "POLYFLOW_SECRET_KEY": "celery-test-not-secret",
         "POLYFLOW_TICK_INTERVAL": str(tick_interval),
     }
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "polyflow.standalone", "worker", "--beat", "--pool=solo",
-             "--loglevel=INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    worker = Worker(process, log_path)
+    worker = Worker("polyflow.standalone", env, tmp_path / "worker.log")
     try:
         yield worker
     finally:

@@ -4,8 +4,6 @@ HTTP is carried to success by the scheduler loop of the same process."""
 
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,8 @@ import requests
 from polyflow.backends.base import RUNNING, SUCCEEDED, Backend, Observation
 from polyflow.cli.server import SchedulerLoop
 from tests.backends.support import stop_runner_servers
-from tests.conftest import ROOT, LineReader, clean_environ, run_python
+from tests.conftest import ROOT, clean_environ, run_python
+from tests.processes import Server, wait_for_run
 
 QUICKSTART = (ROOT / "examples" / "quickstart.yaml").read_text()
 DEADLINE = 60
@@ -25,27 +24,6 @@ def polyflow(*args, env):
     result = run_python("-m", "polyflow.cli", *args, env=env)
     assert result.returncode == 0, (args, result.stdout, result.stderr)
     return result.stdout
-
-
-class Server:
-    def __init__(self, env, *args):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "polyflow.cli", "server", "--port", "0", *args], cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        self.stdout = LineReader(self.process.stdout)
-        self.stderr = LineReader(self.process.stderr)  # read all along: the loop logs there
-        try:
-            self.banner = self.stdout.until(r"^Ctrl-C stops the server\.", timeout=DEADLINE)
-        except AssertionError as error:
-            self.process.kill()
-            raise AssertionError(f"the server did not start: {error}\n{self.stderr.rest(5)}") from None
-        self.url = re.match(r"Polyflow \S+ serving (http://127\.0\.0\.1:\d+)/ with waitress", self.banner).group(1)
-
-    def stop(self, signum=signal.SIGTERM) -> tuple[int, str]:
-        self.process.send_signal(signum)
-        self.process.wait(timeout=40)
-        return self.process.returncode, self.stderr.rest()
 
 
 @pytest.fixture
@@ -70,16 +48,6 @@ def api_session(env) -> requests.Session:
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
     return session
-
-
-def wait_for_run(session, url: str, done) -> dict:
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        run = session.get(url, timeout=10).json()
-        if done(run):
-            return run
-        assert time.monotonic() < deadline, f"the run did not finish in {DEADLINE} s: {run}"
-        time.sleep(0.2)
 
 
 def test_the_server_answers_and_runs_a_triggered_pipeline_without_a_broker(server, env):

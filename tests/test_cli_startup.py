@@ -18,7 +18,7 @@ except SystemExit as end:
 print(json.dumps(sorted(sys.modules)))
 """
 # Not one of these is needed on the local path of validate, runs, run...
-SERVER_SIDE = ("kubernetes", "celery", "kombu", "rest_framework", "drf_spectacular", "waitress",
+SERVER_SIDE = ("kubernetes", "celery", "kombu", "rest_framework", "drf_spectacular", "waitress", "prometheus_client",
                "django.contrib.admin", "django.contrib.sessions", "django.contrib.messages")
 
 

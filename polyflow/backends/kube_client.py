@@ -23,10 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from ..extras import require
+from ..telemetry import instruments
 from .base import SubmitError
 from .manifests import CONTAINER, SELECTOR
 
 logger = logging.getLogger("polyflow.backends.kubernetes")
+WHAT = "the kubernetes backend"  # what needs the `kubernetes` extra, in its message
 
 _clients: dict[tuple, object] = {}
 _clients_lock = threading.Lock()
@@ -56,7 +59,7 @@ class ApiError(Exception):
 def api_error(what: str, error: Exception) -> ApiError:
     """The ApiError for what the client raised: an ApiException with the API's Status
     in its body, or one of urllib3's connection errors and timeouts."""
-    from kubernetes.client.exceptions import ApiException
+    ApiException = require("kubernetes", "kubernetes.client.exceptions", WHAT).ApiException
 
     if isinstance(error, ApiException):
         status = int(error.status or 0)
@@ -133,8 +136,9 @@ class KubeClient:
         return self._core
 
     def _make_client(self):
-        import urllib3
-        from kubernetes import client, config
+        client = require("kubernetes", "kubernetes.client", WHAT)
+        config = require("kubernetes", "kubernetes.config", WHAT)
+        import urllib3  # the client's own HTTP library, there once the client is
 
         configuration = client.Configuration()
         if self.host:
@@ -163,14 +167,21 @@ class KubeClient:
     def call(self, what: str, method: Callable, *args, retry: bool = True, **kwargs):
         """One API call with bounded retries of 429, 5xx and timeouts; raises ApiError."""
         kwargs.setdefault("_request_timeout", self.timeouts())
+        # The client's method names the request for metrics (a pod's name would be a label per pod).
+        operation = "watch_namespaced_pod" if kwargs.get("watch") else getattr(method, "__name__", "call")
         attempt = 0
         while True:
             attempt += 1
+            began = time.perf_counter()
             try:
-                return method(*args, **kwargs)
+                result = method(*args, **kwargs)
             except ApiError:
                 raise
             except Exception as error:  # the client raises ApiException and urllib3's errors
+                # A 404 or 409 answers the question asked (gone, already there): no error of the API's.
+                status = getattr(error, "status", None)
+                instruments.request_done("kubernetes", operation, time.perf_counter() - began,
+                                         failed=status not in (404, 409))
                 failure = api_error(what, error)
                 if not (retry and failure.retryable) or attempt >= self.tries:
                     raise failure from error
@@ -180,6 +191,9 @@ class KubeClient:
                     delay = max(delay, min(asked, 1.0))
                 logger.info("%s; try %d of %d in %.2f s", failure, attempt + 1, self.tries, delay)
                 time.sleep(delay)
+            else:
+                instruments.request_done("kubernetes", operation, time.perf_counter() - began)
+                return result
 
     # -- pods ------------------------------------------------------------------
     def list_pods(self) -> dict[str, dict]:

@@ -48,10 +48,11 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from ..conf import polyflow_settings
+from ..extras import check
 from ..scheduler.metric_lines import is_metric_line
 from .base import LOST, Backend, Observation, Submission, SubmitError
 from .kube_builds import KubeBuilds
-from .kube_client import ApiError, KubeClient
+from .kube_client import WHAT, ApiError, KubeClient
 from .kube_logs import LogArchive, parse_time, timestamped_lines
 from .kube_pods import FINISHED_PHASES, expired_pods, main_container, observe_pod, phase_of, valid_name
 from .kube_watch import PodWatcher
@@ -79,6 +80,9 @@ class KubernetesBackend(Backend):
                  tries: int = 3, backoff: float = 0.25, request_timeout: float | None = None,
                  delete_grace: int = 30, cleanup_interval: float = 60.0, pod_ttl: int | None = None,
                  reconcile_interval: float | None = None, logs_dir: str | os.PathLike | None = None):
+        # Said now, when the backend is chosen, rather than at the first request; the
+        # client itself is imported at that request (it takes a while to import).
+        check("kubernetes", "kubernetes", what=WHAT)
         settings = polyflow_settings
         self.client = KubeClient(
             host=settings.KUBE_HOST if host is None else host,

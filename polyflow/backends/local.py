@@ -25,7 +25,7 @@ while ops run and a scheduler that dies leaves them running. When the server
 cannot be reached, `submit` launches `local_runner.py` directly, as a process
 of its own, through a `sh` that starts it in the background and exits at
 once (nobody's child here: no zombie). Either way the runner runs with the
-submitter's environment (minus `POLYFLOW_PARAM_*`) and umask, plus the op's
+submitter's environment (minus `POLYFLOW_PARAM_*` and the secret key) and umask, plus the op's
 variables: a shared server gets them with each request.
 
 Everything after that goes through the files, so any process on this machine
@@ -55,6 +55,7 @@ from pathlib import Path
 from ..conf import polyflow_settings
 from ..scheduler.metric_lines import MAX_LINE_BYTES, is_metric_line
 from ..scheduler.outputs import MAX_OUTPUTS_BYTES
+from ..telemetry import instruments
 from . import local_forkserver, local_signal
 from . import local_runner as files
 from .base import FAILED, LOST, PENDING, RUNNING, SUCCEEDED, Backend, Observation, Submission, SubmitError
@@ -139,9 +140,16 @@ def metric_lines(path: Path, offset: int, complete: bool, budget: int = METRICS_
     return lines, position
 
 
+# Never handed to ops: an op that prints its environment would put it in a log every
+# reader of the project can read.
+SECRET_KEY_VARIABLE = "POLYFLOW_SECRET_KEY"
+
+
 def runner_env() -> dict[str, str]:
-    """The environment a runner gets: the submitter's, without the params of whatever op it was given."""
-    return {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
+    """The environment a runner gets: the submitter's, without the params of whatever op it was
+    given, nor the standalone project's secret key."""
+    return {name: value for name, value in os.environ.items()
+            if not name.startswith(ENV_PREFIX) and name != SECRET_KEY_VARIABLE}
 
 
 def _umask() -> int | None:
@@ -215,6 +223,10 @@ class LocalBackend(Backend):
             pass  # the first submit tries again, and starts its runner itself if it must
 
     def submit(self, submission: Submission) -> str:
+        with instruments.request(self.name, "submit"):  # its latency and errors, when metrics are recorded
+            return self._submit(submission)
+
+    def _submit(self, submission: Submission) -> str:
         key = submission.key
         if not _KEY.match(key) or key in (".", ".."):
             raise SubmitError(f"invalid attempt key {key!r}: not usable as a directory name", permanent=True)

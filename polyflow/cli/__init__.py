@@ -5,6 +5,7 @@ A command's module is imported only when that command runs (or when
 neither Django nor the scheduler, and no command pays for the others.
 """
 
+import os
 from importlib import import_module
 
 import click
@@ -27,5 +28,11 @@ class _LazyGroup(click.Group):
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="polyflow")
-def main():
+@click.option("--settings", metavar="MODULE",
+              help="A host project's Django settings module (as DJANGO_SETTINGS_MODULE), found from the "
+                   "current directory; default: $DJANGO_SETTINGS_MODULE, else the standalone project.")
+def main(settings: str | None):
     """Polyflow: container-native machine-learning pipelines."""
+    if settings:
+        # In the environment, not only in this process: `polyflow manage` and the ops it starts see it too.
+        os.environ["DJANGO_SETTINGS_MODULE"] = settings

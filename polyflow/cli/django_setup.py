@@ -1,6 +1,8 @@
 import contextlib
 import gc
+import importlib
 import os
+import sys
 import warnings
 
 import click
@@ -9,8 +11,39 @@ STANDALONE_SETTINGS = "polyflow.standalone.settings"
 
 
 def use_standalone_settings_by_default() -> None:
-    """Point Django at the standalone project unless the caller chose a settings module."""
+    """Point Django at the standalone project unless the caller chose a settings module.
+
+    A host project's settings (DJANGO_SETTINGS_MODULE or `polyflow --settings`) are
+    found from the current directory, as `manage.py` finds them from its own: the
+    `polyflow` script's sys.path starts with its bin directory, not with the cwd.
+    """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", STANDALONE_SETTINGS)
+    if not is_standalone():
+        cwd = os.getcwd()
+        if cwd not in sys.path and "" not in sys.path:
+            sys.path.insert(0, cwd)
+
+
+def import_settings_module() -> None:
+    """Import the settings module now, so that one that cannot be is one line (exit 1), not a traceback."""
+    from polyflow.extras import MissingExtra
+
+    name = os.environ["DJANGO_SETTINGS_MODULE"]
+    try:
+        importlib.import_module(name)
+    except MissingExtra as error:  # an ImportError too, that already says what to install
+        raise click.ClickException(str(error)) from None
+    except ImportError as error:
+        where = ""
+        top = name.split(".")[0]
+        if isinstance(error, ModuleNotFoundError) and error.name == top:  # not found at all, not a part of it
+            where = (f" (looked for from {os.getcwd()} and sys.path: run polyflow from the directory that holds "
+                     f"{top}, as manage.py, or add that directory to PYTHONPATH)")
+        raise click.ClickException(
+            f"cannot import the settings module {name!r} (DJANGO_SETTINGS_MODULE or --settings): {error}{where}"
+        ) from None
+    except SyntaxError as error:
+        raise click.ClickException(f"the settings module {name!r} is not valid Python: {error}") from None
 
 
 def is_standalone() -> bool:
@@ -47,6 +80,7 @@ def setup_django(apps: list[str] | None = None) -> None:
     from django.apps import apps as registry
 
     with configuration_errors_as_usage_errors():
+        import_settings_module()
         if apps is not None and standalone and not registry.ready:
             from django.conf import settings
 
@@ -113,6 +147,8 @@ def _setup_database() -> None:
 
     standalone = is_standalone()
     use_standalone_settings_by_default()
+    with configuration_errors_as_usage_errors():
+        import_settings_module()
     from django.db import connection
 
     with configuration_errors_as_usage_errors(), database_errors(), warnings.catch_warnings():

@@ -2,6 +2,7 @@ import click
 
 from polyflow.cli.django_setup import (
     configuration_errors_as_usage_errors,
+    import_settings_module,
     use_standalone_settings_by_default,
 )
 
@@ -23,4 +24,6 @@ def manage(args):
     from django.core.management import execute_from_command_line
 
     with configuration_errors_as_usage_errors():
+        if not any(arg == "--settings" or arg.startswith("--settings=") for arg in args):
+            import_settings_module()  # else Django imports the one given, and says what is wrong with it
         execute_from_command_line(["polyflow manage", *args])

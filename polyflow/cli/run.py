@@ -146,9 +146,13 @@ def _backend(name: str | None):
     from polyflow.conf import polyflow_settings
 
     name = name or polyflow_settings.BACKEND
+    from polyflow.extras import MissingExtra
+
     try:
         backend = get_backend(name)
-    except Exception as error:  # noqa: BLE001 - not installed, not configured (no cluster credentials...)
+    except MissingExtra as error:  # already says which backend and what to install
+        raise click.ClickException(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - not configured (no cluster credentials...)
         raise click.ClickException(f"the {name} backend is not available: {error}") from None
     backend.prepare()  # the local backend's runner server starts while the files are applied
     return backend

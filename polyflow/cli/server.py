@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -34,8 +35,9 @@ def server(host: str, port: int, threads: int, no_scheduler: bool) -> None:
 
     With the standalone project the database is migrated first (SQLite in
     $POLYFLOW_HOME, or DATABASE_URL). The API (/api/v1/, docs at
-    /api/v1/docs/), the admin (/admin/) and /healthz are served by waitress,
-    a production WSGI server, with --threads threads. Unless --no-scheduler
+    /api/v1/docs/), the dashboard (/ui/), the admin (/admin/) and /healthz
+    (under a host project's prefix: the banner says where) are served by
+    waitress, a production WSGI server, with --threads threads. Unless --no-scheduler
     is given, a thread of the same process runs the scheduler: a tick every
     POLYFLOW_TICK_INTERVAL seconds for schedules, every 0.5 s while runs are
     active, so that a triggered run starts at once, and as soon as an op
@@ -51,6 +53,7 @@ def server(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     """
     standalone = is_standalone()
     setup_django()
+    _system_checks()
     _configure_logging()
     with database_errors():
         applied = _migrate(standalone)
@@ -59,6 +62,15 @@ def server(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     from waitress import create_server
 
     application = get_internal_wsgi_application()
+    from polyflow.conf import polyflow_settings
+
+    if polyflow_settings.ACCESS_LOG:
+        from polyflow.telemetry.access import AccessLog
+
+        application = AccessLog(application)  # one line per request, once its response is sent
+    from polyflow.telemetry import instruments
+
+    instruments.enable()  # this process serves /metrics: its scheduler thread's figures are recorded
     try:
         wsgi_server = create_server(application, host=host, port=port, threads=threads,
                                     ident="polyflow", clear_untrusted_proxy_headers=True)
@@ -84,11 +96,23 @@ def server(host: str, port: int, threads: int, no_scheduler: bool) -> None:
         _shutdown(wsgi_server, loop)
 
 
+def _system_checks() -> None:
+    """Django's system checks, as `runserver` runs them: a host project that misses what
+    Polyflow needs (polyflow/checks.py) is refused before it serves wrong answers."""
+    from django.core.management.base import BaseCommand, SystemCheckError
+
+    try:
+        BaseCommand().check(display_num_errors=False)
+    except SystemCheckError as error:
+        raise click.ClickException(str(error).strip().removeprefix("SystemCheckError: ")) from None
+
+
 def _configure_logging() -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("polyflow").setLevel(logging.INFO)
+    """Polyflow's lines at INFO on stderr, as text or JSON (POLYFLOW["LOG_FORMAT"]), with their context."""
+    from polyflow.conf import polyflow_settings
+    from polyflow.telemetry.logs import configure
+
+    configure(polyflow_settings.LOG_FORMAT)
 
 
 def _migrate(standalone: bool) -> int:
@@ -134,11 +158,18 @@ def _banner(host: str, port: int, threads: int, applied: int, loop) -> list[str]
 
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}"
-    lines = [f"Polyflow {__version__} serving {url}/ with waitress ({threads} threads)",
-             f"  API:       {url}/api/v1/  (docs: {url}/api/v1/docs/)",
-             f"  admin:     {url}/admin/",
-             f"  health:    {url}/healthz",
-             f"  database:  {_database()}" + (f" ({applied} migrations applied now)" if applied else "")]
+    paths = _paths()
+    lines = [f"Polyflow {__version__} serving {url}/ with waitress ({threads} threads)"]
+    if "api" in paths:
+        lines += [f"  API:       {url}{paths['api']}  (docs: {url}{paths['docs']})",
+                  f"  dashboard: {url}{paths['dashboard']}",
+                  f"  health:    {url}{paths['health']}  (ready: {url}{paths['ready']}; "
+                  f"metrics: {url}{paths['metrics']})"]
+    else:
+        lines.append(f"  API:       not served: {settings.ROOT_URLCONF} does not include polyflow.urls")
+    if "admin" in paths:
+        lines.append(f"  admin:     {url}{paths['admin']}")
+    lines.append(f"  database:  {_database()}" + (f" ({applied} migrations applied now)" if applied else ""))
     if loop is None:
         lines.append("  scheduler: off (--no-scheduler): Celery beat and workers, or `polyflow tick`, run the ticks")
     else:
@@ -149,12 +180,40 @@ def _banner(host: str, port: int, threads: int, applied: int, loop) -> list[str]
                      "with the standalone project set POLYFLOW_ALLOWED_HOSTS")
     lines += [
         "A user and an API token (in another shell, with the same POLYFLOW_HOME or DATABASE_URL):",
-        "  polyflow manage createsuperuser --username alice --email alice@example.com",
-        "  polyflow manage drf_create_token alice",
-        f"  curl -H 'Authorization: Token <the token>' {url}/api/v1/alice/projects/",
+        f"  {_manage()} createsuperuser --username alice --email alice@example.com",
+        f"  {_manage()} drf_create_token alice",
+        *([f"  curl -H 'Authorization: Token <the token>' {url}{paths['alice']}"] if "alice" in paths else []),
         "Ctrl-C stops the server.",
     ]
     return lines
+
+
+def _manage() -> str:
+    """The management command line of this project: a host project's settings are named."""
+    if is_standalone():
+        return "polyflow manage"
+    return f"polyflow --settings {os.environ['DJANGO_SETTINGS_MODULE']} manage"
+
+
+def _paths() -> dict[str, str]:
+    """Where the URLconf serves Polyflow, as reverse() gives it: a host project mounts
+    polyflow.urls under a prefix of its own (and may have no admin)."""
+    from django.urls import NoReverseMatch, reverse
+
+    paths = {}
+    try:
+        docs = reverse("polyflow:api-docs")
+        paths.update(api=docs.removesuffix("docs/"), docs=docs, dashboard=reverse("polyflow:ui:projects"),
+                     health=reverse("polyflow:healthz"), ready=reverse("polyflow:readyz"),
+                     metrics=reverse("polyflow:metrics"),
+                     alice=reverse("polyflow:api-projects", kwargs={"owner": "alice"}))
+    except NoReverseMatch:
+        pass
+    try:
+        paths["admin"] = reverse("admin:index")
+    except NoReverseMatch:
+        pass
+    return paths
 
 
 def _shutdown(wsgi_server, loop) -> None:

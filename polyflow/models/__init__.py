@@ -3,6 +3,7 @@
 from .action import Action
 from .build import Build, BuildWaiter
 from .event import Event, EventSubscription
+from .heartbeat import SchedulerHeartbeat
 from .history import OperationRunStatus, PipelineRunStatus
 from .pipeline import Operation, Pipeline
 from .project import AbstractProject, Project, ProjectMember, project_model_name
@@ -11,5 +12,5 @@ from .run import MetricPoint, OperationRun, PipelineRun
 __all__ = [
     "AbstractProject", "Action", "Build", "BuildWaiter", "Event", "EventSubscription", "MetricPoint", "Operation",
     "OperationRun", "OperationRunStatus", "Pipeline", "PipelineRun", "PipelineRunStatus", "Project",
-    "ProjectMember", "project_model_name",
+    "ProjectMember", "SchedulerHeartbeat", "project_model_name",
 ]

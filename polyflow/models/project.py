@@ -3,7 +3,9 @@
 Like AUTH_USER_MODEL, the project model is swappable: a host (Polyaxon) sets
 `POLYFLOW_PROJECT_MODEL = "app.Project"` to its own model, which must have an
 `owner` foreign key to the user model and a `name` unique per owner (subclass
-AbstractProject to get both). Polyflow's own Project is the default.
+AbstractProject to get both, and keep its Meta.constraints when the subclass
+declares a Meta: `class Meta(AbstractProject.Meta)`). Polyflow's own Project is
+the default. A system check (polyflow/checks.py) fails a model that lacks them.
 """
 
 from __future__ import annotations
@@ -44,15 +46,20 @@ class AbstractProject(models.Model):
 
     class Meta:
         abstract = True
+        # Polyflow finds a project by owner and name (the API's {owner}/{project}/ paths)
+        # and relies on the database to refuse a second one (create_project turns the
+        # IntegrityError into a 409, whatever the race). The constraint's index is also
+        # the one those lookups use. `%(app_label)s_%(class)s` keeps the name unique
+        # per concrete model: "polyflow_project_owner_name" for Polyflow's own.
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="%(app_label)s_%(class)s_owner_name")]
 
     def __str__(self) -> str:
         return f"{self.owner.get_username()}/{self.name}"
 
 
 class Project(AbstractProject):
-    class Meta:
+    class Meta(AbstractProject.Meta):
         swappable = PROJECT_MODEL_SETTING
-        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="polyflow_project_owner_name")]
         ordering = ["name"]
 
 

@@ -22,6 +22,7 @@ from ..backends.base import RUNNING
 from ..models import OperationRun
 from ..services.transitions import transition
 from ..statuses import OP_SUBMITTED, OpStatus
+from ..telemetry.context import about
 from .write import ToSchedule
 
 logger = logging.getLogger("polyflow.scheduler")
@@ -40,15 +41,22 @@ def submit(backend_for: Callable[[str], Backend], scheduled: Iterable[ToSchedule
     answers = Answers()
     for item in scheduled:
         pk = item.op.pk
-        answers.keys[pk] = item.submission.key
+        submission = item.submission
+        answers.keys[pk] = submission.key
         answers.backends[pk] = item.backend
-        try:
-            answers.handles[pk] = backend_for(item.backend).submit(item.submission)
-        except SubmitError as error:
-            (answers.permanent if error.permanent else answers.transient)[pk] = str(error)
-        except Exception as error:  # noqa: BLE001 - a backend's bug fails that attempt, not the tick
-            logger.exception("submit of %s failed", item.submission.key)
-            answers.permanent[pk] = f"the backend failed: {type(error).__name__}: {error}"
+        # What the backend logs while it submits (retries, refusals) is about this attempt.
+        with about(submission.run_uuid, submission.pipeline, submission.op, submission.attempt):
+            try:
+                answers.handles[pk] = backend_for(item.backend).submit(submission)
+            except SubmitError as error:
+                (answers.permanent if error.permanent else answers.transient)[pk] = str(error)
+                logger.debug("submit of %s refused%s: %s", submission.key,
+                            "" if error.permanent else " (will submit again)", error)
+            except Exception as error:  # noqa: BLE001 - a backend's bug fails that attempt, not the tick
+                logger.exception("submit of %s failed", submission.key)
+                answers.permanent[pk] = f"the backend failed: {type(error).__name__}: {error}"
+            else:
+                logger.debug("submitted %s to %s", submission.key, item.backend)
     return answers
 
 

@@ -34,7 +34,9 @@ from ..backends import Backend, Observation, get_backend
 from ..conf import polyflow_settings
 from ..models import OperationRun
 from ..spec.references import ExpressionError
-from ..statuses import OpStatus
+from ..statuses import OP_FINAL, OpStatus
+from ..telemetry import heartbeat, instruments
+from ..telemetry.context import about
 from . import claims, handover
 from .creation import create_due_runs
 from .decide import BUSY, OpChange, RunDecision, build_submission, decide_run, next_attempt
@@ -103,6 +105,7 @@ class TickReport:
 
 def tick(now: dt.datetime | None = None, backend: Backend | None = None) -> TickReport:
     """The periodic tick: every pipeline's due runs, then every active run, batch by batch."""
+    began = time.perf_counter()
     fixed = now is not None
     now = now or timezone.now()
     report = TickReport()
@@ -110,6 +113,9 @@ def tick(now: dt.datetime | None = None, backend: Backend | None = None) -> Tick
     report.runs_started = len(start_created_runs(now))
     _reconcile(backend, report)
     _Worker(now, backend, report, fixed_clock=fixed).advance_all()
+    took = time.perf_counter() - began
+    instruments.tick_done("tick", took, report)
+    heartbeat.beat(took)  # what /readyz reads: at most one write a second per process
     return report
 
 
@@ -123,6 +129,7 @@ def advance(run_ids: Iterable[int] = (), now: dt.datetime | None = None, backend
     Runs another worker is advancing at this moment are left to it and listed in
     `report.busy` (the caller may ask again shortly; the periodic tick is the net).
     """
+    began = time.perf_counter()
     fixed = now is not None
     now = now or timezone.now()
     run_ids = list(run_ids)
@@ -136,12 +143,34 @@ def advance(run_ids: Iterable[int] = (), now: dt.datetime | None = None, backend
     claimed = worker.advance_all(only=run_ids)
     if set(run_ids) - claimed:
         report.busy = claims.held_by_others(worker.owner, set(run_ids) - claimed)
+    instruments.tick_done("advance", time.perf_counter() - began, report)
     return report
 
 
 def _ended(observations: dict[str, Observation]) -> list[str]:
     """The attempts the backend reports ended."""
     return [handle for handle, observation in observations.items() if observation.final]
+
+
+def _ends(decisions: list[RunDecision], observations: dict[str, Observation],
+          failed_runs: set[int]) -> dict[str, list[float]]:
+    """{backend: [end times]} of the attempts whose end these decisions wrote, as their
+    backend timed it: the start of their hand-off."""
+    ends: dict[str, list[float]] = defaultdict(list)
+    for decision in decisions:
+        if decision.run.pk in failed_runs:
+            continue
+        ops = None
+        for change in decision.changes:
+            if change.status not in OP_FINAL and change.status != OpStatus.RETRYING:
+                continue
+            if ops is None:
+                ops = {op.pk: op for op in decision.run.every_op()}
+            op = ops.get(change.pk)
+            observation = observations.get(op.handle) if op is not None and op.handle else None
+            if observation is not None and observation.final and observation.finished_at is not None:
+                ends[op.backend or ""].append(observation.finished_at.timestamp())
+    return ends
 
 
 def _reconcile(backend: Backend | None, report: TickReport) -> None:
@@ -170,6 +199,9 @@ class _Worker:
         self.backends: dict[str, Backend] = {}
         self.owner = claims.worker_id()
         self.changed: dict[int, list[tuple[str, str]]] = {}  # run -> attempts the backend said changed
+        # {backend: [when attempts ended]} written by the last round: their hand-off latency is
+        # measured once what follows them is submitted (only while metrics are recorded).
+        self.ended_at: dict[str, list[float]] = {}
 
     def backend(self, name: str | None = None) -> Backend:
         if self.default_backend is not None and name in (None, "", self.default_backend.name):
@@ -189,6 +221,7 @@ class _Worker:
             if not batch:
                 return advanced
             self.report.batches += 1
+            instruments.batch_claimed(len(batch))
             advanced.update(batch)
             try:
                 self.advance_batch(batch)
@@ -219,6 +252,8 @@ class _Worker:
             handover.stop(self.backend, to_stop)
             stop_sent.update(handle for _, handle in to_stop)
             answers = handover.submit(self.backend, scheduled)
+            if self.ended_at:
+                self._handoffs()
             failed, orphans = handover.record(answers, self.now)
             if failed:
                 self.report.finished[OpStatus.FAILED] += failed
@@ -254,11 +289,13 @@ class _Worker:
             errors = dict(batch.broken)
             decisions: list[RunDecision] = []
             for run in batch.runs.values():
-                try:
-                    decisions.append(decide_run(run, observations, self.now, first=first, stop_sent=stop_sent))
-                except Exception:  # noqa: BLE001 - a bug or bad data in one run is that run's
-                    logger.exception("run %s (pipeline %s): deciding failed", run.uuid, run.plan.name)
-                    errors[run.pk] = f"could not decide this run: {traceback.format_exc(limit=3).strip()}"
+                with about(run.uuid, run.plan.name):  # what this run's log lines are about
+                    try:
+                        decisions.append(decide_run(run, observations, self.now, first=first,
+                                                    stop_sent=stop_sent))
+                    except Exception:  # noqa: BLE001 - a bug or bad data in one run is that run's
+                        logger.exception("run %s (pipeline %s): deciding failed", run.uuid, run.plan.name)
+                        errors[run.pk] = f"could not decide this run: {traceback.format_exc(limit=3).strip()}"
             self._within_limits(batch, decisions)
             to_schedule, again = self._prepare(decisions)
             written = write_isolated(decisions, to_schedule, self.now)
@@ -279,7 +316,14 @@ class _Worker:
                 if op.handle and status in BUSY:
                     flying[(op.backend, op.handle)] = status
         scheduled = [item for item in written.scheduled if item.run_pk not in failed_runs]
+        if observations and instruments.enabled():
+            self.ended_at = _ends(decisions, observations, failed_runs)
         return flying, scheduled, to_stop, again
+
+    def _handoffs(self) -> None:
+        clock = time.time()
+        instruments.handoffs({backend: [clock - ended for ended in ends] for backend, ends in self.ended_at.items()})
+        self.ended_at = {}
 
     # -- deciding across runs --------------------------------------------------------
     def _within_limits(self, batch: Batch, decisions: list[RunDecision]) -> None:

@@ -23,6 +23,7 @@ from ..backends.base import Submission
 from ..models import OperationRun, PipelineRun
 from ..services.transitions import record_created, transition
 from ..statuses import OP_FINAL, RUN_FINAL, OpStatus
+from ..telemetry.context import about
 from .decide import RunDecision
 from .snapshot import OpState
 
@@ -82,7 +83,8 @@ def write_isolated(decisions: Sequence[RunDecision], to_schedule: dict[int, list
 
 def _record_failure(decision: RunDecision, written: Written, now) -> None:
     message = f"could not write this run's changes: {traceback.format_exc(limit=3).strip()}"
-    logger.exception("run %s (pipeline %s): %s", decision.run.uuid, decision.run.plan.name, "write failed")
+    with about(decision.run.uuid, decision.run.plan.name):
+        logger.exception("run %s (pipeline %s): %s", decision.run.uuid, decision.run.plan.name, "write failed")
     written.errors[decision.run.pk] = message
     record_errors({decision.run.pk: message}, now)
 

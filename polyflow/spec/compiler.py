@@ -13,13 +13,14 @@ from ..matrix.kinds import kind_of
 from . import builders
 from .errors import PathPart, SpecError, SpecValidationError, choices_text, describe, format_path, suggest
 from .graph import CycleError, topological_order
+from .limits import DEFAULT_LIMITS
 from .matrix_checks import lacking, mapping_output_problem, matrix_problems
 from .plan import ActionRef, ActionSpec, EventSpec, IOSpec, MatrixSpec, OpSpec, Plan, TemplateSpec, freeze
 from .references import GLOBAL_TYPES, GLOBALS, ExpressionError, Reference, references_in, walk_strings
 from .types import STRING_TYPES, reference_compatible, value_error
 
 # The most trials a matrix may have: POLYFLOW['MAX_TRIALS']'s default (callers pass the setting).
-DEFAULT_MAX_TRIALS = 1000
+DEFAULT_MAX_TRIALS = DEFAULT_LIMITS.trials
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-from .compiler import DEFAULT_MAX_TRIALS
-
 
 @dataclass(frozen=True)
 class Limits:
-    spec_bytes: int = 4_194_304  # MAX_SPEC_BYTES: a spec text's size
+    spec_bytes: int = 3_145_728  # MAX_SPEC_BYTES: a spec text's size
     documents: int = 1000  # MAX_DOCUMENTS: documents in one text
     expanded_nodes: int = 1_000_000  # MAX_EXPANDED_NODES: nodes once aliases are expanded
     nesting: int = 64  # MAX_NESTING: levels of lists and mappings
     string_length: int = 65_536  # MAX_STRING_LENGTH: characters of one string
     ops: int = 10_000  # MAX_OPS: ops of one pipeline
-    trials: int = DEFAULT_MAX_TRIALS  # MAX_TRIALS: trials of one matrix op
+    trials: int = 1000  # MAX_TRIALS: trials of one matrix op
 
     @staticmethod
     def setting_of(field: str) -> str:

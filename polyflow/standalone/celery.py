@@ -12,9 +12,10 @@ server import this module: they need no broker.
 import os
 from pathlib import Path
 
-from celery import Celery
-
+from polyflow.extras import require
 from polyflow.tasks import beat_schedule
+
+Celery = require("celery", "celery", "the Celery app of the standalone project").Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "polyflow.standalone.settings")
 

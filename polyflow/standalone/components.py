@@ -31,6 +31,10 @@ LOCAL_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files, answered before sessions and the rest are set up for them (it
+    # serves only what STATIC_ROOT or, with WHITENOISE_USE_FINDERS, the apps' static
+    # directories hold; with neither, as in the tests' settings, it passes everything on).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -4,6 +4,7 @@ import re
 
 import pytest
 import requests
+from django.test import override_settings
 from drf_spectacular.drainage import GENERATOR_STATS, reset_generator_stats
 from drf_spectacular.validation import validate_schema
 
@@ -94,6 +95,8 @@ def test_schema_and_docs_need_no_credentials(live_server):
     assert response.text.startswith("openapi: 3")
 
 
+# As the standalone settings have it: WhiteNoise serves the apps' static directories.
+@override_settings(WHITENOISE_USE_FINDERS=True)
 def test_the_standalone_project_serves_the_static_files_itself(client):
     """No web server in front of the standalone project: Swagger UI's files come from the installed package."""
     response = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")

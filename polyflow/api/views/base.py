@@ -3,13 +3,13 @@ from __future__ import annotations
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.metadata import SimpleMetadata
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from ...access import Access
 from ...selectors.projects import get_project
 from ...spec.errors import choices_text, suggest
+from ..classes import FromSettings
 from ..errors import exception_handler, invalid_query
 from ..pagination import Pagination
 from ..parsers import StrictJSONParser
@@ -25,10 +25,12 @@ class BasicMetadata(SimpleMetadata):
 
 class ApiView(GenericAPIView):
     """What every endpoint shares. Set here rather than in REST_FRAMEWORK so that
-    it holds inside a host project whatever the host's defaults are; only the
-    authentication classes are the host's (or the standalone project's)."""
+    it holds inside a host project whatever the host's defaults are (a host whose
+    DRF default is Basic alone must not turn valid tokens away); who may call the
+    API comes from POLYFLOW's AUTHENTICATION_CLASSES and PERMISSION_CLASSES."""
 
-    permission_classes = [IsAuthenticated]
+    authentication_classes = FromSettings("AUTHENTICATION_CLASSES")
+    permission_classes = FromSettings("PERMISSION_CLASSES")
     renderer_classes = [JSONRenderer]
     parser_classes = [StrictJSONParser]
     pagination_class = Pagination

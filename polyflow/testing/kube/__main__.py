@@ -12,6 +12,7 @@ import sys
 import threading
 
 from .simulator import KubeSimulator
+from .validation import kube_version as default_kube_version
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,6 +44,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     options = parser().parse_args(argv)
+    if options.kube_version is None:
+        try:
+            options.kube_version = default_kube_version()
+        except ImportError as error:  # kubernetes-validate is not installed: the message says which extra
+            print(f"kube-simulator: {error}", file=sys.stderr)
+            return 1
     sim = KubeSimulator(
         host=options.host, port=options.port, namespaces=options.namespace, execute=options.execute,
         run_time=options.run_time, pending_time=options.pending_time,

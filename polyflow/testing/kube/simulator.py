@@ -29,7 +29,8 @@ from .errors import ApiError, not_found, now
 from .faults import POD_KINDS, REQUEST_KINDS, Fault, FaultError, make_fault
 from .runtime import PodRuntime
 from .selectors import parse_field_selector, parse_label_selector
-from .validation import kube_version, pod_causes
+from .validation import kube_version as default_kube_version
+from .validation import pod_causes
 
 DEFAULT_NAMESPACES = ("default", "polyflow")
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
@@ -73,7 +74,7 @@ class KubeSimulator:
         self.run_time = run_time
         self.pending_time = pending_time
         self.missing_executable = missing_executable
-        self.kube_version = kube_version or _default_kube_version()
+        self.kube_version = kube_version or default_kube_version()
         self.verbose = verbose
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
@@ -491,16 +492,6 @@ class KubeSimulator:
             self._requests.clear()
             for runtime in list(self._pods.values()):
                 self._remove(runtime)
-
-
-def _default_kube_version() -> str:
-    try:
-        return kube_version()
-    except ImportError as error:
-        raise RuntimeError(
-            "the Kubernetes simulator validates pods with kubernetes-validate, which is not installed: "
-            "pip install kubernetes-validate (it comes with polyflow[test])"
-        ) from error
 
 
 def _in_seconds(seconds: int) -> str:

@@ -117,10 +117,21 @@ def _required(field: str, detail: str = "") -> Cause:
 # -- the schema, through kubernetes-validate ---------------------------------
 
 
+def _schemas():
+    """kubernetes-validate's `utils`, or MissingExtra naming the extra that brings it."""
+    try:
+        from kubernetes_validate import utils
+    except ImportError:
+        # Imported only here: the simulator imports no Django (polyflow.extras does).
+        from ...extras import MissingExtra
+
+        raise MissingExtra("kube-simulator", "the Kubernetes API simulator") from None
+    return utils
+
+
 def kube_version() -> str:
     """The newest Kubernetes version (major.minor) whose schemas kubernetes-validate ships."""
-    from kubernetes_validate import utils
-
+    utils = _schemas()
     return utils.major_minor(utils.latest_version())
 
 
@@ -132,8 +143,8 @@ def _pod_validator(version: str):
     lists them all, so the same schema files are loaded here to iterate over
     every error. None when that layout is not there (then `validate` is used).
     """
-    import jsonschema
-    from kubernetes_validate import utils
+    utils = _schemas()
+    import jsonschema  # both come with kubernetes-validate
     from referencing import Registry, Resource
 
     matching = [v for v in utils.all_versions() if utils.major_minor(v) == version]
@@ -189,8 +200,7 @@ def schema_causes(pod: dict, version: str) -> list[Cause]:
                 if cause not in causes:
                     causes.append(cause)
         return causes
-    from kubernetes_validate import utils
-
+    utils = _schemas()
     try:
         utils.validate(pod, version, strict=True)
     except utils.ValidationError as error:
