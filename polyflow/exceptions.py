@@ -25,8 +25,18 @@ class InvalidInput(PolyflowError):
     code = "invalid"
 
 
-class InvalidSpec(InvalidInput):
-    """Documents that do not validate: `errors` holds every spec error."""
+class Unprocessable(InvalidInput):
+    """A body of the shape the API's schema gives, that the pipeline's own rules refuse:
+    params against its inputs, a payload against its event's (HTTP 422, as Kubernetes
+    answers an object that is well-formed but invalid)."""
+
+    status_code = 422
+
+
+class InvalidSpec(Unprocessable):
+    """A spec text that is no YAML, is over an input limit, or holds documents that do not
+    validate: `errors` holds every spec error (HTTP 422; no schema can say what the spec
+    language accepts)."""
 
     code = "invalid_spec"
 

@@ -17,6 +17,7 @@ from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser, JSONParser
 
 from ..conf import polyflow_settings
+from ..exceptions import Unprocessable
 from ..spec.errors import format_path
 from ..spec.limits import over_limit
 from ..spec.storable import unstorable_value
@@ -96,8 +97,13 @@ class StrictJSONParser(JSONParser):
             raise ParseError("JSON parse error: nested too deeply") from None
         except ValueError as error:  # JSONDecodeError, and int() refusing more than 4300 digits
             raise ParseError(f"JSON parse error: {error}") from None
-        problem = unstorable_value(data, polyflow_settings.MAX_NESTING, polyflow_settings.MAX_STRING_LENGTH)
+        # Strings are bounded where they are read (a document's by the spec's checks, params by
+        # the run's): `{"content": ...}` holds a whole document.
+        problem = unstorable_value(data, polyflow_settings.MAX_NESTING)
         if problem:
+            # Valid JSON of the schema's shape (no JSON Schema rules out a NUL or a lone
+            # surrogate), that the database could not store or a limit refuses: a 422.
             path = format_path(problem[0])
-            raise ParseError(f"{path}: {problem[1]}" if path else problem[1])
+            raise Unprocessable(f"{path}: {problem[1]}" if path else problem[1],
+                                [{"source": "body", "path": path, "message": problem[1]}])
         return data

@@ -9,7 +9,7 @@ from drf_spectacular.utils import OpenApiResponse
 from .serializers.errors import ErrorSerializer
 
 _ERRORS = {
-    400: "invalid input: a body, query or document that does not validate (`errors` says where)",
+    400: "invalid input: a body or query that is not what this schema says (`errors` says where)",
     401: "no credentials, or a token that is not valid",
     403: "visible, but your role does not allow this",
     404: "no such object, or not visible to you",
@@ -17,9 +17,12 @@ _ERRORS = {
     409: "the object's state does not allow this now",
     413: "the body is too large",
     415: "a Content-Type this endpoint does not read",
+    422: "a body of this schema's shape that the spec language or the pipeline refuses: a document that "
+         "does not validate, params or a payload against the inputs, a value that cannot be stored "
+         "(`errors` says where)",
 }
 _ALWAYS = (400, 401, 403, 404, 406)
-_WITH_BODY = (409, 413, 415)
+_WITH_BODY = (409, 413, 415, 422)
 _UNSET = object()
 
 
@@ -95,7 +98,16 @@ def what_the_api_enforces(result, generator, request, public):
             component["additionalProperties"] = False
     for path in (result.get("paths") or {}).values():
         for operation in path.values():
-            for parameter in operation.get("parameters", ()) if isinstance(operation, dict) else ():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", ()):
                 if parameter.get("in") == "query" and parameter.get("name") in ("page", "page_size"):
                     parameter.setdefault("schema", {})["minimum"] = 1
+            body = operation.get("requestBody")
+            if body and any(_needs_content(media.get("schema") or {}) for media in body.get("content", {}).values()):
+                body["required"] = True  # a document body: without one there is nothing to apply
     return result
+
+
+def _needs_content(schema: dict) -> bool:
+    return bool(schema.get("required") or schema.get("anyOf"))

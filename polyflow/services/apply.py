@@ -15,7 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ..conf import polyflow_settings
-from ..exceptions import Conflict, InvalidInput, InvalidSpec, NotFound
+from ..exceptions import Conflict, InvalidSpec, NotFound, Unprocessable
 from ..models import Action, Event, EventSubscription, Operation, Pipeline
 from ..spec import ActionSpec, Plan, RawDocument, Registry, SpecValidationError, check, parse_yaml
 from ..spec.limits import Limits, limits_from
@@ -93,7 +93,8 @@ def apply_documents(
     if expect_kind is not None:
         kinds = [raw.data.get("kind") if isinstance(raw.data, dict) else None for raw in raws]
         if kinds != [expect_kind]:
-            raise InvalidInput(f"expected one {expect_kind} document, got {len(raws)} document(s)"
+            # Unprocessable: a body of the schema's shape may carry it as its `content` text.
+            raise Unprocessable(f"expected one {expect_kind} document, got {len(raws)} document(s)"
                                f" of kind {', '.join(map(str, kinds))}")
     owner = project.owner
     try:
@@ -118,7 +119,7 @@ def apply_documents(
                 plan = _pin_action_versions(plan, versions)
                 source = compilation.sources[plan.name]
                 if expect_name is not None and plan.name != expect_name:
-                    raise InvalidInput(f"the document's name {plan.name!r} does not match the pipeline "
+                    raise Unprocessable(f"the document's name {plan.name!r} does not match the pipeline "
                                        f"{expect_name!r}; renaming is not supported")
                 result.pipelines.append(_store_pipeline(
                     project, plan, _content(raw_by_source[source], contents), user, mode, now))

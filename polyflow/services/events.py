@@ -5,12 +5,13 @@ from collections.abc import Iterable, Mapping
 
 from django.db import transaction
 
-from ..exceptions import InvalidInput, NotFound
+from ..exceptions import NotFound, Unprocessable
 from ..models import Event, PipelineRun
 from ..spec import Plan
 from ..spec.errors import format_path
 from ..spec.params import input_errors
 from ..spec.plan import IOSpec
+from .apply import spec_limits
 from .runs import trigger_run
 
 
@@ -29,9 +30,9 @@ def fire_event(owner, name: str, payload, *, user=None, now=None,
     payload = {} if payload is None else payload
     inputs = [IOSpec(**{**io, "options": tuple(io["options"]) if io.get("options") is not None else None})
               for io in event.inputs]
-    errors = input_errors(inputs, payload, f"event {name!r}", require_required=True)
+    errors = input_errors(inputs, payload, f"event {name!r}", require_required=True, limits=spec_limits())
     if errors:
-        raise InvalidInput("invalid payload", [
+        raise Unprocessable("invalid payload", [
             {"source": "", "path": format_path(("payload",) + ((key,) if key else ())), "message": message}
             for key, message in errors
         ])

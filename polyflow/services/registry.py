@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from ..exceptions import Conflict, InvalidInput, InvalidSpec
+from ..exceptions import Conflict, InvalidSpec, Unprocessable
 from ..spec import RawDocument, SpecValidationError, check
 from .apply import (
     ApplyResult,
@@ -19,6 +19,7 @@ from .apply import (
     _store_event,
     parse_body,
     raw_for,
+    spec_limits,
 )
 
 OWNER_KINDS = ("action", "event")
@@ -44,13 +45,13 @@ def apply_owner_documents(
     """
     kinds = [raw.data.get("kind") if isinstance(raw.data, dict) else None for raw in raws]
     if expect_kind is not None and kinds != [expect_kind]:
-        raise InvalidInput(f"expected one {expect_kind} document, got {len(raws)} document(s)"
-                           f" of kind {', '.join(map(str, kinds))}")
+        raise Unprocessable(f"expected one {expect_kind} document, got {len(raws)} document(s)"
+                            f" of kind {', '.join(map(str, kinds))}")
     if any(kind not in OWNER_KINDS for kind in kinds):
-        raise InvalidInput(f"only {' and '.join(OWNER_KINDS)} documents belong to an owner;"
+        raise Unprocessable(f"only {' and '.join(OWNER_KINDS)} documents belong to an owner;"
                            " pipelines are applied to a project")
     try:
-        compilation = check(raws, registry=DatabaseRegistry(owner), require_registry=True)
+        compilation = check(raws, registry=DatabaseRegistry(owner), require_registry=True, limits=spec_limits())
     except SpecValidationError as error:
         raise InvalidSpec.from_spec_errors(error.errors) from None
     contents = contents or {}

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..exceptions import Conflict, InvalidInput, NotFound
+from ..exceptions import Conflict, InvalidInput, NotFound, Unprocessable
 from ..handoff import wake_on_commit
 from ..models import Operation, OperationRun, PipelineRun
 from ..scheduler.decide import run_outcome
@@ -16,6 +16,7 @@ from ..spec.errors import choices_text, describe, format_path, suggest
 from ..spec.params import input_errors
 from ..spec.plan import thaw
 from ..statuses import OP_FINAL, OP_RETRYABLE, OP_SUBMITTED, RUN_FINAL, OpStatus, RunStatus
+from .apply import spec_limits
 from .transitions import record_created, transition
 
 
@@ -34,10 +35,11 @@ def validate_run_params(plan: Plan, params: object) -> dict:
                                                      f"(ops: {choices_text(names)})"))
             continue
         template = plan.op(op_name).template
-        for name, message in input_errors(template.inputs, values, f"template {template.name!r}"):
+        for name, message in input_errors(template.inputs, values, f"template {template.name!r}",
+                                          limits=spec_limits()):
             errors.append((("params", op_name) + ((name,) if name else ()), message))
     if errors:
-        raise InvalidInput("invalid params", [{"source": "", "path": format_path(path), "message": message}
+        raise Unprocessable("invalid params", [{"source": "", "path": format_path(path), "message": message}
                                               for path, message in errors])
     return {op: dict(values) for op, values in params.items()}
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from .errors import choices_text, describe, suggest
+from .errors import choices_text, describe, format_path, suggest
+from .limits import Limits
 from .plan import IOSpec
 from .references import ExpressionError, references_in, walk_strings
+from .storable import unstorable_value
 from .types import io_value_error
 
 
@@ -17,18 +19,24 @@ def input_errors(
     values: object,
     owner: str,
     require_required: bool = False,
+    limits: Limits | None = None,
 ) -> list[tuple[str, str]]:
     """(name, message) for each problem of `values` against `inputs`.
 
     `owner` names what declares the inputs in messages ("template 'train'").
     With `require_required`, inputs without default that are not optional must
-    be present (an empty name marks that error).
+    be present (an empty name marks that error). With `limits`, a value nested
+    too deeply or holding too long a string is refused before it is checked.
     """
     if not isinstance(values, Mapping):
         return [("", f"expected a mapping of input names to values, got {describe(values)}")]
     declared = {io.name: io for io in inputs}
     errors = []
     for name, value in values.items():
+        if limits is not None and (problem := unstorable_value(value, limits.nesting, limits.string_length)):
+            inner = format_path(problem[0])
+            errors.append((str(name), f"{inner}: {problem[1]}" if inner else problem[1]))
+            continue
         if name in declared and _has_expression(value):
             errors.append((name, "expressions ('{{ ... }}') are only allowed in the pipeline's documents"))
             continue

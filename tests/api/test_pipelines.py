@@ -62,7 +62,7 @@ def test_existing_pipeline_is_409(alice_api):
 
 def test_spec_errors_name_their_path(alice_api):
     text = pipeline_yaml("broken").replace("dependencies: [prepare]", "dependencies: [prepair]")
-    body = assert_error(alice_api.post(PIPELINES, yaml=text), 400, "invalid_spec")
+    body = assert_error(alice_api.post(PIPELINES, yaml=text), 422, "invalid_spec")
     assert body["errors"] == [{
         "source": "body", "path": "ops[1].dependencies[0]",
         "message": body["errors"][0]["message"],
@@ -73,7 +73,7 @@ def test_spec_errors_name_their_path(alice_api):
 
 
 def test_malformed_bodies(alice_api):
-    body = assert_error(alice_api.post(PIPELINES, yaml="ops: [unclosed"), 400, "invalid_spec")
+    body = assert_error(alice_api.post(PIPELINES, yaml="ops: [unclosed"), 422, "invalid_spec")
     assert "invalid YAML" in body["errors"][0]["message"]
     assert "line" in body["errors"][0]["path"]
     body = assert_error(alice_api.post(PIPELINES, data=b'{"content": ', headers={"Content-Type": "application/json"}),
@@ -90,9 +90,9 @@ def test_malformed_bodies(alice_api):
 
 def test_one_document_only_and_of_the_right_kind(alice_api):
     text = pipeline_yaml("one") + "---\n" + pipeline_yaml("two")
-    body = assert_error(alice_api.post(PIPELINES, yaml=text), 400, "invalid")
+    body = assert_error(alice_api.post(PIPELINES, yaml=text), 422, "invalid")
     assert "expected one pipeline document" in body["message"]
-    body = assert_error(alice_api.post(PIPELINES, yaml="kind: action\nname: a\n"), 400, "invalid")
+    body = assert_error(alice_api.post(PIPELINES, yaml="kind: action\nname: a\n"), 422, "invalid")
     assert "expected one pipeline document" in body["message"]
 
 
@@ -114,7 +114,7 @@ def test_update(alice_api):
 
 
 def test_update_errors(alice_api):
-    body = assert_error(alice_api.put(PIPELINES + "train/", yaml=pipeline_yaml("other")), 400, "invalid")
+    body = assert_error(alice_api.put(PIPELINES + "train/", yaml=pipeline_yaml("other")), 422, "invalid")
     assert "renaming is not supported" in body["message"]
     assert_error(alice_api.put(PIPELINES + "nothing/", yaml=pipeline_yaml("nothing")), 404, "not_found")
     assert_error(alice_api.patch(PIPELINES + "train/", json={}), 405, "method_not_allowed")
@@ -145,9 +145,9 @@ def test_pause_and_resume(alice_api):
 
 
 @pytest.mark.parametrize("start_at", ["'9999-12-31T23:59:59-12:00'", "'0001-01-01T00:00:00+14:00'"])
-def test_times_the_database_could_not_read_back_are_400(alice_api, start_at):
+def test_times_the_database_could_not_read_back_are_refused(alice_api, start_at):
     text = pipeline_yaml("timed").replace("ops:", f"schedule: {{kind: interval, frequency: 60, start_at: {start_at}}}"
                                                     "\nops:")
-    body = assert_error(alice_api.post(PIPELINES, yaml=text), 400, "invalid_spec")
+    body = assert_error(alice_api.post(PIPELINES, yaml=text), 422, "invalid_spec")
     assert [error["path"] for error in body["errors"]] == ["schedule.start_at"]
     assert alice_api.get(PIPELINES).status_code == 200

@@ -41,10 +41,10 @@ def test_action_errors(alice_api):
     changed = ACTION.replace("kind: action", "kind: action\nversion: 1").replace("default: 1", "default: 2")
     body = assert_error(alice_api.post("alice/actions/", yaml=changed), 409, "conflict")
     assert "never changes" in body["message"]
-    body = assert_error(alice_api.post("alice/actions/", yaml=EVENT), 400, "invalid")
+    body = assert_error(alice_api.post("alice/actions/", yaml=EVENT), 422, "invalid")
     assert "expected one action document" in body["message"]
     broken = ACTION.replace("kind: job", "kind: jobb")
-    body = assert_error(alice_api.post("alice/actions/", yaml=broken), 400, "invalid_spec")
+    body = assert_error(alice_api.post("alice/actions/", yaml=broken), 422, "invalid_spec")
     assert body["errors"][0]["path"] == "template.kind"
     assert Action.objects.count() == 1
 
@@ -54,7 +54,7 @@ def test_action_versions_fit_the_database(alice_api):
     def with_version(version):
         return ACTION.replace("kind: action", f"kind: action\nversion: {version}" if version else "kind: action")
 
-    body = assert_error(alice_api.post("alice/actions/", yaml=with_version(2**31)), 400, "invalid_spec")
+    body = assert_error(alice_api.post("alice/actions/", yaml=with_version(2**31)), 422, "invalid_spec")
     assert [error["path"] for error in body["errors"]] == ["version"]
     assert alice_api.post("alice/actions/", yaml=with_version(2**31 - 1)).status_code == 201
     assert_error(alice_api.post("alice/actions/", yaml=with_version(None)), 409, "conflict")
@@ -100,9 +100,9 @@ def test_fire_starts_runs_only_where_the_firer_may_trigger(world, alice_api):
 
 
 def test_fire_errors(alice_api):
-    body = assert_error(alice_api.post("alice/events/data-ready/fire/", json={}), 400, "invalid")
+    body = assert_error(alice_api.post("alice/events/data-ready/fire/", json={}), 422, "invalid")
     assert "size" in body["errors"][0]["message"]
-    body = assert_error(alice_api.post("alice/events/data-ready/fire/", json={"payload": {"size": "x"}}), 400)
+    body = assert_error(alice_api.post("alice/events/data-ready/fire/", json={"payload": {"size": "x"}}), 422)
     assert body["errors"][0]["path"] == "payload.size"
     assert_error(alice_api.post("alice/events/data-ready/fire/", json={"payload": [1]}), 400, "invalid")
     assert_error(alice_api.post("alice/events/nothing/fire/", json={}), 404, "not_found")

@@ -36,12 +36,19 @@ def test_trigger_without_a_body(alice_api):
     ({"fit": {"sise": 1}}, "params.fit.sise"),
     ({"fit": {"size": "big"}}, "params.fit.size"),
     ({"fit": {"size": "{{ ops.prepare.outputs.x }}"}}, "params.fit.size"),
+])
+def test_invalid_params_are_422_with_their_path(alice_api, params, path):
+    body = assert_error(alice_api.post(TRAIN_RUNS, json={"params": params}), 422, "invalid")
+    assert path in [error["path"] for error in body["errors"]], body
+
+
+@pytest.mark.parametrize(("params", "path"), [
     ({"fit": 5}, "params.fit"),
     ({"fit": None}, "params.fit"),
     ([1], "params"),
     ("x", "params"),
 ])
-def test_invalid_params_are_400_with_their_path(alice_api, params, path):
+def test_params_of_another_shape_than_the_schema_are_400(alice_api, params, path):
     body = assert_error(alice_api.post(TRAIN_RUNS, json={"params": params}), 400, "invalid")
     assert path in [error["path"] for error in body["errors"]], body
 
@@ -52,16 +59,22 @@ def test_a_huge_int_is_an_int(alice_api):
     assert response.json()["op_runs"][1]["params"] == {"size": 10 ** 30}
 
 
-def test_odd_json_values_are_400(alice_api):
-    for raw in (b'{"params": {"fit": {"size": 1e400}}}', b'{"params": {"fit": {"size": NaN}}}',
-                b'{"params": {"fit": {"size": "a\\u0000b"}}}', b'{"params": {"fit": {"\\ud800": 1}}}',
-                b'{"params": {"fit": {"size": ' + b"9" * 5000 + b"}}}", b"[" * 100_000):
+def test_odd_json_values_are_refused(alice_api):
+    # Not JSON, or not JSON Python reads: a 400.
+    for raw in (b'{"params": {"fit": {"size": NaN}}}', b'{"params": {"fit": {"size": ' + b"9" * 5000 + b"}}}",
+                b"[" * 100_000):
         response = alice_api.post(TRAIN_RUNS, data=raw, headers={"Content-Type": "application/json"})
         assert_error(response, 400, "parse_error")
+    # JSON that the database could not store: a 422 naming where.
+    for raw, path in ((b'{"params": {"fit": {"size": 1e400}}}', "params.fit.size"),
+                      (b'{"params": {"fit": {"size": "a\\u0000b"}}}', "params.fit.size"),
+                      (b'{"params": {"fit": {"\\ud800": 1}}}', r"params.fit['\ud800']")):
+        response = alice_api.post(TRAIN_RUNS, data=raw, headers={"Content-Type": "application/json"})
+        assert assert_error(response, 422, "invalid")["errors"][0]["path"] == path
     nested = {"params": {"fit": {"size": 1}}}
     for _ in range(80):
         nested = {"x": nested}
-    assert_error(alice_api.post(TRAIN_RUNS, json=nested), 400, "parse_error")
+    assert_error(alice_api.post(TRAIN_RUNS, json=nested), 422, "invalid")
 
 
 def test_list_filters_and_ordering(world, alice_api):

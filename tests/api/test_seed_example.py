@@ -25,7 +25,7 @@ def test_the_seed_example_flow(api):
     pipeline = (EXAMPLES / "test-pipeline.yaml").read_text()
     action = (EXAMPLES / "actions" / "deep-wide-model.yaml").read_text()
 
-    body = assert_error(api.post("alice/seed/pipelines/", yaml=pipeline), 400, "invalid_spec")
+    body = assert_error(api.post("alice/seed/pipelines/", yaml=pipeline), 422, "invalid_spec")
     missing = [error for error in body["errors"] if "deep-wide-model" in error["message"]]
     assert missing, body
     assert missing[0]["path"] == "ops[1].template.action"

@@ -29,8 +29,8 @@ def seed_plan():
     return check(raws).pipelines[0]
 
 
-def plan_of(text: str):
-    return check(parse_yaml(text, "test.yaml")).pipelines[0]
+def plan_of(text: str, **kwargs):
+    return check(parse_yaml(text, "test.yaml"), **kwargs).pipelines[0]
 
 
 def submission_for(plan, op_name: str, attempt: int = 1, run_uuid: str = RUN_UUID, schedule_at: str = "",

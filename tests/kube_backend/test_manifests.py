@@ -21,6 +21,7 @@ from polyflow.backends.manifests import (
     pod_manifest,
 )
 from polyflow.spec import RawDocument, SpecValidationError, check
+from polyflow.spec.limits import Limits
 
 from .support import RUN_UUID, plan_of, seed_plan, submission_for, validate
 
@@ -313,9 +314,11 @@ def test_template_labels_cannot_mask_polyflows():
 
 
 def test_params_too_large_for_an_annotation_are_refused():
+    # Above the default POLYFLOW['MAX_STRING_LENGTH'], which an operator may raise.
     text = _FULL.replace("params: {n: 3,", "params: {n: 3, opt: '" + "x" * 300_000 + "',")
+    plan = plan_of(text, limits=Limits(string_length=1_000_000))
     with pytest.raises(SubmitError, match="annotation") as raised:
-        pod_manifest(submission_for(plan_of(text), "train"), "ml")
+        pod_manifest(submission_for(plan, "train"), "ml")
     assert raised.value.permanent
 
 

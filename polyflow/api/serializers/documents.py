@@ -5,16 +5,27 @@ is given as OpenAPI directly."""
 
 from ..parsers import YAML_MEDIA_TYPES
 
-DOCUMENT_JSON_BODY = {
+CONTENT_BODY = {
     "type": "object",
-    "description": 'Either `{"content": "<the YAML or JSON text of the document>"}`, or the document itself '
-                   'as a JSON object (with its `kind`).',
+    "description": "the YAML or JSON text of the document",
+    "required": ["content"],
     "properties": {"content": {"type": "string"}},
-    "additionalProperties": True,
+    "additionalProperties": False,
 }
 
 
+def document_schema(kind: str) -> dict:
+    # What the body must be before the spec language reads it: one mapping of that kind,
+    # with a name. Anything else is a 400; a document of this shape, or a `content` text,
+    # that the spec language refuses (a missing op, a bad reference, no YAML) is a 422.
+    return {"type": "object", "description": f"a `kind: {kind}` document (docs/spec.md)",
+            "required": ["kind", "name"], "additionalProperties": True,
+            "properties": {"kind": {"type": "string", "enum": [kind]}, "name": {"type": "string"}}}
+
+
 def document_request(kind: str) -> dict:
-    text = {"type": "string", "description": f"a YAML `kind: {kind}` document"}
-    return {"application/json": DOCUMENT_JSON_BODY, **{media_type: text for media_type in YAML_MEDIA_TYPES}}
+    json_body = {"description": 'Either `{"content": "<the YAML or JSON text of the document>"}`, or the '
+                                "document itself as a JSON object.",
+                 "anyOf": [CONTENT_BODY, document_schema(kind)]}
+    return {"application/json": json_body, **{media_type: document_schema(kind) for media_type in YAML_MEDIA_TYPES}}
 
