@@ -28,6 +28,7 @@ from .models import (
     PipelineRunStatus,
     Project,
     ProjectMember,
+    SchedulerHeartbeat,
     project_model_name,
 )
 from .models.project import DEFAULT_PROJECT_MODEL
@@ -401,3 +402,13 @@ class OperationRunStatusAdmin(StatusHistoryAdmin):
     @admin.display(ordering="op_run__run_id")
     def run(self, record):
         return record.op_run.run.uuid
+
+
+# The scheduler ------------------------------------------------------------------
+
+@admin.register(SchedulerHeartbeat)
+class SchedulerHeartbeatAdmin(ReadOnlyAdmin):
+    """Which processes tick and when each last did (telemetry/heartbeat.py prunes silent ones)."""
+
+    list_display = ("worker", "host", "pid", "started_at", "ticked_at", "tick_seconds")
+    search_fields = ("worker", "host")

@@ -110,3 +110,25 @@ def polyflow_env(tmp_path):
     """A fresh shell's environment with Polyflow's files (embedded SQLite) in tmp_path."""
     return {**clean_environ(tmp_path / "home"), "POLYFLOW_HOME": str(tmp_path / "polyflow")}
 
+
+
+@pytest.fixture
+def project(db):
+    """alice's project `ml` (a conftest nearer a test may give another)."""
+    from django.contrib.auth import get_user_model
+
+    from polyflow.services.projects import create_project
+
+    owner = get_user_model().objects.create_user("alice", password="pw")
+    return create_project(owner, "ml")
+
+
+@pytest.fixture
+def apply(project):
+    """apply(yaml) -> the pipeline it applied to `project`."""
+    from polyflow.services.apply import apply_text
+
+    def apply_yaml(text: str):
+        return apply_text(project, text).pipelines[0][0]
+
+    return apply_yaml

@@ -17,11 +17,13 @@ from polyflow.models import (
     PipelineRunStatus,
     Project,
     ProjectMember,
+    SchedulerHeartbeat,
 )
 from polyflow.services.apply import apply_text
 from polyflow.services.projects import add_member, create_project
 from polyflow.services.runs import trigger_run
 from polyflow.statuses import OpStatus, RunStatus
+from polyflow.telemetry import heartbeat
 
 pytestmark = pytest.mark.django_db
 
@@ -61,11 +63,13 @@ def world(admin_user, django_user_model):
     apply_text(project, ON_EVENT)
     pipeline = Pipeline.objects.get(name="test-pipeline")
     run = trigger_run(pipeline)
+    heartbeat.reset()
+    heartbeat.beat(0.01)  # this process's row, as a tick writes it
     return {"project": project, "bob": bob, "pipeline": pipeline, "run": run}
 
 
 MODELS = [Project, ProjectMember, Pipeline, Action, Event, EventSubscription, PipelineRun, OperationRun,
-          PipelineRunStatus, OperationRunStatus]
+          PipelineRunStatus, OperationRunStatus, SchedulerHeartbeat]
 REGISTERED = [model for model in MODELS if model is not ProjectMember]  # an inline of Project
 
 

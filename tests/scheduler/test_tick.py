@@ -9,7 +9,7 @@ import datetime as dt
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from polyflow.models import OperationRun, PipelineRun
+from polyflow.models import OperationRun, PipelineRun, SchedulerHeartbeat
 from polyflow.scheduler.tick import tick
 from polyflow.services.pipelines import set_paused
 from polyflow.services.runs import retry_run, stop_run, trigger_run
@@ -238,7 +238,10 @@ def queries_of_a_tick(apply, backend, ops_yaml, name):
     with CaptureQueriesContext(connection) as queries:
         report = tick(at(0), backend)
     assert set(PipelineRun.objects.filter(pipeline=pipeline).values_list("status", flat=True)) == {"succeeded"}
-    return len(queries), report.passes
+    # The heartbeat (telemetry/heartbeat.py) is written at most once a second whatever the DAG,
+    # so whether this tick wrote it depends on the clock: not part of what is counted here.
+    heartbeat = SchedulerHeartbeat._meta.db_table
+    return sum(heartbeat not in query["sql"] for query in queries), report.passes
 
 
 def fan(n):

@@ -15,19 +15,7 @@ from polyflow.services.runs import trigger_run
 from polyflow.telemetry import heartbeat
 from polyflow.testing.backends import InstantBackend
 from tests.conftest import clean_environ, run_python
-
-CHAIN = """\
-version: 1
-kind: pipeline
-name: chain
-ops:
-  - {name: a, template: {name: t}}
-  - {name: b, template: {name: t}, dependencies: [a]}
-templates:
-  - kind: job
-    name: t
-    container: {image: 'python:3.11', command: [python, -c, pass]}
-"""
+from tests.telemetry.test_logs import CHAIN
 
 
 def scrape(url: str) -> dict[tuple, float]:
