@@ -165,7 +165,8 @@ def test_runs_show_json_has_the_trials_under_their_group(project, backend):
     assert "trials" not in report and report["params"] == {"value": 0.3}
 
 
-def test_a_running_group_says_how_many_trials_are_done_and_running(project, backend):
+def test_a_running_group_says_how_many_trials_are_done_and_running(project, backend, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the live table is clipped to the terminal, whatever runs the tests
     backend.hold.update(f"tune[{i}]" for i in range(1, 9))  # trial 0 ends at once, the others run on
     run = start(project, GRID)
     tick(T0, backend)

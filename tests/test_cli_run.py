@@ -356,7 +356,8 @@ def on_a_terminal(args: list[str], env) -> str:
 
 def test_a_live_table_on_a_terminal(env, tmp_path):
     path = tmp_path / "two.yaml"
-    path.write_text(TWO_PIPELINES)
+    # Half a second: the op is still running when the table is first drawn, however busy the machine.
+    path.write_text(TWO_PIPELINES.replace('"echo first"', '"sleep 0.5; echo first"'))
     text = on_a_terminal(["run", str(path), "--pipeline", "first"], env)
     assert "\x1b[?25l" in text and text.count("\x1b[?25h") >= 1  # the cursor is hidden, then shown again
     assert re.search(r"\x1b\[2KOP +STATUS +ATTEMPT +DURATION +LOG", text)

@@ -200,7 +200,11 @@ def test_api_5xx_and_429_bursts(project, backend, sim):
 
 
 def test_a_scheduler_killed_between_creating_a_pod_and_recording_it(project, backend, sim):
-    pipeline = apply_text(project, CHAIN).pipelines[0][0]
+    # `a` runs for a second: long enough that the killed tick never sees it end and goes on to `b`.
+    pipeline = apply_text(project, CHAIN.replace("{name: a, template: {name: ok}}",
+                                                 "{name: a, template: {name: slow}}")
+                          + "  - {kind: job, name: slow, container: {image: busybox, command: [sleep, '1']}}\n"
+                          ).pipelines[0][0]
     run = trigger_run(pipeline)
 
     class Killed(Exception):

@@ -238,10 +238,14 @@ def queries_of_a_tick(apply, backend, ops_yaml, name):
     with CaptureQueriesContext(connection) as queries:
         report = tick(at(0), backend)
     assert set(PipelineRun.objects.filter(pipeline=pipeline).values_list("status", flat=True)) == {"succeeded"}
-    # The heartbeat (telemetry/heartbeat.py) is written at most once a second whatever the DAG,
-    # so whether this tick wrote it depends on the clock: not part of what is counted here.
+    return scheduler_queries(queries), report.passes
+
+
+def scheduler_queries(queries: CaptureQueriesContext) -> int:
+    """The queries of a tick's work. The heartbeat (telemetry/heartbeat.py) is written at most
+    once a second whatever the runs, so whether a tick wrote it depends on the clock."""
     heartbeat = SchedulerHeartbeat._meta.db_table
-    return sum(heartbeat not in query["sql"] for query in queries), report.passes
+    return sum(heartbeat not in query["sql"] for query in queries)
 
 
 def fan(n):
