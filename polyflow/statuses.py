@@ -57,6 +57,14 @@ OP_RETRYABLE = frozenset({OpStatus.FAILED, OpStatus.UPSTREAM_FAILED, OpStatus.ST
 RUN_FINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED})
 RUN_ACTIVE = frozenset(RunStatus) - RUN_FINAL
 
+# What an explicit mark (Airflow's mark success / failed) sets an op run to, and the statuses it
+# may set it from: an attempt handed to a backend is stopped first (-> stopping), so a mark never
+# leaves a process or pod running behind a final status.
+OP_MARKS = frozenset({OpStatus.SUCCEEDED, OpStatus.FAILED, OpStatus.SKIPPED})
+OP_MARK_SOURCES = frozenset(OpStatus) - OP_SUBMITTED
+# A finished run's outcome is worked out again after one of its op runs was marked.
+RUN_MARK_SOURCES = RUN_FINAL
+
 _S = OpStatus
 # to-status -> the statuses it may come from, in the normal course of a run.
 OP_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -89,8 +97,12 @@ RUN_RETRY_SOURCES = RUN_FINAL
 
 
 def allowed_sources(table: dict[str, frozenset[str]], retry_sources: frozenset[str],
-                    to_status: str, explicit_retry: bool = False) -> frozenset[str]:
-    """The statuses a row may be in for a move to `to_status` to happen."""
+                    to_status: str, explicit_retry: bool = False,
+                    mark_sources: frozenset[str] | None = None) -> frozenset[str]:
+    """The statuses a row may be in for a move to `to_status` to happen (`mark_sources`: those
+    of an explicit mark)."""
+    if mark_sources is not None:
+        return mark_sources
     if explicit_retry:
         if to_status != "created":
             raise ValueError("an explicit retry moves back to 'created'")

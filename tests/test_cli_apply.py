@@ -132,7 +132,7 @@ def test_invalid_yaml_and_the_other_files_errors_are_reported_together(alice, tm
 
 @pytest.mark.parametrize("args, message", [
     (["-f", PIPELINE], "Missing option '--project'"),
-    (["--project", "alice/ml"], "Missing option '-f' / '--file'"),
+    (["--project", "alice/ml"], "Missing argument 'FILE...'"),
     (["-f", PIPELINE, "--project", "alice"], "'alice': expected OWNER/PROJECT"),
     (["-f", PIPELINE, "--project", "alice/ml/x"], "'alice/ml/x': expected OWNER/PROJECT"),
     (["-f", PIPELINE, "--project", "/ml"], "'/ml': expected OWNER/PROJECT"),

@@ -286,10 +286,11 @@ def test_unknown_runs_and_ops_exit_1_with_a_message(env):
     uuid = trigger("chain", env)
     unknown = "0f9e8d7c-6b5a-4321-8765-43210fedcba9"
     cases = [
-        (("runs", "show", "not-a-uuid"), "Error: run 'not-a-uuid' not found: not a UUID\n"),
+        (("runs", "show", "not-a-uuid"), "Error: run 'not-a-uuid' not found: expected a UUID, a prefix of one "
+                                         "(e.g. ed2298c4) or @latest (PIPELINE@latest, OWNER/PROJECT@latest)\n"),
         (("runs", "show", unknown), f"Error: run {unknown} not found\n"),
         (("runs", "retry", unknown), f"Error: run {unknown} not found\n"),
-        (("runs", "stop", "12345"), "Error: run '12345' not found: not a UUID\n"),
+        (("runs", "stop", "12345"), "Error: run '12345' not found: no run's UUID starts with 12345\n"),
         (("logs", unknown, "a"), f"Error: run {unknown} not found\n"),
         (("logs", uuid, "nope"), f"Error: op 'nope' not found in run {uuid} (ops: a, b, c)\n"),
         (("runs", "retry", uuid), f"Error: run {uuid} is created: only a finished run can be retried\n"),
@@ -304,11 +305,11 @@ def test_unknown_runs_and_ops_exit_1_with_a_message(env):
     (["tick", "--now", "yesterday"], "Invalid value for '--now': 'yesterday' is not an ISO 8601 time"),
     (["tick", "--now", "2026-13-01T00:00:00Z"], "Invalid value for '--now'"),
     (["runs", "list", "--status", "done"], "Invalid value for '--status': 'done' is not one of"),
-    (["runs", "list", "-o", "yaml"], "Invalid value for '-o' / '--output'"),
+    (["runs", "list", "-o", "xml"], "Invalid value for '-o' / '--output'"),
     (["runs", "list", "--limit", "0"], "Invalid value for '--limit'"),
     (["runs", "list", "--project", "alice"], "'alice': expected OWNER/PROJECT"),
-    (["runs", "show"], "Missing argument 'UUID'"),
-    (["logs", "0f9e8d7c-6b5a-4321-8765-43210fedcba9"], "Missing argument 'OP'"),
+    (["runs", "show"], "Missing argument 'RUN'"),
+    (["logs"], "Missing argument 'RUN'"),
     (["logs", "0f9e8d7c-6b5a-4321-8765-43210fedcba9", "a", "--tail", "0"], "Invalid value for '--tail'"),
 ])
 def test_usage_errors_exit_2(args, message, tmp_path):

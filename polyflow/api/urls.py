@@ -27,6 +27,7 @@ OP = RUN + "ops/<seg:op>/"
 PIPELINE = P + "pipelines/<seg:name>/"
 
 urlpatterns = [
+    path("", docs.ApiIndex.as_view(), name="api-index"),
     path("schema/", docs.SchemaView.as_view(), name="api-schema"),
     path("docs/", docs.DocsView.as_view(), name="api-docs"),
     # Owner-level paths come before {owner}/{project}/: their names are reserved project names.
@@ -43,6 +44,8 @@ urlpatterns = [
     path(PIPELINE + "pause/", pipelines.PipelinePause.as_view(), name="api-pipeline-pause"),
     path(PIPELINE + "resume/", pipelines.PipelineResume.as_view(), name="api-pipeline-resume"),
     path(PIPELINE + "runs/", pipelines.PipelineRuns.as_view(), name="api-pipeline-runs"),
+    path(PIPELINE + "backfill/", pipelines.PipelineBackfill.as_view(), name="api-pipeline-backfill"),
+    path(PIPELINE + "grid/", pipelines.PipelineGrid.as_view(), name="api-pipeline-grid"),
     path(P + "runs/", runs.RunList.as_view(), name="api-runs"),
     path(RUN, runs.RunDetail.as_view(), name="api-run"),
     path(RUN + "stop/", runs.RunStop.as_view(), name="api-run-stop"),
@@ -52,6 +55,7 @@ urlpatterns = [
     path(OP + "statuses/", runs.OpRunStatuses.as_view(), name="api-op-run-statuses"),
     path(OP + "stop/", runs.OpRunStop.as_view(), name="api-op-run-stop"),
     path(OP + "retry/", runs.OpRunRetry.as_view(), name="api-op-run-retry"),
+    path(OP + "mark/", runs.OpRunMark.as_view(), name="api-op-run-mark"),
     path(OP + "logs/", runs.OpRunLogs.as_view(), name="api-op-run-logs"),
     path(OP + "metrics/", runs.OpRunMetrics.as_view(), name="api-op-run-metrics"),
     path(OP + "trials/<seg:index>/", runs.TrialDetail.as_view(), name="api-trial"),

@@ -13,7 +13,8 @@ import click
 from polyflow import __version__
 
 # Each name is both the command and its module, polyflow.cli.<name>.
-COMMANDS = ("apply", "logs", "manage", "run", "runs", "server", "tick", "validate")
+COMMANDS = ("apply", "backfill", "events", "logs", "manage", "pipelines", "run", "runs", "server", "tick", "trigger",
+            "validate")
 
 
 class _LazyGroup(click.Group):

@@ -1,4 +1,4 @@
-"""`polyflow apply -f FILE... --project OWNER/PROJECT`: store documents in the database."""
+"""`polyflow apply FILE... --project OWNER/PROJECT`: store documents in the database."""
 
 from __future__ import annotations
 
@@ -24,13 +24,17 @@ def _owner_and_project(ctx, param, value: str) -> tuple[str, str]:
 
 
 @click.command()
-@click.option("-f", "--file", "files", multiple=True, required=True,
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False), metavar="FILE...")
+@click.option("-f", "--file", "files", multiple=True,
               type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="A YAML file of pipeline, action and event documents; repeat for more files.")
+              help="A file to apply, as the FILE arguments are (kept for older scripts); repeat for more.")
 @click.option("--project", required=True, callback=_owner_and_project, metavar="OWNER/PROJECT",
               help="The project the pipelines belong to; actions and events go to OWNER's registry.")
-def apply(files: tuple[str, ...], project: tuple[str, str]) -> None:
+def apply(paths: tuple[str, ...], files: tuple[str, ...], project: tuple[str, str]) -> None:
     """Create or update the pipelines, actions and events of FILES.
+
+    FILES are YAML files of pipeline, action and event documents, given as
+    `polyflow run` and `polyflow validate` take them (`-f FILE` works too).
 
     Everything is applied in one transaction, or nothing is: pipelines are
     created or updated by name, actions get the version they give (or the
@@ -51,6 +55,9 @@ def apply(files: tuple[str, ...], project: tuple[str, str]) -> None:
     Exit status: 0 when everything was applied, 1 when nothing was (invalid
     documents, unknown owner, a conflict), 2 on usage errors.
     """
+    files = tuple(dict.fromkeys([*paths, *files]))
+    if not files:
+        raise click.UsageError("Missing argument 'FILE...': the files to apply")
     owner_name, project_name = project
     setup_database()
     with database_errors():

@@ -204,6 +204,23 @@ def _ensure_database(standalone: bool) -> None:
 
 
 @contextlib.contextmanager
+def input_refused(nothing_done: str):
+    """A service's refusal of params or a payload as one `path: message` line per problem on
+    stderr, then `nothing_done` ("nothing was triggered."), exit status 1; other refusals pass."""
+    from polyflow.exceptions import PolyflowError
+
+    try:
+        yield
+    except PolyflowError as error:
+        if not error.errors:
+            raise
+        for item in error.errors:
+            click.echo(": ".join(part for part in (item.get("path"), item.get("message")) if part), err=True)
+        click.echo(nothing_done, err=True)
+        raise SystemExit(1) from None
+
+
+@contextlib.contextmanager
 def command_errors():
     """A service's refusal (not found, a conflict) or a database error as `Error: message`, exit status 1."""
     from polyflow.exceptions import PolyflowError

@@ -141,8 +141,9 @@ class Logs:
 class Watcher:
     """Shows a run while `polyflow run` drives it."""
 
-    def __init__(self, run, backend, stream, live: bool, log_lines: int = 10):
+    def __init__(self, run, backend, stream, live: bool, log_lines: int = 10, ctrl_c: str = "Ctrl-C stops it"):
         self.run = run
+        self.ctrl_c = ctrl_c  # what the live table's head says Ctrl-C does
         self.stream = stream
         self.live = live
         self.log_lines = log_lines
@@ -274,7 +275,7 @@ class Watcher:
         elapsed = _duration(run.started_at, run.finished_at, now) if run.started_at else ""
         head = f"{run.pipeline.name}  run {run.uuid.hex[:8]}  {state}  {elapsed}".rstrip()
         if not stopping and run.status not in _FINAL:
-            head += "  (Ctrl-C stops it)"
+            head += f"  ({self.ctrl_c})"
         room = max(size.lines - 4, 3)
         ops, trials = split(op_runs)  # a group is one line, whatever its number of trials
         shown = ops

@@ -12,7 +12,7 @@ import time
 import click
 
 from polyflow.cli.apply import _owner_and_project, apply_files
-from polyflow.cli.django_setup import database_errors, setup_database, start_up
+from polyflow.cli.django_setup import database_errors, input_refused, setup_database, start_up
 
 # polyflow.conf.BACKEND_CHOICES (importing it here would load Django's settings
 # machinery for every command; tests check the two agree).
@@ -30,6 +30,8 @@ SAFETY_TICK = 1.0
 POLL_PAUSE = 0.1
 # How often a wait looks at the signal flags: how soon Ctrl-C is acted on.
 SIGNAL_CHECK = 0.1
+# How often `polyflow runs watch` (which only looks) reads the run again.
+WATCH_PAUSE = 0.5
 
 
 @functools.cache
@@ -170,13 +172,9 @@ def _apply_and_trigger(files, owner_name: str, project_name: str, pipeline_name:
         lines, result = apply_files(files, owner, project_name)
         pipeline = _choose(result.pipelines, pipeline_name, files)
         try:
-            triggered = trigger_run(pipeline, params=params)
+            with input_refused("nothing was applied or run."):
+                triggered = trigger_run(pipeline, params=params)
         except PolyflowError as error:
-            if error.errors:
-                for item in error.errors:
-                    click.echo(": ".join(part for part in (item.get("path"), item.get("message")) if part), err=True)
-                click.echo("nothing was applied or run.", err=True)
-                raise SystemExit(1) from None
             raise click.ClickException(error.message) from None
     project = pipeline.project
     count = len(triggered.plan["ops"])  # one op run each (a matrix op's trials come later)
@@ -225,19 +223,70 @@ def _note_schedule(pipeline) -> None:
                    "runs; this command runs it once, now")
 
 
-class _Driver:
-    """Ticks until the run ends; Ctrl-C stops the run, a second one exits at once."""
+def watch_run(run_ref: str | None, *, drive: bool, log_lines: int, run=None) -> None:
+    """`polyflow runs watch` and `polyflow trigger --watch`: the live table and summary of
+    `polyflow run` for the run RUN names (or `run`), until it ends; exits with run's status.
+    Looks only, unless `drive`: then it ticks as `run` does. Ctrl-C leaves the run as it is."""
+    from polyflow.cli.django_setup import command_errors
+    from polyflow.cli.refs import resolve
 
-    def __init__(self, run, backend, watcher):
+    with start_up():
+        setup_database()
+        with command_errors():
+            if run is None:
+                run = resolve(run_ref)
+        backend_object = _backend(None) if drive else _backend_for_logs()
+
+        from polyflow.cli.progress import Watcher
+
+        stream = click.get_text_stream("stdout")
+        watcher = Watcher(run, backend_object, stream, live=stream.isatty(), log_lines=log_lines,
+                          ctrl_c="Ctrl-C exits, the run goes on")
+    sys.exit(_Driver(run, backend_object, watcher, ticks=drive, stops=False).drive())
+
+
+class _NoBackend:
+    """Where logs cannot be read from (the configured backend is not available here)."""
+
+    name = ""
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def logs(self, handle: str, tail: int | None = None) -> list[str]:
+        raise RuntimeError(self.why)
+
+
+def _backend_for_logs():
+    """The configured backend, to read logs from, without preparing it to run anything."""
+    from polyflow.backends import get_backend
+    from polyflow.conf import polyflow_settings
+
+    try:
+        return get_backend(polyflow_settings.BACKEND)
+    except Exception as error:  # noqa: BLE001 - the run is still shown, without its logs
+        return _NoBackend(f"the {polyflow_settings.BACKEND} backend is not available: {error}")
+
+
+class _Driver:
+    """Ticks until the run ends; Ctrl-C stops the run, a second one exits at once.
+
+    `ticks` false: only watches (someone else's scheduler advances the run);
+    `stops` false: Ctrl-C exits and leaves the run as it is.
+    """
+
+    def __init__(self, run, backend, watcher, *, ticks: bool = True, stops: bool = True):
         self.run = run
         self.backend = backend
         self.watcher = watcher
+        self.ticks = ticks
+        self.stops = stops
         self.interrupted = 0  # the signal that asked to stop
         self.stop_sent = False
         self.errors_seen: set[str] = set()
 
     def on_signal(self, signum, frame) -> None:
-        if self.interrupted:
+        if self.interrupted and self.stops:
             self.watcher.abandon(self.run)
             os._exit(128 + self.interrupted)
         self.interrupted = signum
@@ -254,27 +303,32 @@ class _Driver:
         handler = _WarningsOnce(self._warn)
         polyflow_logger.addHandler(handler)
         propagate, polyflow_logger.propagate = polyflow_logger.propagate, False
+        run = self.run
         try:
-            self._listen()
+            if self.ticks:
+                self._listen()
             changed: list[str] = []
             last_tick = 0.0
             while True:
+                if self.interrupted and not self.stops:
+                    break
                 if self.interrupted and not self.stop_sent:
                     self._stop()
-                if changed and time.monotonic() - last_tick < SAFETY_TICK:
+                if self.ticks and changed and time.monotonic() - last_tick < SAFETY_TICK:
                     self._advance(changed)  # the hand-off: only the runs of what changed
-                else:
+                elif self.ticks:
                     last_tick = time.monotonic()
                     self._tick()
-                run = self._refresh()
-                if run is not None:
+                refreshed = self._refresh()
+                if refreshed is not None:
+                    run = refreshed
                     try:
                         self.watcher.update(run, stopping=self.stop_sent)
                     except DatabaseError as error:
                         self._warn(f"cannot read the run: {str(error).strip()} (trying again)")
                     if run.status in RUN_FINAL:
                         break
-                changed = self._wait()
+                changed = self._wait() if self.ticks else self._pause()
         finally:
             close = getattr(self.backend, "close", None)  # the local backend's listening socket
             if close is not None:
@@ -288,6 +342,13 @@ class _Driver:
         if self.interrupted:
             return 128 + self.interrupted  # 130 after Ctrl-C, as a shell reports it
         return 0 if run.status == RunStatus.SUCCEEDED else 1
+
+    def _pause(self) -> list[str]:
+        """Watching only: WATCH_PAUSE, or until a signal arrives."""
+        deadline = time.monotonic() + WATCH_PAUSE
+        while not self.interrupted and time.monotonic() < deadline:
+            time.sleep(min(SIGNAL_CHECK, max(deadline - time.monotonic(), 0)))
+        return []
 
     def _listen(self) -> None:
         """Start listening before the first tick: an op that ends during it is not missed."""
@@ -368,6 +429,8 @@ class _Driver:
 
         try:
             return PipelineRun.objects.select_related("pipeline__project__owner").get(pk=self.run.pk)
+        except PipelineRun.DoesNotExist:
+            raise click.ClickException(f"run {self.run.uuid} was deleted (its pipeline with it)") from None
         except DatabaseError as error:
             self._warn(f"cannot read the run: {str(error).strip()} (trying again)")
             return None

@@ -1,4 +1,4 @@
-"""`polyflow runs list|show|retry|stop`: runs of every project, read and acted on."""
+"""`polyflow runs list|show|watch|retry|stop|mark`: runs of every project, read and acted on."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import click
 
 from polyflow.cli.apply import _owner_and_project
 from polyflow.cli.django_setup import command_errors, setup_database
+from polyflow.cli.refs import OUTPUT, echo_data, resolve, run_argument
 from polyflow.statuses import OpStatus, RunStatus
 
 RUN_STATUSES = tuple(RunStatus.values())
-OUTPUT = click.Choice(["table", "json"])
+# What `polyflow runs mark` may set an op run to.
+MARKS = ("succeeded", "failed", "skipped")
 
 
 def _optional_owner_and_project(ctx, param, value):
@@ -21,7 +23,12 @@ def _optional_owner_and_project(ctx, param, value):
 
 @click.group()
 def runs() -> None:
-    """List, show, retry and stop pipeline runs."""
+    """List, show, watch, retry, stop and mark pipeline runs.
+
+    RUN is a run's UUID, a unique prefix of it (the 8 characters the commands
+    show), or @latest (PIPELINE@latest, OWNER/PROJECT@latest,
+    OWNER/PROJECT/PIPELINE@latest): see docs/cli.md.
+    """
 
 
 @runs.command("list")
@@ -43,8 +50,8 @@ def list_runs(project, pipeline, statuses, limit, output) -> None:
         found = project_by_name(*project) if project else None
         rows = list(all_runs(project=found, pipeline=pipeline, statuses=statuses)[:limit])
         counts = op_status_counts(run.pk for run in rows)
-    if output == "json":
-        _echo_json([{**_run_dict(run), "ops": counts.get(run.pk, {})} for run in rows])
+    if output != "table":
+        echo_data([{**_run_dict(run), "ops": counts.get(run.pk, {})} for run in rows], output)
         return
     if not rows:
         click.echo("no runs found")
@@ -58,12 +65,12 @@ def list_runs(project, pipeline, statuses, limit, output) -> None:
 
 
 @runs.command("show")
-@click.argument("run_uuid", metavar="UUID")
+@run_argument
 @click.option("-o", "--output", type=OUTPUT, default="table", show_default=True)
 @click.option("--trials", "with_trials", is_flag=True,
               help="Also list the trials of each matrix op: index, status, attempt, duration, params, "
                    "metrics and outputs.")
-def show_run(run_uuid, output, with_trials) -> None:
+def show_run(run_ref, output, with_trials) -> None:
     """Show a run and its op runs.
 
     Each op run with its status, attempt, duration, reason, outputs and message.
@@ -71,19 +78,20 @@ def show_run(run_uuid, output, with_trials) -> None:
     running and, once it ended, its best trial and why it stopped early (its
     outputs, lists over the trials, are in -o json, with its trials). Then
     the latest metrics of each op that reported any (docs/metrics.md).
+
+    RUN: a UUID, a unique prefix of it, or @latest (see `polyflow runs --help`).
     """
     setup_database()
     from polyflow.cli import groups
-    from polyflow.selectors.runs import get_any_run
 
     with command_errors():
-        run = get_any_run(run_uuid)
+        run = resolve(run_ref)
         matrix_ops = groups.matrix_ops(run)
     op_runs, trials = groups.split(run.op_runs.all())
-    if output == "json":
-        _echo_json({**_run_dict(run), "op_runs": [
+    if output != "table":
+        echo_data({**_run_dict(run), "op_runs": [
             groups.group_dict(op_run, trials.get(op_run.name, [])) if op_run.name in matrix_ops
-            else _op_run_dict(op_run) for op_run in op_runs]})
+            else _op_run_dict(op_run) for op_run in op_runs]}, output)
         return
     now = _now()
     click.echo(f"run {run.uuid}")
@@ -120,22 +128,61 @@ def show_run(run_uuid, output, with_trials) -> None:
             _echo_table(groups.TRIAL_HEADER, groups.trial_rows(group_trials, now))
 
 
-@runs.command("retry")
-@click.argument("run_uuid", metavar="UUID")
-def retry(run_uuid) -> None:
-    """Retry the failed ops of a finished run.
+@runs.command("watch")
+@run_argument
+@click.option("--tick", "drive", is_flag=True,
+              help="Also run the scheduler in this process, as `polyflow run` does (for a database that no "
+                   "`polyflow server`, Celery worker or `polyflow tick` loop serves).")
+@click.option("--log-lines", default=10, show_default=True, type=click.IntRange(min=0, max=10_000), metavar="N",
+              help="How many log lines of each failed op the summary shows.")
+def watch(run_ref, drive, log_lines) -> None:
+    """Show a run live until it ends, as `polyflow run` does.
 
-    Its failed, upstream_failed and stopped op runs run again, with a new
-    attempt, and so does everything downstream of them; the other op runs keep
-    their results. The run goes back to created: the next tick starts it.
+    On a terminal a table of the ops is redrawn in place; otherwise one line
+    is printed per status change; a summary follows once the run has ended
+    (at once for a run that has ended already). The run is only looked at:
+    whatever schedules this database (`polyflow server`, Celery, a `polyflow
+    tick` loop) advances it, unless --tick makes this command do it too.
+    Ctrl-C exits and leaves the run as it is.
+
+    RUN: a UUID, a unique prefix of it, or @latest (see `polyflow runs --help`).
+
+    Exit status: 0 when the run succeeded, 1 when it failed or was stopped (or
+    RUN names no run), 2 on usage errors, 130 after Ctrl-C.
+    """
+    from polyflow.cli.run import watch_run
+
+    watch_run(run_ref, drive=drive, log_lines=log_lines)
+
+
+@runs.command("retry")
+@run_argument
+@click.argument("op", required=False)
+def retry(run_ref, op) -> None:
+    """Retry the failed ops of a finished run, or op OP of a run.
+
+    Without OP: its failed, upstream_failed and stopped op runs run again, with
+    a new attempt, and so does everything downstream of them; the other op runs
+    keep their results. The run goes back to created: the next tick starts it.
+
+    With OP: that op (finished, in any final status: a succeeded op runs again
+    too) and everything downstream of it run again, in a run that is still
+    going or one that has ended.
+
+    RUN: a UUID, a unique prefix of it, or @latest (see `polyflow runs --help`).
     """
     setup_database()
     from polyflow.cli import groups
-    from polyflow.selectors.runs import get_any_run
-    from polyflow.services.runs import retry_run
+    from polyflow.selectors.runs import get_op_run
+    from polyflow.services.runs import retry_op_run, retry_run
 
     with command_errors():
-        run = retry_run(get_any_run(run_uuid))
+        run = resolve(run_ref)
+        if op is None:
+            run = retry_run(run)
+        else:
+            retry_op_run(run, get_op_run(run, op).name)
+            run.refresh_from_db()
         ops, trials = groups.split(run.op_runs.filter(status=OpStatus.CREATED).only("name", "trial"))
     # A retried group runs again only some of its trials: how many, rather than each one.
     again = [op.name + (f" ({groups.plural(len(trials[op.name]), 'trial')})" if op.name in trials else "")
@@ -144,20 +191,33 @@ def retry(run_uuid) -> None:
 
 
 @runs.command("stop")
-@click.argument("run_uuid", metavar="UUID")
-def stop(run_uuid) -> None:
-    """Stop a run.
+@run_argument
+@click.argument("op", required=False)
+def stop(run_ref, op) -> None:
+    """Stop a run, or op OP of a run.
 
     Its pending op runs stop at once; the next tick asks the backend to end the
-    submitted ones, and the run is stopped when they have ended.
+    submitted ones, and the run is stopped when they have ended. With OP, only
+    that op stops (a matrix op with its trials); what depends on it follows its
+    trigger rules.
+
+    RUN: a UUID, a unique prefix of it, or @latest (see `polyflow runs --help`).
     """
     setup_database()
     from polyflow.cli import groups
-    from polyflow.selectors.runs import get_any_run
-    from polyflow.services.runs import stop_run
+    from polyflow.selectors.runs import get_op_run
+    from polyflow.services.runs import stop_op_run, stop_run
 
     with command_errors():
-        run = stop_run(get_any_run(run_uuid))
+        run = resolve(run_ref)
+        if op is not None:
+            op_run = stop_op_run(run, get_op_run(run, op).name)
+            ending = (run.op_runs.filter(name=op_run.name, status=OpStatus.STOPPING)
+                      .exclude(trial__isnull=True, name__in=list(groups.matrix_ops(run))).count())
+            what = f"op {op_run.name} of run {run.uuid}: {op_run.status}"
+            click.echo(what + (f"; the next tick ends its {ending} submitted op run(s)" if ending else ""))
+            return
+        run = stop_run(run)
         # A stopping group has nothing of its own to end: its trials do.
         ending = (run.op_runs.filter(status=OpStatus.STOPPING)
                   .exclude(trial__isnull=True, name__in=list(groups.matrix_ops(run))).count())
@@ -165,6 +225,32 @@ def stop(run_uuid) -> None:
         click.echo(f"run {run.uuid}: {run.status}; the next tick ends its {ending} submitted op run(s)")
     else:
         click.echo(f"run {run.uuid}: {run.status}")
+
+
+@runs.command("mark")
+@run_argument
+@click.argument("op")
+@click.argument("status", type=click.Choice(MARKS), metavar="succeeded|failed|skipped")
+@click.option("--reason", default="", metavar="TEXT", help="Why: recorded in the op run's status history.")
+def mark(run_ref, op, status, reason) -> None:
+    """Mark op OP of a run succeeded, failed or skipped (Airflow's mark success / failed).
+
+    The op run takes that status as if it had ended so, with the reason in its
+    status history: what depends on it (in this run, and the next runs of a
+    `depends_on_past` schedule) goes on from there.
+
+    RUN: a UUID, a unique prefix of it, or @latest (see `polyflow runs --help`).
+    """
+    setup_database()
+    from polyflow.selectors.runs import get_op_run
+    from polyflow.services.runs import mark_op_run
+
+    with command_errors():
+        run = resolve(run_ref)
+        op_run = get_op_run(run, op)
+        op_run = mark_op_run(op_run, status, reason=reason)
+        run.refresh_from_db()
+    click.echo(f"op {op_run.label} of run {run.uuid}: {op_run.status}; run: {run.status}")
 
 
 # -- representation ------------------------------------------------------------
@@ -261,7 +347,8 @@ def _duration(started: dt.datetime | None, finished: dt.datetime | None, now: dt
     """Start to finish; start to now (with a "+") while still going."""
     if not started:
         return ""
-    seconds = ((finished or now) - started).total_seconds()
+    # Never negative: a run ticked as of a later time (`tick --now`) starts after the clock's now.
+    seconds = max(((finished or now) - started).total_seconds(), 0.0)
     if seconds < 60:
         text = f"{seconds:.1f}s"
     elif seconds < 3600:
@@ -285,6 +372,3 @@ def _echo_table(header: list[str], rows: list[list[str]]) -> None:
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
-
-def _echo_json(value) -> None:
-    click.echo(json.dumps(value, indent=2))

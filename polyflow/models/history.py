@@ -1,5 +1,6 @@
 """Status history: one row per transition, written by the transition function only."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -9,6 +10,9 @@ class StatusRecord(models.Model):
     reason = models.CharField(max_length=64, blank=True, default="")
     message = models.TextField(blank=True, default="")
     created_at = models.DateTimeField()
+    # Who asked for the change (a mark); null for what the scheduler did by itself.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
 
     class Meta:
         abstract = True

@@ -30,6 +30,8 @@ class PipelineRun(Lifecycle):
         MANUAL = "manual"
         SCHEDULE = "schedule"
         EVENT = "event"
+        # A past slot's run made on request (services/backfill.py): queued behind max_active_runs.
+        BACKFILL = "backfill"
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     pipeline = models.ForeignKey("polyflow.Pipeline", on_delete=models.CASCADE, related_name="runs")
@@ -95,6 +97,10 @@ class OperationRun(Lifecycle):
     metrics_cursor = models.CharField(max_length=64, blank=True, default="")
     # A group's account of its trials: counts, the best trial, the early stopping that fired.
     summary = models.JSONField(default=dict, blank=True)
+    # The attempts before the current one, oldest first: {attempt, status, reason, started_at,
+    # finished_at} as the op run's own fields were when the next attempt began (the current
+    # attempt's are the op run's fields themselves).
+    attempts = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django.db import transaction
@@ -11,7 +12,7 @@ from ..models import Pipeline, PipelineRun
 from ..services.runs import trigger_run
 from ..spec import Plan
 from ..statuses import RUN_ACTIVE
-from .schedules import ScheduleState, SlotPlan, plan_slots
+from .schedules import ScheduleState, SlotPlan, plan_slots, slots_due
 
 logger = logging.getLogger("polyflow.scheduler")
 
@@ -34,10 +35,7 @@ def create_due_runs(now) -> list[PipelineRun]:
         pipelines = _claim_due_pipelines(now)
         if not pipelines:
             return created
-        active = dict(
-            PipelineRun.objects.filter(pipeline__in=pipelines, status__in=RUN_ACTIVE).order_by()
-            .values("pipeline").annotate(n=Count("pk")).values_list("pipeline", "n")
-        )
+        active = _active_counts(pipelines)
         for pipeline in pipelines:
             try:
                 with transaction.atomic():
@@ -49,18 +47,48 @@ def create_due_runs(now) -> list[PipelineRun]:
     return created
 
 
-def _claim_due_pipelines(now) -> list[Pipeline]:
-    """The due pipelines nobody else holds, locked, each with `newest_slot`: its runs' newest slot."""
+def _due_pipelines(now):
+    """The pipelines whose schedule may have a slot due at `now`, each with `newest_slot`: its
+    runs' newest slot."""
     newest = (PipelineRun.objects.filter(pipeline=OuterRef("pk"), schedule_at__isnull=False)
               .order_by("-schedule_at").values("schedule_at")[:1])
-    return list(
-        Pipeline.objects.select_for_update(skip_locked=True)
-        .filter(is_paused=False, schedule_done=False, schedule_start_at__isnull=False)
-        .filter(Q(next_slot_at__isnull=True) | Q(next_slot_at__lte=now))
-        .defer("content")
-        .annotate(newest_slot=Subquery(newest))
-        .order_by("pk")
+    return (Pipeline.objects
+            .filter(is_paused=False, schedule_done=False, schedule_start_at__isnull=False)
+            .filter(Q(next_slot_at__isnull=True) | Q(next_slot_at__lte=now))
+            .defer("content")
+            .annotate(newest_slot=Subquery(newest))
+            .order_by("pk"))
+
+
+def _claim_due_pipelines(now) -> list[Pipeline]:
+    """The due pipelines nobody else holds, locked."""
+    return list(_due_pipelines(now).select_for_update(skip_locked=True))
+
+
+def _active_counts(pipelines) -> dict[int, int]:
+    return dict(
+        PipelineRun.objects.filter(pipeline__in=pipelines, status__in=RUN_ACTIVE).order_by()
+        .values("pipeline").annotate(n=Count("pk")).values_list("pipeline", "n")
     )
+
+
+def slots_due_at(now) -> list[tuple[Pipeline, dt.datetime]]:
+    """(pipeline, slot) for every run a tick at `now` would create, in pipeline order, oldest
+    slot first: read, never written or locked (`polyflow tick --now` ahead of the clock says
+    which slots it would create before it does). A pipeline whose stored plan cannot be read
+    is left out (the tick records its error)."""
+    pipelines = list(_due_pipelines(now))
+    active = _active_counts(pipelines)
+    states = []
+    for pipeline in pipelines:
+        try:
+            schedule = Plan.from_dict(pipeline.plan).schedule
+        except Exception:  # noqa: BLE001 - the tick records it on the pipeline
+            continue
+        if schedule is not None:
+            states.append((pipeline, schedule, schedule_state(pipeline, pipeline.newest_slot,
+                                                              active.get(pipeline.pk, 0))))
+    return slots_due(states, now)
 
 
 def schedule_state(pipeline: Pipeline, newest_run_slot, active_runs: int) -> ScheduleState:

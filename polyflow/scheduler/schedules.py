@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from croniter import croniter
@@ -88,6 +89,23 @@ def plan_slots(schedule: ScheduleSpec, state: ScheduleState, now: dt.datetime) -
     done = after is None or (remaining is not None and remaining == len(create))
     return SlotPlan(create=create, dropped=dropped, last_considered=create[-1],
                     next_slot=None if done else after, done=done)
+
+
+def slots_due(pipelines: Iterable[tuple[object, ScheduleSpec, ScheduleState]],
+              now: dt.datetime) -> list[tuple[object, dt.datetime]]:
+    """(pipeline, slot) for every slot that a tick at `now` would give a run, oldest first per
+    pipeline, from each pipeline's (pipeline, schedule, state): `plan_slots`, nothing written.
+    What `polyflow tick --now` shows before it creates runs ahead of the clock
+    (scheduler.creation.slots_due_at loads the states)."""
+    return [(pipeline, slot) for pipeline, schedule, state in pipelines
+            for slot in plan_slots(schedule, state, now).create]
+
+
+def slots_between(schedule: ScheduleSpec, anchor: dt.datetime, start: dt.datetime, end: dt.datetime, *,
+                  most: int) -> Due:
+    """The schedule's slots in [start, end) (an interval, cron or exact_time schedule), the first
+    `most` + 1 of them listed and counted exactly that far (a backfill refuses more than `most`)."""
+    return due_slots(schedule, anchor, start - _TICK, end - _TICK, oldest=most + 1, exact_up_to=most + 1)
 
 
 def due_slots(schedule: ScheduleSpec, anchor: dt.datetime, last_slot: dt.datetime | None,

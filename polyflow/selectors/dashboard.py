@@ -19,7 +19,6 @@ from ..exceptions import NotFound
 from ..models import OperationRun, OperationRunStatus, Pipeline, PipelineRun, ProjectMember
 from ..scheduler.schedules import ScheduleState, SlotPlan, plan_slots
 from ..spec import Plan
-from ..spec.describe import describe_schedule
 from ..spec.plan import ScheduleSpec
 from ..statuses import RUN_ACTIVE
 from .projects import member_role, visible_projects
@@ -59,11 +58,13 @@ def project_access(user, project) -> Access:
 
 
 def summarize(pipeline: Pipeline, active_runs: int, now: dt.datetime, last_runs=()) -> PipelineSummary:
+    from ..ui.schedules import schedule_in_words  # cron expressions as sentences (cron-descriptor)
+
     plan = Plan.from_dict(pipeline.plan)
     return PipelineSummary(
         pipeline=pipeline, plan=plan,
-        schedule=describe_schedule(plan.schedule, minutes=True),
-        schedule_full=describe_schedule(plan.schedule),
+        schedule=schedule_in_words(plan.schedule, minutes=True),
+        schedule_full=schedule_in_words(plan.schedule),
         next_slot=next_slot(pipeline, plan.schedule, active_runs, now),
         active_runs=active_runs, last_runs=list(last_runs),
     )
@@ -180,12 +181,97 @@ def dashboard_run(project, run_uuid) -> PipelineRun:
     return run
 
 
-def run_detail(project, run_uuid) -> RunDetail:
-    """A run with its ops' op runs, its plan, its history and every op run's history (4 queries)."""
+def run_detail(project, run_uuid, op: str | None = None, every_history_up_to: int | None = None) -> RunDetail:
+    """A run with its ops' op runs, its plan, its history and every op run's history (4 queries);
+    with `op`, that op's op run and history only. With `every_history_up_to`, a run of more ops
+    reads the history of its retried op runs only (what their earlier attempts' bars may need):
+    the page does not draw the others' histories."""
     run = dashboard_run(project, run_uuid)
-    op_runs = list(run.op_runs.all())
+    op_runs = [op_run for op_run in run.op_runs.all() if op is None or op_run.name == op]
     by_id = {op_run.pk: op_run.name for op_run in op_runs}
     op_history: dict[str, list[OperationRunStatus]] = {name: [] for name in by_id.values()}
-    for record in OperationRunStatus.objects.filter(op_run__in=list(by_id)).order_by("id"):
+    read = list(by_id)
+    if every_history_up_to is not None and len(op_runs) > every_history_up_to:
+        read = [op_run.pk for op_run in op_runs if op_run.attempt > 1]
+    for record in OperationRunStatus.objects.filter(op_run__in=read).order_by("id"):
         op_history[by_id[record.op_run_id]].append(record)
     return RunDetail(run, Plan.from_dict(run.plan), op_runs, list(run_statuses(run)), op_history)
+
+
+# -- The project's runs page: filters and search ------------------------------------------
+
+TIME_RANGES = {"1h": dt.timedelta(hours=1), "24h": dt.timedelta(days=1), "7d": dt.timedelta(days=7),
+               "30d": dt.timedelta(days=30)}
+_HEX = frozenset("0123456789abcdef")
+
+
+def uuid_prefix(text: str) -> str | None:
+    """A run UUID's prefix as typed (`ed2298c4`, `ED22-98`, with or without hyphens), in the
+    canonical form the database compares (hyphens at 8, 12, 16, 20); None if not hex."""
+    digits = text.strip().lower().replace("-", "")
+    if not digits or len(digits) > 32 or not set(digits) <= _HEX:
+        return None
+    parts, at = [], 0
+    for size in (8, 4, 4, 4, 12):
+        if at >= len(digits):
+            break
+        parts.append(digits[at:at + size])
+        at += size
+    prefix = "-".join(parts)
+    return prefix + "-" if len(digits) in (8, 12, 16, 20) else prefix
+
+
+def project_runs(project, *, statuses: Iterable[str] = (), pipelines: Iterable[str] = (),
+                 triggers: Iterable[str] = (), created_after: dt.datetime | None = None,
+                 created_before: dt.datetime | None = None, search: str = "", page: int | str = 1,
+                 per_page: int = RUNS_PER_PAGE) -> Page:
+    """A page of the project's runs, newest first, filtered, each with its pipeline and its op runs
+    (a matrix op as its group): three queries whatever the page holds (the count, the runs, their ops).
+    `search`: a prefix of the run's UUID; text that cannot be one finds nothing."""
+    runs = runs_of(project, statuses=statuses, created_after=created_after, created_before=created_before)
+    pipelines, triggers = list(pipelines), list(triggers)
+    if pipelines:
+        runs = runs.filter(pipeline__name__in=pipelines)
+    if triggers:
+        runs = runs.filter(trigger__in=triggers)
+    if search.strip():
+        prefix = uuid_prefix(search)
+        runs = runs.filter(uuid__startswith=prefix) if prefix else runs.none()
+    return Paginator(ops_only(runs), per_page).get_page(page)
+
+
+def pipeline_names(project) -> list[str]:
+    return list(Pipeline.objects.filter(project=project).order_by("name").values_list("name", flat=True))
+
+
+# -- The header: the scheduler's health ----------------------------------------------------
+
+@dataclass
+class SchedulerHealth:
+    last_tick: dt.datetime | None
+    workers: list  # SchedulerHeartbeat rows, latest tick first
+    interval: int  # TICK_INTERVAL, seconds
+    late: bool  # no tick for more than READY_INTERVALS intervals (or never)
+    age: float | None  # seconds since the last tick
+
+    @property
+    def live_workers(self) -> list:
+        return [worker for worker in self.workers if not worker.late]
+
+
+def scheduler_health(now: dt.datetime, shown: int = 20) -> SchedulerHealth:
+    """The scheduler processes' heartbeats (polyflow.telemetry.heartbeat): one query. Late when no
+    process ticked for three TICK_INTERVALs, as /readyz judges."""
+    from ..conf import polyflow_settings
+    from ..models import SchedulerHeartbeat
+    from ..telemetry.heartbeat import READY_INTERVALS
+
+    interval = polyflow_settings.TICK_INTERVAL
+    allowed = READY_INTERVALS * interval
+    workers = list(SchedulerHeartbeat.objects.order_by("-ticked_at")[:shown])
+    for worker in workers:
+        worker.age = max((now - worker.ticked_at).total_seconds(), 0.0)
+        worker.late = worker.age > allowed
+    last = workers[0].ticked_at if workers else None
+    age = workers[0].age if workers else None
+    return SchedulerHealth(last, workers, interval, last is None or age > allowed, age)

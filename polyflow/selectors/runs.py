@@ -117,11 +117,11 @@ def _indexes_text(indexes: list[int]) -> str:
 
 
 def run_statuses(run: PipelineRun) -> QuerySet:
-    return PipelineRunStatus.objects.filter(run=run).order_by("created_at", "id")
+    return PipelineRunStatus.objects.filter(run=run).select_related("user").order_by("created_at", "id")
 
 
 def op_run_statuses(op_run: OperationRun) -> QuerySet:
-    return OperationRunStatus.objects.filter(op_run=op_run).order_by("created_at", "id")
+    return OperationRunStatus.objects.filter(op_run=op_run).select_related("user").order_by("created_at", "id")
 
 
 def runs_by_ids(ids: Iterable[int], visible_project_ids: Iterable[int]) -> list[PipelineRun]:
@@ -218,3 +218,34 @@ def metric_series(op_run: OperationRun, *, names: Iterable[str] | None = None, a
     for name, step, value, reported_at in rows:
         series.setdefault(name, []).append((step, value, reported_at))
     return series
+
+
+def runs_in_slot_order(ids: Iterable[int]) -> list[PipelineRun]:
+    """These runs with what their representation reads, oldest slot first (a backfill's answer)."""
+    return list(with_op_runs(PipelineRun.objects.filter(pk__in=list(ids))).order_by("schedule_at", "id"))
+
+
+GRID_MAX_RUNS = 100
+
+
+def recent_runs_grid(pipeline, limit: int = 25) -> dict:
+    """Airflow's grid: the pipeline's `limit` newest runs, newest first, each with its ops'
+    statuses (a matrix op's: its group's). `ops` are the current plan's ops in order, then any
+    op only older runs had. Three queries at most, whatever the number of runs and ops."""
+    limit = max(1, min(int(limit), GRID_MAX_RUNS))
+    runs = list(PipelineRun.objects.filter(pipeline=pipeline).order_by("-created_at", "-id")
+                .values("pk", "uuid", "created_at", "status", "trigger", "schedule_at")[:limit])
+    names = list(pipeline.operations.order_by("position").values_list("name", flat=True))
+    known = set(names)
+    statuses: dict[int, dict[str, str]] = {run["pk"]: {} for run in runs}
+    if runs:
+        for run_id, name, status in (OperationRun.objects.filter(run_id__in=list(statuses), trial__isnull=True)
+                                     .order_by("id").values_list("run_id", "name", "status")):
+            statuses[run_id][name] = status
+            if name not in known:
+                known.add(name)
+                names.append(name)
+    return {"ops": names,
+            "runs": [{"uuid": run["uuid"], "created_at": run["created_at"], "schedule_at": run["schedule_at"],
+                      "status": run["status"], "trigger": run["trigger"], "ops": statuses[run["pk"]]}
+                     for run in runs]}

@@ -23,9 +23,12 @@ from django.utils import timezone
 from ..models import OperationRun, OperationRunStatus, PipelineRun, PipelineRunStatus
 from ..statuses import (
     OP_FINAL,
+    OP_MARK_SOURCES,
+    OP_MARKS,
     OP_RETRY_SOURCES,
     OP_TRANSITIONS,
     RUN_FINAL,
+    RUN_MARK_SOURCES,
     RUN_RETRY_SOURCES,
     RUN_TRANSITIONS,
     OpStatus,
@@ -44,12 +47,22 @@ class _Kind:
     final: frozenset[str]
     started: str  # the status that sets started_at
     has_attempts: bool
+    mark_sources: frozenset[str]
+    marks: frozenset[str]  # what an explicit mark may set
 
 
 _OP = _Kind(OperationRun, OperationRunStatus, "op_run", OP_TRANSITIONS, OP_RETRY_SOURCES, OP_FINAL,
-            OpStatus.RUNNING, True)
+            OpStatus.RUNNING, True, OP_MARK_SOURCES, OP_MARKS)
 _RUN = _Kind(PipelineRun, PipelineRunStatus, "run", RUN_TRANSITIONS, RUN_RETRY_SOURCES, RUN_FINAL,
-             RunStatus.RUNNING, False)
+             RunStatus.RUNNING, False, RUN_MARK_SOURCES, RUN_FINAL)
+
+# A past attempt as `OperationRun.attempts` keeps it, from the row's fields before the next
+# attempt clears them (in an UPDATE, `t.<column>` is the value before it). A retrying op run's
+# attempt failed: its status is `retrying` only while it waits for the next one.
+_PAST_ATTEMPT_SQL = (
+    "COALESCE(t.{col}, '[]'::jsonb) || jsonb_build_array(jsonb_build_object("
+    "'attempt', t.attempt, 'status', CASE WHEN t.status = 'retrying' THEN 'failed' ELSE t.status END, "
+    "'reason', t.reason, 'started_at', t.started_at, 'finished_at', t.finished_at))")
 
 
 def transition(
@@ -64,6 +77,8 @@ def transition(
     updates: Mapping[str, object] | None = None,
     per_row: Mapping[int, Mapping[str, object]] | None = None,
     next_attempt: bool = False,
+    explicit_mark: bool = False,
+    user=None,
 ) -> list[int]:
     """Move rows to `to_status` where the table allows it; return the ids that moved.
 
@@ -72,7 +87,9 @@ def transition(
     that row alone (outputs, exit codes), still in one UPDATE. `next_attempt`
     counts one more attempt (retrying -> scheduled). An explicit retry moves
     final rows back to `created`, clears their times and, for op runs, starts
-    the next attempt.
+    the next attempt. An explicit mark (services.runs.mark_op_run) sets a final status from
+    any status but those handed to a backend, keeping the time the attempt finished, if it
+    had. `user` is recorded on the history rows (who asked).
     """
     if isinstance(rows, PipelineRun | OperationRun):
         model, ids = type(rows), [rows.pk]
@@ -81,8 +98,12 @@ def transition(
     kind = _OP if model is OperationRun else _RUN
     if not ids:
         return []
-    sources = allowed_sources(kind.table, kind.retry_sources, to_status, explicit_retry)
+    if explicit_mark and to_status not in kind.marks:
+        raise ValueError(f"an explicit mark sets one of {sorted(kind.marks)}, not {to_status!r}")
+    sources = allowed_sources(kind.table, kind.retry_sources, to_status, explicit_retry,
+                              mark_sources=kind.mark_sources if explicit_mark else None)
     now = now or timezone.now()
+    user_id = getattr(user, "pk", user)
     fields = {"status": to_status, "reason": reason, "message": message, "updated_at": now}
     if to_status == kind.started and kind is _RUN:
         # Never before the run was created: a run created while a tick (whose `now`
@@ -91,7 +112,11 @@ def transition(
                                      Coalesce(F("started_at"), Greatest(Value(now), F("created_at"))))
     elif to_status == kind.started:
         fields["started_at"] = _Expr("COALESCE(t.{col}, %s)", [now], Coalesce(F("started_at"), now))
-    if to_status in kind.final:
+    if explicit_mark:
+        fields["finished_at"] = _Expr("COALESCE(t.{col}, %s)", [now], Coalesce(F("finished_at"), now))
+    elif to_status in kind.final or (kind.has_attempts and to_status == OpStatus.RETRYING):
+        # A retrying op run's attempt has ended (the backend's own end time, when it told one,
+        # comes with the change's fields and wins).
         fields["finished_at"] = now
     if explicit_retry:
         fields.update(started_at=None, finished_at=None)
@@ -102,6 +127,8 @@ def transition(
             next_attempt = True
     if next_attempt:
         fields.update(attempt=_Expr("t.{col} + 1", [], F("attempt") + 1), started_at=None, finished_at=None)
+        if kind.has_attempts:
+            fields["attempts"] = _Expr(_PAST_ATTEMPT_SQL, [], None)  # portable: per row, below
     fields.update(updates or {})
     requested = {pk: per_row[pk] for pk in ids if pk in per_row} if per_row else {}
     common, varying = _split_per_row(requested, len(ids)) if requested else ({}, {})
@@ -111,7 +138,8 @@ def transition(
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             moved = _move_postgresql(kind, ids, sources, fields, with_history=not _varies(varying),
-                                     history=(to_status, fields["reason"], fields["message"], now, next_attempt))
+                                     history=(to_status, fields["reason"], fields["message"], now, next_attempt,
+                                              user_id))
         else:
             moved = _move_portable(kind, ids, sources, fields, varying)
         if not moved:
@@ -123,7 +151,7 @@ def transition(
         if connection.vendor != "postgresql" or _varies(varying):
             kind.history.objects.bulk_create([
                 _history(kind, row, to_status, requested.get(row[0], {}).get("reason", reason),
-                         requested.get(row[0], {}).get("message", message), now, next_attempt)
+                         requested.get(row[0], {}).get("message", message), now, next_attempt, user_id)
                 for row in moved
             ])
     return [row[0] for row in moved]
@@ -150,13 +178,29 @@ def _move_portable(kind: _Kind, ids, sources, fields: dict, varying) -> list[tup
     moved = list(locked.order_by("pk").values_list(*columns))
     if not moved:
         return []
+    past = fields.pop("attempts", None) is not None
     values = {name: value.orm if isinstance(value, _Expr) else value for name, value in fields.items()}
     moved_ids = [row[0] for row in moved]
-    varying = {pk: row for pk, row in varying.items() if pk in set(moved_ids)}
+    varying = {pk: dict(row) for pk, row in varying.items() if pk in set(moved_ids)}
+    if past:
+        for pk, attempts in _past_attempts(kind.model, moved_ids).items():
+            varying.setdefault(pk, {})["attempts"] = attempts
     if varying:
         values.update(_case_fields(kind.model, varying, values))
     kind.model.objects.filter(pk__in=moved_ids).update(**values)
     return moved
+
+
+def _past_attempts(model, ids) -> dict[int, list]:
+    """{pk: its attempts with the current one appended}, read before the row moves (any database)."""
+    found = {}
+    for pk, status, reason, started_at, finished_at, attempt, attempts in model.objects.filter(pk__in=ids).values_list(
+            "pk", "status", "reason", "started_at", "finished_at", "attempt", "attempts"):
+        found[pk] = [*(attempts or []), {
+            "attempt": attempt, "status": OpStatus.FAILED.value if status == OpStatus.RETRYING else status,
+            "reason": reason, "started_at": started_at and started_at.isoformat(),
+            "finished_at": finished_at and finished_at.isoformat()}]
+    return found
 
 
 def _move_postgresql(kind: _Kind, ids, sources, fields: dict, with_history: bool, history) -> list[tuple]:
@@ -187,14 +231,15 @@ def _move_postgresql(kind: _Kind, ids, sources, fields: dict, with_history: bool
            f"RETURNING old.id, old.status, old.attempt)")
     all_params = [list(ids), list(sources)] + params
     if with_history:
-        to_status, reason, message, now, next_attempt = history
+        to_status, reason, message, now, next_attempt, user_id = history
         history_table = connection.ops.quote_name(kind.history._meta.db_table)
         fk = connection.ops.quote_name(kind.history._meta.get_field(kind.history_fk).column)
+        user_column = connection.ops.quote_name(kind.history._meta.get_field("user").column)
         attempt_column = ", attempt" if kind.has_attempts else ""
         attempt_value = f", attempt + {1 if next_attempt else 0}" if kind.has_attempts else ""
-        sql += (f", history AS (INSERT INTO {history_table} ({fk}, previous, status, reason, message, created_at"
-                f"{attempt_column}) SELECT id, status, %s, %s, %s, %s{attempt_value} FROM moved)")
-        all_params += [to_status, reason, message, now]
+        sql += (f", history AS (INSERT INTO {history_table} ({fk}, previous, status, reason, message, created_at, "
+                f"{user_column}{attempt_column}) SELECT id, status, %s, %s, %s, %s, %s{attempt_value} FROM moved)")
+        all_params += [to_status, reason, message, now, user_id]
     sql += " SELECT id, status, attempt FROM moved ORDER BY id"
     with connection.cursor() as cursor:
         cursor.execute(sql, all_params)
@@ -261,9 +306,9 @@ def _update_rows(model, varying: Mapping[int, Mapping[str, object]]) -> None:
             cursor.execute(sql, arrays)
 
 
-def _history(kind: _Kind, row, to_status, reason, message, now, next_attempt):
+def _history(kind: _Kind, row, to_status, reason, message, now, next_attempt, user_id=None):
     values = {f"{kind.history_fk}_id": row[0], "previous": row[1], "status": to_status,
-              "reason": reason, "message": message, "created_at": now}
+              "reason": reason, "message": message, "created_at": now, "user_id": user_id}
     if kind.has_attempts:
         values["attempt"] = row[2] + (1 if next_attempt else 0)
     return kind.history(**values)

@@ -8,11 +8,13 @@ as the API's answer is, so names do not leak; anonymous users are sent to log in
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from functools import wraps
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
@@ -22,33 +24,64 @@ from django.views.decorators.http import require_safe
 
 from ..access import Access
 from ..exceptions import NotFound
-from ..selectors import dashboard
+from ..exceptions import PermissionDenied as PolyflowPermissionDenied
+from ..models import PipelineRun
+from ..selectors import dashboard, registry_pages
 from ..selectors.groups import group_progress
 from ..selectors.pipelines import get_pipeline
 from ..selectors.projects import get_project
 from ..spec import Plan
 from ..statuses import OP_ACTIVE, OP_RETRYABLE, RUN_ACTIVE, OpStatus, RunStatus
-from . import panels, timeline
+from . import forms, panels, timeline
 from .dag import plan_svg
 from .highlight import highlight_yaml
 
 LOGIN_URL = reverse_lazy("polyflow:ui:login")
 # Stands for a run's UUID (an op's name) in URLs that the script completes.
 UUID_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+MARK_STATUSES = ("succeeded", "failed", "skipped")  # what an op may be marked (the mark endpoint)
 OP_PLACEHOLDER = "op-name-placeholder"
 
 
 def page(view):
-    """Signed in (else to the login page), GET or HEAD only, never cached; NotFound is a 404."""
+    """Signed in (else to the login page), GET or HEAD only, never cached; NotFound (Http404) is
+    the dashboard's own 404 page, PermissionDenied its 403 page."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         try:
             return view(request, *args, **kwargs)
-        except NotFound as error:
-            raise Http404(error.message) from None
+        except (NotFound, Http404) as error:
+            return error_page(request, 404, getattr(error, "message", None) or str(error))
+        except (PermissionDenied, PolyflowPermissionDenied) as error:
+            return error_page(request, 403, str(error))
 
     return login_required(never_cache(require_safe(wrapper)), login_url=LOGIN_URL)
+
+
+ERRORS = {404: ("Not found", "There is no such page, or it belongs to a project you cannot see."),
+          403: ("Forbidden", "Your role does not allow this.")}
+
+
+def error_page(request, status: int, detail: str = ""):
+    title, text = ERRORS[status]
+    return render(request, "polyflow/ui/error.html", {"status": status, "title": title, "text": text,
+                                                      "detail": detail, "health": _health()}, status=status)
+
+
+@never_cache
+def not_found(request, rest=""):
+    """Any other path under ui/: the dashboard's 404 page (signed in or not: it names nothing)."""
+    return error_page(request, 404)
+
+
+def _health():
+    return dashboard.scheduler_health(timezone.now())
+
+
+def show(request, template: str, context: dict, status: int = 200):
+    """A page with the header's scheduler health (one query)."""
+    return render(request, template, {"health": _health(), **context}, status=status)
 
 
 class LoginView(auth_views.LoginView):
@@ -68,7 +101,7 @@ class LogoutView(auth_views.LogoutView):
 
 @page
 def projects(request):
-    return render(request, "polyflow/ui/projects.html", {
+    return show(request, "polyflow/ui/projects.html", {
         "projects": dashboard.projects_overview(request.user, timezone.now()),
         "nav": "projects",
     })
@@ -77,7 +110,7 @@ def projects(request):
 @page
 def project(request, owner, project):
     get_project(request.user, owner, project)  # a 404 unless readable
-    return render(request, "polyflow/ui/projects.html", {
+    return show(request, "polyflow/ui/projects.html", {
         "projects": dashboard.projects_overview(request.user, timezone.now(), owner=owner, name=project),
         "single": True,
     })
@@ -98,12 +131,14 @@ def pipeline(request, owner, project, name):
                                   now)
     counts = dashboard.run_status_counts(project_obj, name)
     keys = {"owner": owner, "project": project}
-    return render(request, "polyflow/ui/pipeline.html", {
+    return show(request, "polyflow/ui/pipeline.html", {
         "project": project_obj,
         "summary": summary,
         "pipeline": pipeline_obj,
         "can_act": dashboard.project_access(request.user, project_obj) >= Access.ACT,
         "dag": plan_svg(summary.plan, label=f"DAG of {name}"),
+        "trigger_form": forms.trigger_fields(summary.plan),
+        "grid": _grid(project_obj, pipeline_obj),
         "spec": highlight_yaml(pipeline_obj.content),
         "runs": runs,
         "run_rows": [(run, _op_counts(run)) for run in runs],
@@ -119,6 +154,25 @@ def pipeline(request, owner, project, name):
     })
 
 
+GRID_RUNS = 25  # columns of the pipeline page's grid
+
+
+def _grid(project_obj, pipeline_obj) -> dict:
+    """Airflow's grid: the newest runs as columns (oldest on the left), the ops as rows, each cell
+    the op's status in that run, linking to its row on the run's page (three queries)."""
+    from ..selectors.runs import recent_runs_grid
+
+    data = recent_runs_grid(pipeline_obj, limit=GRID_RUNS)
+    runs = list(reversed(data["runs"]))
+    base = reverse("polyflow:ui:run", kwargs={"owner": project_obj.owner.get_username(), "project": project_obj.name,
+                                              "uuid": UUID_PLACEHOLDER})
+    for run in runs:
+        run["url"] = base.replace(UUID_PLACEHOLDER, str(run["uuid"]))
+        run["short"] = str(run["uuid"]).replace("-", "")[:8]
+    rows = [{"op": name, "cells": [(run, run["ops"].get(name)) for run in runs]} for name in data["ops"]]
+    return {"runs": runs, "rows": rows}
+
+
 def _filters(selected: list[str], counts: dict[str, int]) -> list[dict]:
     chips = [{"status": "", "label": "all", "count": sum(counts.values()), "active": not selected}]
     chips += [{"status": status, "label": status.replace("_", " "), "count": counts.get(status, 0),
@@ -131,32 +185,74 @@ def _op_counts(run) -> list[tuple[str, int, float]]:
     return panels.status_bar(Counter(op_run.status for op_run in run.op_runs.all()))
 
 
+# A run page draws every op's body (attempts, params, panel, buttons, logs) inline while it is
+# small; past these, an op's body is fetched when its row is opened (`run_op`): a 200-op run or
+# a group of 1,000 trials stays a page of a few hundred KiB drawn in well under 200 ms.
+INLINE_OPS = 40
+INLINE_TRIALS = 100
+
+
+def _op_entry(op_run, spec, history, bars, panel, progress, now, urls, inline=True) -> dict:
+    attempts: dict[int, list] = {}
+    for record in history:
+        attempts.setdefault(record.attempt, []).append(record)
+    seconds = _seconds(op_run, now)
+    return {
+        "run": op_run,
+        "spec": spec,
+        "attempts": sorted(attempts.items(), reverse=True),
+        "attempt_numbers": list(range(op_run.attempt, 0, -1)),
+        "bars": bars,
+        "seconds": "" if seconds is None else f"{seconds:.6f}",
+        "duration": timeline.duration(seconds),
+        "panel": panel,
+        "progress": progress,
+        "active": op_run.status in OP_ACTIVE,
+        "inline": inline,
+        "status_label": str(op_run.status).replace("_", " "),
+        "body_url": _op_url(urls, "polyflow:ui:run-op", op_run.name),
+        "api": {action: _op_url(urls, f"polyflow:api-op-run-{action}", op_run.name) for action in ("retry", "stop")},
+    }
+
+
+def _op_urls(keys: dict) -> dict[str, str]:
+    """The URLs of an op of the run, with OP_PLACEHOLDER for its name: reversed once a page (a page
+    has hundreds of ops), the op's name put in by `_op_url`."""
+    return {name: reverse(name, kwargs={**keys, "op": OP_PLACEHOLDER})
+            for name in ("polyflow:ui:run-op", "polyflow:api-op-run-retry", "polyflow:api-op-run-stop")}
+
+
+def _op_url(urls: dict, name: str, op: str) -> str:
+    from django.utils.encoding import iri_to_uri
+
+    return urls[name].replace(OP_PLACEHOLDER, iri_to_uri(op))
+
+
+def _inline(op_runs, progress) -> set[str]:
+    if len(op_runs) > INLINE_OPS:
+        return set()
+    return {op_run.name for op_run in op_runs
+            if op_run.name not in progress or progress[op_run.name].total <= INLINE_TRIALS}
+
+
 @page
 def run(request, owner, project, uuid):
     project_obj = get_project(request.user, owner, project)
-    detail = dashboard.run_detail(project_obj, uuid)
+    detail = dashboard.run_detail(project_obj, uuid, every_history_up_to=INLINE_OPS)
     run_obj, op_runs = detail.run, detail.op_runs
     now = timezone.now()
     keys = {"owner": owner, "project": project, "uuid": str(run_obj.uuid)}
     gantt = timeline.build(op_runs, detail.op_history, now, run_obj.finished_at)
     specs = {op.name: op for op in detail.plan.ops}
     progress = group_progress(run_obj.pk)
-    op_panels = panels.build(run_obj, detail.plan, op_runs, progress, now)
-    ops = []
-    for op_run, row in zip(op_runs, gantt.rows, strict=True):
-        attempts: dict[int, list] = {}
-        for record in detail.op_history.get(op_run.name, ()):
-            attempts.setdefault(record.attempt, []).append(record)
-        ops.append({
-            "run": op_run,
-            "spec": specs.get(op_run.name),
-            "attempts": sorted(attempts.items(), reverse=True),
-            "bars": row.bars,
-            "duration": timeline.duration(row.bars[-1].seconds) if row.bars and row.bars[-1].end else "",
-            "panel": op_panels.get(op_run.name),
-            "progress": progress.get(op_run.name),
-        })
-    return render(request, "polyflow/ui/run.html", {
+    inline = _inline(op_runs, progress)
+    op_panels = panels.build(run_obj, detail.plan, op_runs, progress, now, only=inline)
+    can_act = dashboard.project_access(request.user, project_obj) >= Access.ACT
+    urls = _op_urls(keys)
+    ops = [_op_entry(op_run, specs.get(op_run.name), detail.op_history.get(op_run.name, ()), row.bars,
+                     op_panels.get(op_run.name), progress.get(op_run.name), now, urls, op_run.name in inline)
+           for op_run, row in zip(op_runs, gantt.rows, strict=True)]
+    return show(request, "polyflow/ui/run.html", {
         "project": project_obj,
         "run": run_obj,
         "pipeline": run_obj.pipeline,
@@ -166,22 +262,57 @@ def run(request, owner, project, uuid):
         "duration": timeline.duration(_seconds(run_obj, now)),
         "active": run_obj.status in RUN_ACTIVE,
         "retryable": run_obj.status not in RUN_ACTIVE and any(op.status in OP_RETRYABLE for op in op_runs),
-        "can_act": dashboard.project_access(request.user, project_obj) >= Access.ACT,
+        "can_act": can_act,
         "dag": _run_dag(run_obj, detail.plan, op_runs, progress),
         "legend": [(status, status.replace("_", " ")) for status in OpStatus.values()],
         "live_url": reverse("polyflow:ui:run-live", kwargs=keys),
-        "groups": " ".join(name for name, panel in op_panels.items() if panel.kind == "group"),
+        "groups": " ".join(op_run.name for op_run in op_runs
+                           if panels.panel_kind(specs.get(op_run.name), op_run) == "group"),
         "api": {
             "run": _api("api-run", **keys),
             "stop": _api("api-run-stop", **keys),
             "retry": _api("api-run-retry", **keys),
             "statuses": _api("api-run-statuses", **keys),
             "logs": _api("api-op-run-logs", op=OP_PLACEHOLDER, **keys),
+            "op": _api("api-op-run", op=OP_PLACEHOLDER, **keys),
+            # POST .../ops/{op}/mark/ {"status", "reason"} (docs/api.md)
+            "mark": _api("api-op-run-mark", op=OP_PLACEHOLDER, **keys),
         },
+        "mark_statuses": MARK_STATUSES,
+        **_run_statuses(),
+    })
+
+
+def _run_statuses() -> dict:
+    return {
         "op_placeholder": OP_PLACEHOLDER,
         "active_statuses": " ".join(sorted(RUN_ACTIVE)),
         "op_active_statuses": " ".join(sorted(OP_ACTIVE)),
         "retryable_statuses": " ".join(sorted(OP_RETRYABLE)),
+    }
+
+
+@page
+def run_op(request, owner, project, uuid, op):
+    """One op's body on the run page (its attempts, params, outputs, panel, buttons and logs),
+    drawn as the page draws it inline: what the page asks for when a row is opened on a run too
+    large to draw every op's body at once."""
+    project_obj = get_project(request.user, owner, project)
+    detail = dashboard.run_detail(project_obj, uuid, op=op)
+    run_obj = detail.run
+    op_run = next((item for item in detail.op_runs if item.name == op), None)
+    if op_run is None:
+        raise NotFound(f"op {op!r} not found in run {run_obj.uuid}")
+    now = timezone.now()
+    keys = {"owner": owner, "project": project, "uuid": str(run_obj.uuid)}
+    progress = group_progress(run_obj.pk)
+    (row,) = timeline.build([op_run], detail.op_history, now).rows
+    panel = panels.build(run_obj, detail.plan, [op_run], progress, now).get(op)
+    return render(request, "polyflow/ui/_op_body.html", {
+        "op": _op_entry(op_run, detail.plan.op(op) if op in detail.plan.order else None,
+                        detail.op_history.get(op, ()), row.bars, panel, progress.get(op), now, _op_urls(keys)),
+        "can_act": dashboard.project_access(request.user, project_obj) >= Access.ACT,
+        "mark_statuses": MARK_STATUSES,
     })
 
 
@@ -207,7 +338,103 @@ def _run_dag(run_obj, plan, op_runs, progress):
                     badges=panels.badges(progress), label=f"DAG of run {run_obj.uuid}")
 
 
-def _seconds(run_obj, now) -> float | None:
-    if run_obj.started_at is None:
+def _seconds(item, now) -> float | None:
+    """A run's or an op run's time from its own start to its end (to now while it goes on), never
+    negative: a run ticked ahead of the clock has not started yet."""
+    if item.started_at is None:
         return None
-    return ((run_obj.finished_at or now) - run_obj.started_at).total_seconds()
+    return max(((item.finished_at or now) - item.started_at).total_seconds(), 0.0)
+
+
+def _moment(text: str):
+    """A `datetime-local` field's value (the viewer's clock, sent as UTC by the page's script) or ISO 8601."""
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        value = parse_datetime(text.strip()) if text and text.strip() else None
+    except ValueError:
+        return None
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, dt.UTC)
+    return value
+
+
+@page
+def project_runs(request, owner, project):
+    """The project's runs: filters by status, pipeline, trigger and creation time (a range, or the
+    last hour, day, week, month), and search by a run UUID's prefix. Every filter is a query
+    parameter, so a filtered page is a link."""
+    project_obj = get_project(request.user, owner, project)
+    query = request.GET
+    statuses = [value for value in query.getlist("status") if value in RunStatus.values()]
+    triggers = [value for value in query.getlist("trigger") if value in PipelineRun.Trigger.values]
+    names = dashboard.pipeline_names(project_obj)
+    pipelines = [value for value in query.getlist("pipeline") if value in names]
+    since = query.get("since", "")
+    created_after, created_before = _moment(query.get("from", "")), _moment(query.get("to", ""))
+    now = timezone.now()
+    if since in dashboard.TIME_RANGES:
+        created_after = now - dashboard.TIME_RANGES[since]
+    search = query.get("q", "")[:64]
+    runs = dashboard.project_runs(project_obj, statuses=statuses, pipelines=pipelines, triggers=triggers,
+                                  created_after=created_after, created_before=created_before, search=search,
+                                  page=query.get("page", 1))
+    kept = query.copy()
+    kept.pop("page", None)
+    return show(request, "polyflow/ui/runs.html", {
+        "project": project_obj,
+        "runs": runs,
+        "run_rows": [(run, _op_counts(run)) for run in runs],
+        "statuses": [(status, status.replace("_", " "), status in statuses) for status in RunStatus.values()],
+        "triggers": [(value, value in triggers) for value in PipelineRun.Trigger.values],
+        "pipelines": [(name, name in pipelines) for name in names],
+        "since": since, "ranges": [("", "any time"), ("1h", "last hour"), ("24h", "last 24 hours"),
+                                   ("7d", "last 7 days"), ("30d", "last 30 days")],
+        "created_after": "" if since else query.get("from", ""), "created_before": query.get("to", ""),
+        "search": search,
+        "filtered": bool(statuses or triggers or pipelines or created_after or created_before or search.strip()),
+        "page_query": kept.urlencode(),
+    })
+
+
+# -- The registry: an owner's actions and events ---------------------------------------------
+
+
+@page
+def actions(request, owner):
+    owner_obj, can_act = registry_pages.registry_owner(request.user, owner)
+    return show(request, "polyflow/ui/actions.html", {
+        "owner": owner_obj, "actions": registry_pages.actions_page(owner_obj), "can_act": can_act,
+    })
+
+
+@page
+def action(request, owner, name):
+    owner_obj, can_act = registry_pages.registry_owner(request.user, owner)
+    versions, shown, compared, diff = registry_pages.action_page(owner_obj, name, request.GET.get("version"),
+                                                                 request.GET.get("base"))
+    return show(request, "polyflow/ui/action.html", {
+        "owner": owner_obj, "versions": versions, "shown": shown, "compared": compared, "diff": diff,
+        "text": highlight_yaml(registry_pages.action_text(shown)),
+    })
+
+
+@page
+def events(request, owner):
+    owner_obj, can_act = registry_pages.registry_owner(request.user, owner)
+    return show(request, "polyflow/ui/events.html", {
+        "owner": owner_obj, "events": registry_pages.events_page(request.user, owner_obj), "can_act": can_act,
+    })
+
+
+@page
+def event(request, owner, name):
+    owner_obj, can_act = registry_pages.registry_owner(request.user, owner)
+    event_obj = registry_pages.event_page(request.user, owner_obj, name)
+    return show(request, "polyflow/ui/event.html", {
+        "owner": owner_obj, "event": event_obj, "can_act": can_act, "fields": forms.event_fields(event_obj),
+        "fire_url": _api("api-event-fire", owner=owner, name=name),
+        "run_url": reverse("polyflow:ui:run", kwargs={"owner": "OWNER", "project": "PROJECT",
+                                                      "uuid": UUID_PLACEHOLDER}),
+        "spec": highlight_yaml(event_obj.content) if event_obj.content else "",
+    })

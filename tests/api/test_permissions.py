@@ -45,6 +45,10 @@ ENDPOINTS = [
     ("POST", "alice/vision/pipelines/train/pause/", None, ACT, 200),
     ("POST", "alice/vision/pipelines/train/resume/", None, ACT, 200),
     ("GET", "alice/vision/pipelines/train/runs/", None, READ, 200),
+    ("GET", "alice/vision/pipelines/train/grid/", None, READ, 200),
+    # `train` has no schedule: whoever may act is told so (422), the others never get that far.
+    ("POST", "alice/vision/pipelines/train/backfill/", {"start": "2026-01-01T00:00:00Z",
+                                                       "end": "2026-01-02T00:00:00Z"}, ACT, 422),
     ("POST", "alice/vision/pipelines/train/runs/", {"params": {"fit": {"size": 2}}}, ACT, 201),
     ("GET", "alice/vision/runs/", None, READ, 200),
     ("GET", RUN, None, READ, 200),
@@ -55,6 +59,7 @@ ENDPOINTS = [
     ("GET", RUN + "ops/prepare/statuses/", None, READ, 200),
     ("POST", RUN + "ops/prepare/stop/", None, ACT, 200),
     ("POST", STOPPED + "ops/prepare/retry/", None, ACT, 200),
+    ("POST", RUN + "ops/prepare/mark/", {"status": "skipped", "reason": "not needed"}, ACT, 200),
     ("GET", RUN + "ops/prepare/logs/", None, READ, 200),
     ("GET", RUN + "ops/prepare/metrics/", None, READ, 200),
     ("GET", RUN + "ops/fit/trials/0/", None, READ, 200),  # a trial made by the `trial` fixture

@@ -66,3 +66,21 @@ def test_page_size_is_capped_at_1000(client, many_runs):
         PipelineRun(pipeline=PipelineRun.objects.first().pipeline, plan={}, params={}) for _ in range(5)
     ])
     assert len(list_runs(client, many_runs, 5000)["results"]) == 1000
+
+
+GRID_QUERIES = 7  # token, project, member role, pipeline, runs, the pipeline's ops, op runs
+
+
+def test_the_grid_takes_the_same_queries_for_100_runs_as_for_one(client, many_runs, django_assert_num_queries):
+    def grid(limit):
+        response = client.get("/api/v1/alice/vision/pipelines/train/grid/", {"limit": limit},
+                              HTTP_AUTHORIZATION=f"Token {many_runs}")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    with django_assert_num_queries(GRID_QUERIES):
+        body = grid(100)
+    assert len(body["runs"]) == 100 and body["ops"] == ["prepare", "fit"]
+    assert all(set(run["ops"]) == {"prepare", "fit"} for run in body["runs"])
+    with django_assert_num_queries(GRID_QUERIES):
+        assert len(grid(1)["runs"]) == 1

@@ -123,3 +123,36 @@ def report_metrics(op_run, name: str, values, start_step: int = 1):
                                                 value=value) for step, value in enumerate(values, start_step))
     op_run.metrics = {**op_run.metrics, name: values[-1], "step": start_step + len(values) - 1}
     op_run.save(update_fields=["metrics"])
+
+
+# An event of alice's registry and a pipeline of the seed project that runs when it fires.
+EVENTS = """\
+version: 1
+kind: event
+name: data-ready
+description: New data landed in the bucket.
+inputs:
+  - {name: size, type: int, description: rows landed}
+  - {name: mode, type: str, options: [full, delta], default: delta}
+---
+version: 1
+kind: pipeline
+name: on-data
+events: [{name: data-ready}]
+ops:
+  - {name: use, template: {name: use}}
+templates:
+  - kind: job
+    name: use
+    inputs: [{name: size, type: int, default: 3}]
+    container: {image: 'python:3.11', command: [python, -c, pass]}
+"""
+
+
+def registry(users: dict, project):
+    """alice's event `data-ready` (subscribed by the seed project's `on-data`) and a second
+    version of the action deep-wide-model (a new default for `lr`)."""
+    alice = users["owner"]
+    apply_text(project, EVENTS, user=alice)
+    text = (EXAMPLES / "actions" / "deep-wide-model.yaml").read_text()
+    apply_owner_text(alice, text.replace("default: 0.01", "default: 0.02").replace("version: 1\n", "version: 2\n"))

@@ -370,3 +370,292 @@ def test_group_panel_in_chromium(tuning_world, browser):
     page.wait_for_timeout(400)  # the row's arrow turns as it opens
     screenshot(page, "group.png")
     page.context.close()
+
+
+# -- Issue 14: the trigger form, an op's buttons, live logs, the project's runs, durations -------------
+
+
+class GrowingLogs(InstantBackend):
+    """The InstantBackend with logs that grow while the op runs: the test appends lines."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.lines: dict[str, list[str]] = {}
+
+    def logs(self, handle: str, tail: int | None = None) -> list[str]:
+        submission = self._by_key.get(handle)
+        if submission is None:
+            return []
+        lines = [f"{submission.op} attempt {submission.attempt}"] + self.lines.get(submission.op, [])
+        return lines[-tail:] if tail else lines
+
+
+@pytest.fixture
+def ops_world(live_server, monkeypatch):
+    users = support.make_users()
+    project, pipeline = support.seed(users)
+    make_history(pipeline, users["owner"])
+    make_playground(users)
+    support.registry(users, project)
+    backend = GrowingLogs(outputs=OUTPUTS)
+    monkeypatch.setattr(support, "BACKEND", backend, raising=False)
+    monkeypatch.setitem(backends._BACKENDS, "instant", "tests.ui.support.current_backend")
+    ticker = Ticker(backend)
+    ticker.start()
+    yield {"live_server": live_server, "backend": backend, "pipeline": pipeline, "users": users}
+    ticker.stop()
+    assert not ticker.errors, ticker.errors
+
+
+def scroll_to(locator, above: int = 64):
+    """Scroll the page so that `locator` is `above` px below the top (the top bar is 52 px)."""
+    locator.evaluate(f"e => window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - {above})")
+
+
+def api_json(page, url):
+    response = page.request.get(url)
+    assert response.ok, (url, response.status)
+    return response.json()
+
+
+def seconds_between(start: str, end: str) -> float:
+    return (dt.datetime.fromisoformat(end.replace("Z", "+00:00")) -
+            dt.datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+
+
+def test_trigger_form_in_chromium(ops_world, browser):
+    from playwright.sync_api import expect
+
+    page = log_in(browser, ops_world["live_server"].url, "alice")
+    page.goto("/ui/alice/playground/pipelines/quickstart/")
+    form = page.locator("#trigger-form")
+    expect(form).to_be_hidden()
+    page.click("#trigger-params")
+    expect(form).to_be_visible()
+    lr = form.locator("#param-train-fast-lr")
+    expect(lr).to_have_attribute("type", "number")
+    expect(lr).to_have_value("0.5")
+    # A value the input's type refuses: the API's message under the field, and no run.
+    form.locator("#param-train-fast-epochs").fill("2.5")
+    lr.fill("0.9")
+    screenshot_at = page.url
+    page.click("#trigger-submit")
+    field = form.locator('.field[data-path="params.train-fast.epochs"]')
+    expect(field).to_have_class(re.compile(r"\binvalid\b"))
+    expect(field.locator(".field-error")).to_have_text("expected an integer (type int), got 2.5")
+    expect(form.locator("#trigger-error")).to_contain_text("invalid params")
+    expect(form.locator('.field[data-path="params.train-fast.lr"] .field-error')).to_be_hidden()
+    assert page.url == screenshot_at
+    scroll_to(form)
+    screenshot(page, "trigger-form.png")
+    # Fixed: the run is made with the typed params (a float and an int), only those changed.
+    form.locator("#param-train-fast-epochs").fill("20")
+    page.click("#trigger-submit")
+    page.wait_for_url("**/runs/**")
+    run = api_json(page, "/api/v1/alice/playground/runs/" + page.url.rstrip("/").split("/")[-1] + "/")
+    assert run["params"] == {"train-fast": {"lr": 0.9, "epochs": 20}}
+    page.context.close()
+
+
+def test_op_buttons_in_chromium(ops_world, browser):
+    """Per-op retry (with what depends on it), and mark skipped unblocking a run held by depends_on_past."""
+    from playwright.sync_api import expect
+
+    page = log_in(browser, ops_world["live_server"].url, "alice")
+    runs = api_json(page, "/api/v1/alice/seed/pipelines/test-pipeline/runs/?ordering=created_at")["results"]
+    failed, held, done = runs[0], runs[1], runs[2]
+    assert (failed["status"], held["status"], done["status"]) == ("failed", "running", "succeeded")
+
+    page.goto(f"/ui/alice/seed/runs/{done['uuid']}/")
+    # Retry one op of a finished run: it and what depends on it run again.
+    page.locator("details#op-job1 > summary").click()
+    page.locator('details#op-job1 [data-action="op-retry"]').click()
+    expect(page.locator('details#op-job1 [data-field="attempt"]')).to_have_text("2")
+    expect(page.locator("#run")).to_have_attribute("data-status", "succeeded")
+    expect(page.locator('details#op-deep-wide-experiment [data-field="attempt"]')).to_have_text("2")
+    after = api_json(page, f"/api/v1/alice/seed/runs/{done['uuid']}/")
+    assert [op["attempt"] for op in after["op_runs"]] == [2, 2]
+    # The held run: its deep-wide-experiment waits on the failed one of the slot before.
+    page.goto(f"/ui/alice/seed/runs/{held['uuid']}/")
+    expect(page.locator('details#op-deep-wide-experiment .pill.reason')).to_have_text("depends on past")
+    page.goto(f"/ui/alice/seed/runs/{failed['uuid']}/#op-deep-wide-experiment")
+    item = page.locator("details#op-deep-wide-experiment")
+    expect(item).to_have_attribute("open", "")
+    item.locator("[data-mark-status]").select_option("skipped")
+    item.locator("[data-mark-reason]").fill("bad data that day, skipped on purpose")
+    page.wait_for_timeout(300)
+    screenshot(page, "op-actions.png")
+    item.locator('[data-action="op-mark"]').click()
+    expect(page.locator('.badge[data-op="deep-wide-experiment"]')).to_have_text("skipped")
+    page.reload()
+    history = page.locator("details#op-deep-wide-experiment table.history")
+    expect(history).to_contain_text("bad data that day, skipped on purpose")
+    # The run it held goes on.
+    page.goto(f"/ui/alice/seed/runs/{held['uuid']}/")
+    expect(page.locator("#run")).to_have_attribute("data-status", "succeeded")
+    expect(op_node(page, "deep-wide-experiment")).to_have_attribute("data-status", "succeeded")
+    page.context.close()
+
+
+def test_live_logs_in_chromium(ops_world, browser):
+    from playwright.sync_api import expect
+
+    backend = ops_world["backend"]
+    backend.hold.update({"job1", "deep-wide-experiment"})
+    page = log_in(browser, ops_world["live_server"].url, "alice")
+    page.goto("/ui/alice/seed/pipelines/test-pipeline/")
+    page.click("#trigger")
+    page.wait_for_url("**/runs/**")
+    expect(op_node(page, "job1")).to_have_attribute("data-status", "running")
+    op_node(page, "job1").locator("a").click()
+    item = page.locator("details#op-job1")
+    item.locator('button[data-action="logs"]').click()
+    logs = item.locator("pre.logs")
+    expect(logs).to_contain_text("job1 attempt 1")
+    expect(item.locator("[data-logs-live]")).to_be_visible()  # following the running op
+    backend.lines["job1"] = ["epoch 1 loss 0.9"]
+    expect(logs).to_contain_text("epoch 1 loss 0.9")  # no click: the page asked again
+    backend.lines["job1"].append("epoch 2 loss 0.5")
+    expect(logs).to_contain_text("epoch 2 loss 0.5")
+    scroll_to(item.locator(".logs-head"), 330)
+    page.wait_for_timeout(300)
+    screenshot(page, "logs.png")
+    backend.release("job1")
+    expect(op_node(page, "job1")).to_have_attribute("data-status", "succeeded")
+    expect(item.locator("[data-logs-live]")).to_be_hidden()  # the op ended: no more asking
+    page.wait_for_timeout(600)
+    backend.release("deep-wide-experiment")
+    expect(page.locator("#run")).to_have_attribute("data-status", "succeeded")
+
+    # Retry job1 (held again, then released): both attempts drawn, and every duration on the
+    # page is the API's op times (started_at to finished_at) within 10 ms.
+    backend.hold.update({"job1", "deep-wide-experiment"})
+    item.locator('[data-action="op-retry"]').click()
+    expect(op_node(page, "job1")).to_have_attribute("data-status", "running")
+    expect(item.locator('select[data-logs-attempt] option')).to_have_count(2)
+    page.wait_for_timeout(400)
+    backend.release("job1")
+    expect(op_node(page, "deep-wide-experiment")).to_have_attribute("data-status", "running")
+    page.wait_for_timeout(300)
+    backend.release("deep-wide-experiment")
+    expect(page.locator("#run")).to_have_attribute("data-status", "succeeded")
+    page.reload()
+    expect(page.locator('.gantt-bar[data-op="job1"]')).to_have_count(2)
+    run = api_json(page, "/api/v1/alice/seed/runs/" + page.url.split("/runs/")[1].split("/")[0] + "/")
+    checked = 0
+    for op in run["op_runs"]:
+        if not op["started_at"]:
+            continue
+        expected = seconds_between(op["started_at"], op["finished_at"])
+        shown = page.locator(f'details#op-{op["name"]} [data-field="duration"]').get_attribute("data-seconds")
+        assert abs(float(shown) - expected) < 0.01, (op["name"], shown, expected)
+        bar = page.locator(f'.gantt-bar[data-op="{op["name"]}"][data-attempt="{op["attempt"]}"]')
+        assert abs(float(bar.get_attribute("data-seconds")) - expected) < 0.01, op["name"]
+        checked += 1
+    assert checked == 2
+    for past in run["op_runs"][0].get("attempts", []):
+        if past.get("started_at") and past.get("finished_at"):
+            bar = page.locator(f'.gantt-bar[data-op="job1"][data-attempt="{past["attempt"]}"]')
+            expected = seconds_between(past["started_at"], past["finished_at"])
+            assert abs(float(bar.get_attribute("data-seconds")) - expected) < 0.01
+    page.context.close()
+
+
+def test_project_runs_page_in_chromium(ops_world, browser):
+    from playwright.sync_api import expect
+
+    page = log_in(browser, ops_world["live_server"].url, "alice")
+    page.locator('section.project[data-project="alice/seed"] a[data-link="runs"]').click()
+    page.wait_for_url("**/ui/alice/seed/runs/")
+    rows = page.locator("table.runs tbody tr")
+    expect(rows).to_have_count(3)
+    # A status chip applies at once.
+    page.locator('#run-filters .status-filter label.status-failed').click()
+    page.wait_for_url(re.compile(r"status=failed"))
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-status", "failed")
+    failed = rows.first.get_attribute("data-run")
+    # Search by a UUID prefix, with the other filters kept.
+    page.goto("/ui/alice/seed/runs/")
+    page.fill("#filter-q", failed[:6])
+    page.press("#filter-q", "Enter")
+    page.wait_for_url(re.compile(r"q=" + failed[:6]))
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-run", failed)
+    page.goto("/ui/alice/seed/runs/")
+    page.select_option("#filter-trigger", "schedule")
+    page.wait_for_url(re.compile(r"trigger=schedule"))
+    expect(rows).to_have_count(2)
+    screenshot(page, "runs.png")
+    page.context.close()
+
+
+def test_zones_errors_and_narrow_screens_in_chromium(ops_world, browser):
+    from playwright.sync_api import expect
+
+    base = ops_world["live_server"].url
+    context = browser.new_context(viewport={"width": 420, "height": 860}, base_url=base, timezone_id="Europe/Paris")
+    context.set_default_timeout(TIMEOUT)
+    page = context.new_page()
+    page.goto("/ui/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/ui/")
+    # Times in the viewer's zone, UTC in the title.
+    slot = page.locator('tr[data-pipeline="test-pipeline"] time[data-local]').first
+    expect(slot).to_have_attribute("data-zone", "Europe/Paris")
+    expect(slot).to_contain_text(re.compile(r"GMT\+1|CET"))
+    assert slot.get_attribute("title").endswith("Z")
+    # The scheduler's health in the header (the test's ticker beats).
+    expect(page.locator("#scheduler-health")).to_have_attribute("data-late", "false")
+    # At 420 px nothing of the breadcrumb or the buttons is cut off.
+    runs = api_json(page, "/api/v1/alice/seed/runs/?ordering=created_at")["results"]
+    page.goto(f"/ui/alice/seed/runs/{runs[0]['uuid']}/")
+    for selector in (".crumbs > :last-child", "#retry", "#stop"):
+        box = page.locator(selector).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 420 + 0.5, (selector, box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    page.wait_for_timeout(200)
+    screenshot(page, "narrow.png")
+    for url in ("/ui/", "/ui/alice/seed/pipelines/test-pipeline/", "/ui/alice/seed/runs/", "/ui/alice/actions/",
+                "/ui/alice/events/data-ready/"):
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 420, url
+        box = page.locator(".crumbs > :last-child").bounding_box()
+        assert box["x"] + box["width"] <= 420 + 0.5, url
+    # The app's own 404 page; a favicon that is there.
+    response = page.goto("/ui/alice/seed/pipelines/nothing/")
+    assert response.status == 404
+    expect(page.locator('[data-error="404"] h1')).to_have_text("Not found")
+    icon = page.locator('link[rel="icon"]').get_attribute("href")
+    assert page.request.get(icon).ok
+    context.close()
+
+
+def test_registry_pages_in_chromium(ops_world, browser):
+    from playwright.sync_api import expect
+
+    page = log_in(browser, ops_world["live_server"].url, "alice")
+    page.locator('section.project[data-project="alice/seed"] a[data-link="actions"]').click()
+    page.wait_for_url("**/ui/alice/actions/")
+    page.click('tr[data-action-name="deep-wide-model"] a')
+    expect(page.locator("#diff .d-add")).to_have_text(["+version: 2", "+      default: 0.02"])
+    scroll_to(page.locator("#versions"))
+    screenshot(page, "action.png")
+    page.goto("/ui/alice/events/data-ready/")
+    expect(page.locator('#subscribers tr[data-pipeline="on-data"]')).to_have_count(1)
+    # A payload the event's inputs refuse: the API's message under the field.
+    page.fill("#param-data-ready-size", "1.5")
+    page.click("#fire-submit")
+    expect(page.locator('.field[data-path="payload.size"] .field-error')).to_have_text(
+        "expected an integer (type int), got 1.5")
+    page.fill("#param-data-ready-size", "40")
+    page.click("#fire-submit")
+    expect(page.locator("#fired")).to_contain_text("1 run created")
+    expect(page.locator('.field[data-path="payload.size"] .field-error')).to_be_hidden()
+    screenshot(page, "event.png")
+    page.locator("#fired a").click()
+    page.wait_for_url("**/ui/alice/seed/runs/**")
+    expect(page.locator("h1")).to_contain_text("Run")
+    page.context.close()

@@ -209,7 +209,7 @@ def queries_of(client, url: str) -> tuple[int, str]:
 def test_the_run_page_reads_a_fixed_number_of_queries(client, users, tuning, finished,
                                                       django_assert_max_num_queries):
     """One group of 9 trials or two of 9: the same queries, the session, the user, then the
-    page's ten (the live fragment's seven)."""
+    page's ten and the header's scheduler health (the live fragment's seven)."""
     project, _ = tuning
     text = support.TUNING.replace("name: tuning", "name: wide").replace(
         "  - {name: report,", """\
@@ -229,7 +229,7 @@ def test_the_run_page_reads_a_fixed_number_of_queries(client, users, tuning, fin
     support.report_metrics(wide.op_runs.get(name="report"), "loss", [1.0, 0.5])
     client.force_login(users["owner"])
     one, _ = queries_of(client, f"/ui/alice/tuning/runs/{finished.uuid}/")
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         two, page = queries_of(client, f"/ui/alice/tuning/runs/{wide.uuid}/")
     assert one == two
     assert page.count("<tr data-trial=") == 18 and page.count(">9/9</text>") == 2

@@ -1,8 +1,59 @@
+import datetime as dt
+
 from rest_framework import serializers
 
 from ...models import PipelineRun
-from ...selectors.runs import RUN_ORDERINGS, ops_and_trials
-from ...statuses import OpStatus, RunStatus
+from ...selectors.runs import GRID_MAX_RUNS, RUN_ORDERINGS, ops_and_trials
+from ...services.runs import MAX_MARK_REASON
+from ...statuses import OP_MARKS, OpStatus, RunStatus
+from .fields import Text
+
+
+def seconds_between(started_at, finished_at) -> float | None:
+    return (finished_at - started_at).total_seconds() if started_at and finished_at else None
+
+
+class Duration(serializers.FloatField):
+    """Seconds from the op run's own `started_at` to its `finished_at`; null until both are known."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, instance):
+        return seconds_between(instance.started_at, instance.finished_at)
+
+
+def _time(value):
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+class AttemptSerializer(serializers.Serializer):
+    attempt = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=OpStatus.choices(),
+                                     help_text="how the attempt ended (a retried attempt: failed); the current "
+                                               "attempt's is the op run's")
+    reason = serializers.CharField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration = serializers.FloatField(allow_null=True, help_text="seconds; null until the attempt ended")
+
+
+class AttemptListSerializer(serializers.ListSerializer):
+    """Every attempt of an op run, oldest first: the past ones as stored when the next began, then
+    the current one from the op run's own fields (no status history is read)."""
+
+    def get_attribute(self, instance):
+        attempts = []
+        for past in instance.attempts or []:
+            started, finished = _time(past.get("started_at")), _time(past.get("finished_at"))
+            attempts.append({"attempt": past.get("attempt"), "status": past.get("status"),
+                             "reason": past.get("reason") or "", "started_at": started, "finished_at": finished,
+                             "duration": seconds_between(started, finished)})
+        status = OpStatus.FAILED if instance.status == OpStatus.RETRYING else instance.status
+        attempts.append({"attempt": instance.attempt, "status": status, "reason": instance.reason,
+                         "started_at": instance.started_at, "finished_at": instance.finished_at,
+                         "duration": seconds_between(instance.started_at, instance.finished_at)})
+        return attempts
 
 
 class OpRunSerializer(serializers.Serializer):
@@ -28,6 +79,11 @@ class OpRunSerializer(serializers.Serializer):
     metrics = serializers.JSONField(
         help_text="the latest value of each metric the current attempt reported, and `step`, its last step "
                   "(the series: `metrics/`); {} until it reports")
+    duration = Duration(help_text="seconds of the current attempt, from its own started_at to its finished_at; "
+                                  "null while it runs or when it never started")
+    attempts = AttemptListSerializer(child=AttemptSerializer(), source="*", read_only=True,
+                                     help_text="every attempt, oldest first, each with its own times; the last "
+                                               "is the current one")
 
 
 class TrialListSerializer(serializers.ListSerializer):
@@ -89,6 +145,8 @@ class StatusSerializer(serializers.Serializer):
     reason = serializers.CharField()
     message = serializers.CharField()
     created_at = serializers.DateTimeField()
+    user = serializers.CharField(source="user.username", allow_null=True, default=None,
+                                 help_text="who asked for it (a mark); null for the scheduler's own changes")
 
 
 class OpRunStatusSerializer(StatusSerializer):
@@ -146,3 +204,36 @@ class RunFilterSerializer(serializers.Serializer):
 
 class ProjectRunFilterSerializer(RunFilterSerializer):
     pipeline = serializers.CharField(required=False, max_length=255, help_text="only the runs of this pipeline")
+
+
+class MarkSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=sorted(OP_MARKS), help_text="what the op run is marked")
+    reason = Text(required=False, allow_blank=True, default="", max_length=MAX_MARK_REASON,
+                  help_text="why, recorded in the op run's status history with your user name")
+
+
+class BackfillSerializer(serializers.Serializer):
+    start = serializers.DateTimeField(help_text="the first slot's time at the earliest (included)")
+    end = serializers.DateTimeField(help_text="slots before this time (excluded; slots after now are left to "
+                                              "the scheduler)")
+
+
+class GridQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, default=25, min_value=1, max_value=GRID_MAX_RUNS,
+                                     help_text="how many of the newest runs")
+
+
+class GridRunSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    schedule_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.ChoiceField(choices=RunStatus.choices())
+    trigger = serializers.ChoiceField(choices=PipelineRun.Trigger.choices)
+    ops = serializers.DictField(child=serializers.ChoiceField(choices=OpStatus.choices()),
+                                help_text="op name -> its status in this run (a matrix op's: its group's)")
+
+
+class GridSerializer(serializers.Serializer):
+    ops = serializers.ListField(child=serializers.CharField(),
+                                help_text="the pipeline's ops in order, then those only older runs had")
+    runs = GridRunSerializer(many=True, help_text="newest first")

@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 from django.templatetags.static import static
+from django.urls import reverse
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ... import __version__
 from ...exceptions import NotFound
+from ..classes import FromSettings
 from ..errors import exception_handler
+from ..schema import AutoSchema, doc
+
+
+class IndexLinksSerializer(serializers.Serializer):
+    schema = serializers.URLField(help_text="the OpenAPI schema (YAML; ?format=json for JSON)")
+    docs = serializers.URLField(help_text="Swagger UI")
+    projects = serializers.URLField(allow_null=True, help_text="your projects; null without credentials")
+
+
+class IndexSerializer(serializers.Serializer):
+    version = serializers.CharField(help_text="Polyflow's version")
+    api = serializers.CharField(help_text="the API's version")
+    user = serializers.CharField(allow_null=True, help_text="who you are; null without credentials")
+    links = IndexLinksSerializer()
 
 SCHEMA_SETTINGS = {
     "TITLE": "Polyflow API",
@@ -60,6 +78,35 @@ class DocsView(SpectacularSwaggerView):
 
     def get_exception_handler(self):
         return exception_handler
+
+
+class ApiIndex(APIView):
+    """GET /api/v1/: where things are. Public, as the schema is; the caller's projects are named
+    when the request carries credentials."""
+
+    authentication_classes = FromSettings("AUTHENTICATION_CLASSES")
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer]
+    schema = AutoSchema()
+    schema_tags = ["api"]
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    @doc(summary="The API's index: its version and where its schema, docs and your projects are",
+         responses={200: IndexSerializer})
+    def get(self, request):
+        user = request.user
+        signed_in = bool(user and user.is_authenticated)
+        links = {
+            "schema": request.build_absolute_uri(reverse("polyflow:api-schema")),
+            "docs": request.build_absolute_uri(reverse("polyflow:api-docs")),
+            "projects": request.build_absolute_uri(reverse("polyflow:api-projects",
+                                                           kwargs={"owner": user.get_username()}))
+            if signed_in else None,
+        }
+        return Response(IndexSerializer({"version": __version__, "api": "v1", "user": user.get_username()
+                                         if signed_in else None, "links": links}).data)
 
 
 class NoSuchEndpoint(APIView):

@@ -5,8 +5,9 @@ from rest_framework.response import Response
 
 from ...access import Access
 from ...selectors.pipelines import get_pipeline, pipelines_of
-from ...selectors.runs import runs_of
+from ...selectors.runs import recent_runs_grid, runs_in_slot_order, runs_of
 from ...services.apply import apply_documents
+from ...services.backfill import backfill
 from ...services.pipelines import delete_pipeline, set_paused
 from ...services.runs import trigger_run
 from ..documents import documents_from_body
@@ -14,7 +15,14 @@ from ..parsers import YAML_PARSERS, StrictJSONParser
 from ..schema import doc
 from ..serializers.documents import document_request
 from ..serializers.pipelines import PipelineDetailSerializer, PipelineSerializer
-from ..serializers.runs import RunFilterSerializer, RunSerializer, TriggerSerializer
+from ..serializers.runs import (
+    BackfillSerializer,
+    GridQuerySerializer,
+    GridSerializer,
+    RunFilterSerializer,
+    RunSerializer,
+    TriggerSerializer,
+)
 from .base import ApiView
 
 
@@ -105,3 +113,31 @@ class PipelineRuns(ApiView):
         data = self.body(TriggerSerializer)
         run = trigger_run(pipeline, params=data.get("params"), user=request.user)
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class PipelineBackfill(ApiView):
+    schema_tags = ["runs"]
+
+    @doc(summary="Backfill: runs for the schedule's past slots in [start, end) that have none",
+         description="Slot order; the runs are queued and start as max_active_runs allows, their ops held by "
+                     "depends_on_past as scheduled runs are (trigger `backfill`). Slots after now are left to "
+                     "the scheduler. A pipeline without an interval, cron or exact_time schedule, an end not "
+                     "after the start, or a range of more than 1000 slots is a 422.",
+         request=BackfillSerializer, responses={201: RunSerializer(many=True)})
+    def post(self, request, owner, project, name):
+        pipeline = get_pipeline(self.project(Access.ACT), name)
+        data = self.body(BackfillSerializer)
+        runs = backfill(pipeline, data["start"], data["end"], user=request.user)
+        return Response(RunSerializer(runs_in_slot_order([run.pk for run in runs]), many=True).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class PipelineGrid(ApiView):
+    schema_tags = ["runs"]
+
+    @doc(summary="The grid of recent runs by ops (Airflow's grid view), newest run first",
+         parameters=[GridQuerySerializer], responses={200: GridSerializer})
+    def get(self, request, owner, project, name):
+        pipeline = get_pipeline(self.project(Access.READ), name)
+        filters = self.query(GridQuerySerializer)
+        return Response(GridSerializer(recent_runs_grid(pipeline, limit=filters["limit"])).data)

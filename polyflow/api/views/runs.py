@@ -15,10 +15,11 @@ from ...selectors.runs import (
     run_statuses,
     runs_of,
 )
-from ...services.runs import retry_op_run, retry_run, stop_op_run, stop_run
+from ...services.runs import mark_op_run, retry_op_run, retry_run, stop_op_run, stop_run
 from ..schema import doc
 from ..serializers.runs import (
     LogsSerializer,
+    MarkSerializer,
     MetricSeriesSerializer,
     MetricsFilterSerializer,
     OpRunDetailSerializer,
@@ -137,6 +138,24 @@ class OpRunRetry(RunView):
         run = self.bare_run(Access.ACT)
         retry_op_run(run, op)
         return Response(OpRunDetailSerializer(get_op_run_with_trials(run, op)).data)
+
+
+class OpRunMark(RunView):
+    schema_tags = ["op runs"]
+
+    @doc(summary="Mark an op run succeeded, failed or skipped (Airflow's mark success / failed)",
+         description="An attempt still running is stopped first (its process or pod is ended), a finished op "
+                     "run is marked again; a matrix op's group is marked, its trials that had not ended are "
+                     "stopped. The reason and your user name go into the op run's status history. Ops "
+                     "downstream that were upstream_failed or skipped by their trigger rule are worked out "
+                     "again (a finished run is reopened when that leaves work to do), and depends_on_past of "
+                     "the next slot's run sees the mark. A trial cannot be marked: its group can (422).",
+         request=MarkSerializer, responses={200: OpRunDetailSerializer})
+    def post(self, request, owner, project, uuid, op):
+        op_run = self.op_run(Access.ACT)
+        data = self.body(MarkSerializer)
+        mark_op_run(op_run, data["status"], reason=data["reason"], user=request.user)
+        return Response(OpRunDetailSerializer(get_op_run_with_trials(op_run.run, op)).data)
 
 
 class OpRunLogs(RunView):

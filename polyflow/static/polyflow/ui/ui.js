@@ -19,7 +19,10 @@
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
         if (!response.ok) {
-          throw new Error((data && data.message) || (response.status + " " + response.statusText));
+          var error = new Error((data && data.message) || (response.status + " " + response.statusText));
+          error.status = response.status;
+          error.data = data;
+          throw error;
         }
         return data;
       });
@@ -55,7 +58,8 @@
     var button = event.target.closest("button[data-action]");
     if (!button || button.disabled) { return; }
     var action = button.getAttribute("data-action");
-    if (action === "logs") { showLogs(button); return; }
+    if (action === "logs") { logs.show(button.getAttribute("data-op")); return; }
+    if (action.indexOf("op-") === 0) { opAction(button, action); return; }
     button.disabled = true;
     button.classList.add("busy");
     var body = action === "trigger" ? {} : undefined;
@@ -79,28 +83,369 @@
     });
   });
 
-  /* -- Logs of an op's current attempt, from the API, on click -- */
-  function showLogs(button) {
-    var root = document.getElementById("run");
+  /* -- An op's buttons: retry (with what depends on it), stop, mark succeeded / failed / skipped -- */
+  function opAction(button, action) {
     var op = button.getAttribute("data-op");
-    var box = document.querySelector('pre[data-logs="' + op + '"]');
-    var url = root.getAttribute("data-logs-api").replace(root.getAttribute("data-op-placeholder"), op);
-    button.textContent = "Refresh logs";
-    box.hidden = false;
-    box.textContent = "Loading\u2026";
-    api("GET", url).then(function (data) {
-      box.textContent = "";
-      var meta = document.createElement("span");
-      meta.className = "logs-meta";
-      meta.textContent = "# " + data.op + ", attempt " + data.attempt + ": " + data.lines.length + " line" +
-        (data.lines.length === 1 ? "" : "s") + "\n";
-      box.appendChild(meta);
-      box.appendChild(document.createTextNode(data.lines.length ? data.lines.join("\n") : "(no log lines yet)"));
-      box.setAttribute("data-loaded", "true");
+    var url = button.getAttribute("data-url"), body;
+    if (action === "op-mark") {
+      var root = document.getElementById("run");
+      var box = button.closest(".op-actions");
+      var status = box.querySelector("[data-mark-status]").value;
+      var reason = box.querySelector("[data-mark-reason]").value.trim();
+      url = root.getAttribute("data-mark-api").replace(root.getAttribute("data-op-placeholder"), op);
+      body = {status: status, reason: reason};
+    }
+    button.disabled = true;
+    button.classList.add("busy");
+    api("POST", url, body).then(function (data) {
+      var done = {"op-retry": "Retrying ", "op-stop": "Stopping ", "op-mark": "Marked "}[action];
+      toast(done + op + (action === "op-mark" ? " " + body.status : ""));
+      button.classList.remove("busy");
+      button.disabled = false;
+      follow.start(true);
     }).catch(function (error) {
-      box.textContent = "Could not load the logs: " + error.message;
+      toast(error.message, "error");
+      button.classList.remove("busy");
+      button.disabled = false;
     });
   }
+
+  /* -- Logs of an op, by attempt (the current one first); a running op's followed live -- */
+  var logs = (function () {
+    var following = {};  // op -> {attempt, offset, timer}
+    var FOLLOW_MS = 1000;
+
+    function urlOf(op) {
+      var root = document.getElementById("run");
+      return root.getAttribute("data-logs-api").replace(root.getAttribute("data-op-placeholder"),
+                                                         encodeURIComponent(op));
+    }
+
+    function opActive(op) {
+      var badge = document.querySelector('.badge[data-op="' + op + '"]');
+      var root = document.getElementById("run");
+      var active = root.getAttribute("data-op-active-statuses").split(" ");
+      return badge && active.indexOf(badge.getAttribute("data-status")) >= 0 && badge.getAttribute("data-status") !== "created";
+    }
+
+    function draw(box, data, asked, append) {
+      var lines = data.lines || [];
+      if (!append) {
+        box.textContent = "";
+        var meta = document.createElement("span");
+        meta.className = "logs-meta";
+        meta.textContent = "# " + data.op + ", attempt " + data.attempt +
+          (String(data.attempt) !== String(asked) ? " (attempt " + asked + "'s logs are not kept)" : "") + "\n";
+        box.appendChild(meta);
+        var body = document.createElement("span");
+        body.className = "logs-body";
+        box.appendChild(body);
+      }
+      var target = box.querySelector(".logs-body");
+      var atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+      if (append) {
+        if (lines.length) { target.appendChild(document.createTextNode((target.textContent ? "\n" : "") + lines.join("\n"))); }
+      } else {
+        target.textContent = lines.length ? lines.join("\n") : "";
+      }
+      box.setAttribute("data-empty", target.textContent ? "false" : "true");
+      box.setAttribute("data-lines", String(target.textContent ? target.textContent.split("\n").length : 0));
+      if (atBottom) { box.scrollTop = box.scrollHeight; }
+    }
+
+    function fetchLogs(op, state) {
+      var box = document.querySelector('pre[data-logs="' + op + '"]');
+      var query = "?attempt=" + state.attempt + (state.offset !== null ? "&offset=" + state.offset : "");
+      return api("GET", urlOf(op) + query).then(function (data) {
+        var append = state.offset !== null && data.offset !== undefined;
+        var next = data.next_offset !== undefined ? data.next_offset : null;
+        draw(box, data, state.attempt, append);
+        state.offset = next;
+        box.setAttribute("data-loaded", "true");
+        box.setAttribute("data-attempt", String(data.attempt));
+      });
+    }
+
+    function show(op) {
+      var box = document.querySelector('pre[data-logs="' + op + '"]');
+      var select = document.querySelector('select[data-logs-attempt="' + op + '"]');
+      var attempt = select ? select.value : "";
+      stopFollowing(op);
+      var state = {attempt: attempt, offset: null, timer: null};
+      following[op] = state;
+      box.hidden = false;
+      box.textContent = "Loading\u2026";
+      var button = document.querySelector('button[data-action="logs"][data-op="' + op + '"]');
+      if (button) { button.textContent = "Refresh logs"; }
+      fetchLogs(op, state).then(function () {
+        var current = select && select.options.length && select.value === select.options[0].value;
+        if (current && opActive(op)) { follow_(op, state); }
+      }).catch(function (error) {
+        box.textContent = "Could not load the logs: " + error.message;
+      });
+    }
+
+    /* While the op runs: ask again every second (from the offset reached, when the API gives one);
+       once it ended, one last time, then stop. */
+    function follow_(op, state) {
+      var live = document.querySelector('[data-logs-live="' + op + '"]');
+      if (live) { live.hidden = false; }
+      var tick = function () {
+        if (following[op] !== state) { return; }
+        var active = opActive(op);
+        fetchLogs(op, state).catch(function () {}).then(function () {
+          if (following[op] !== state) { return; }
+          if (active) {
+            state.timer = setTimeout(tick, FOLLOW_MS);
+          } else {
+            if (live) { live.hidden = true; }
+            state.timer = null;
+          }
+        });
+      };
+      state.timer = setTimeout(tick, FOLLOW_MS);
+    }
+
+    function stopFollowing(op) {
+      var state = following[op];
+      if (state && state.timer) { clearTimeout(state.timer); }
+      delete following[op];
+      var live = document.querySelector('[data-logs-live="' + op + '"]');
+      if (live) { live.hidden = true; }
+    }
+
+    document.addEventListener("change", function (event) {
+      var select = event.target.closest && event.target.closest("select[data-logs-attempt]");
+      if (select) { show(select.getAttribute("data-logs-attempt")); }
+    });
+
+    /* A new attempt began (a retry): the selector gets it, and an open log follows it. */
+    function attempts(op, attempt, active) {
+      var select = document.querySelector('select[data-logs-attempt="' + op + '"]');
+      if (!select || !select.options.length) { return; }
+      var newest = parseInt(select.options[0].value, 10);
+      if (attempt > newest) {
+        select.options[0].textContent = "#" + newest;
+        for (var number = newest + 1; number <= attempt; number++) {
+          var option = document.createElement("option");
+          option.value = String(number);
+          option.textContent = "#" + number + (number === attempt ? " (current)" : "");
+          select.insertBefore(option, select.options[0]);
+        }
+        select.value = String(attempt);
+        if (following[op] || document.querySelector('pre[data-logs="' + op + '"][data-loaded]')) { show(op); }
+      } else if (active && !following[op] && select.value === select.options[0].value &&
+                 document.querySelector('pre[data-logs="' + op + '"][data-loaded]')) {
+        show(op);
+      }
+    }
+
+    return {show: show, attempts: attempts};
+  })();
+
+  /* -- The trigger form: typed fields built from the pipeline's inputs; only changed ones are sent -- */
+  function fieldValue(input) {
+    var kind = input.getAttribute("data-kind");
+    if (kind === "bool") { return input.checked; }
+    var text = input.value;
+    if (kind === "integer" || kind === "number") {
+      if (text.trim() === "") { return input.validity && input.validity.badInput ? text : null; }
+      var number = Number(text);
+      return isNaN(number) ? text : number;
+    }
+    if (kind === "json") {
+      if (text.trim() === "") { return null; }
+      try { return JSON.parse(text); } catch (e) { return text; }
+    }
+    return text;
+  }
+
+  function changed(input) {
+    if (input.getAttribute("data-kind") === "bool") {
+      return String(input.checked) !== input.getAttribute("data-initial");
+    }
+    return input.value !== input.getAttribute("data-initial") || (input.validity && input.validity.badInput);
+  }
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest("[data-toggle]");
+    if (!toggle || toggle.disabled) { return; }
+    var target = document.getElementById(toggle.getAttribute("data-toggle"));
+    if (!target) { return; }
+    target.hidden = !target.hidden;
+    document.querySelectorAll('[aria-controls="' + target.id + '"]').forEach(function (item) {
+      item.setAttribute("aria-expanded", String(!target.hidden));
+    });
+    if (!target.hidden) {
+      var first = target.querySelector("input, select");
+      if (first) { first.focus(); }
+    }
+  });
+
+  /* Each of the API's errors under the field of its path; the others in the form's summary. */
+  function showErrors(form, error, summary) {
+    var unplaced = [];
+    ((error.data && error.data.errors) || []).forEach(function (item) {
+      var field = null;
+      form.querySelectorAll(".field[data-path]").forEach(function (candidate) {
+        if (candidate.getAttribute("data-path") === item.path) { field = candidate; }
+      });
+      if (field) {
+        field.classList.add("invalid");
+        var message = field.querySelector(".field-error");
+        message.textContent = (message.textContent ? message.textContent + "; " : "") + item.message;
+        message.hidden = false;
+      } else {
+        unplaced.push((item.path ? item.path + ": " : "") + item.message);
+      }
+    });
+    summary.textContent = error.message + (unplaced.length ? ": " + unplaced.join("; ") : "");
+    summary.hidden = false;
+    var bad = form.querySelector(".field.invalid input, .field.invalid select");
+    if (bad) { bad.focus(); }
+  }
+
+  function clearErrors(form, summary) {
+    form.querySelectorAll(".field").forEach(function (field) {
+      field.classList.remove("invalid");
+      var message = field.querySelector(".field-error");
+      message.hidden = true;
+      message.textContent = "";
+    });
+    summary.hidden = true;
+  }
+
+  /* An event's fire form: every field with a value goes into the payload. */
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.id !== "fire-form") { return; }
+    event.preventDefault();
+    var payload = {};
+    form.querySelectorAll("[data-input]").forEach(function (input) {
+      var value = fieldValue(input);
+      if (value === null || value === "") { return; }
+      payload[input.getAttribute("data-input")] = value;
+    });
+    var summary = document.getElementById("fire-error"), fired = document.getElementById("fired");
+    clearErrors(form, summary);
+    fired.hidden = true;
+    var button = document.getElementById("fire-submit");
+    button.disabled = true;
+    api("POST", form.getAttribute("data-url"), {payload: payload}).then(function (data) {
+      button.disabled = false;
+      fired.textContent = "";
+      var head = document.createElement("li");
+      head.className = "strong";
+      head.textContent = "Fired: " + data.runs.length + " run" + (data.runs.length === 1 ? "" : "s") + " created";
+      fired.appendChild(head);
+      data.runs.forEach(function (run) {
+        var item = document.createElement("li"), link = document.createElement("a");
+        link.href = form.getAttribute("data-run-url").replace("OWNER", run.owner).replace("PROJECT", run.project)
+          .replace(form.getAttribute("data-placeholder"), run.uuid);
+        link.className = "mono";
+        link.textContent = run.uuid.slice(0, 8);
+        item.appendChild(link);
+        item.appendChild(document.createTextNode(" of " + run.owner + "/" + run.project + "/" + run.pipeline));
+        fired.appendChild(item);
+      });
+      fired.hidden = false;
+      toast("Fired " + data.event);
+    }).catch(function (error) {
+      button.disabled = false;
+      showErrors(form, error, summary);
+    });
+  });
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.id !== "trigger-form") { return; }
+    event.preventDefault();
+    var params = {};
+    form.querySelectorAll("[data-input]").forEach(function (input) {
+      if (!changed(input)) { return; }
+      var op = input.getAttribute("data-op");
+      (params[op] = params[op] || {})[input.getAttribute("data-input")] = fieldValue(input);
+    });
+    var summary = document.getElementById("trigger-error");
+    clearErrors(form, summary);
+    var button = document.getElementById("trigger-submit");
+    button.disabled = true;
+    button.classList.add("busy");
+    api("POST", form.getAttribute("data-url"), {params: params}).then(function (data) {
+      toast("Run " + data.uuid.slice(0, 8) + " created");
+      window.location.assign(form.getAttribute("data-run-url").replace(form.getAttribute("data-placeholder"), data.uuid));
+    }).catch(function (error) {
+      button.disabled = false;
+      button.classList.remove("busy");
+      showErrors(form, error, summary);
+    });
+  });
+
+  /* -- The runs page's filters apply as soon as one changes -- */
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest && event.target.closest("form#run-filters");
+    if (form && event.target.name !== "q" && event.target.type !== "datetime-local") { form.submit(); }
+  });
+
+  /* -- Times: the server writes UTC; shown here in the viewer's zone (UTC kept in the title) -- */
+  var localTimes = (function () {
+    var zone;
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { zone = "UTC"; }
+    function parts(date, options) {
+      var out = {};
+      new Intl.DateTimeFormat("en-GB", Object.assign({timeZone: zone, hourCycle: "h23"}, options))
+        .formatToParts(date).forEach(function (part) { out[part.type] = part.value; });
+      return out;
+    }
+    function text(date, style) {
+      var p = parts(date, {year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+                           second: "2-digit", timeZoneName: "short"});
+      var month = new Intl.DateTimeFormat("en-US", {timeZone: zone, month: "short"}).format(date);
+      var clock = p.hour + ":" + p.minute + ":" + p.second;
+      var shown = {
+        full: p.year + "-" + p.month + "-" + p.day + " " + clock,
+        minute: p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute,
+        short: month + " " + parseInt(p.day, 10) + ", " + clock,
+        time: clock,
+        ms: clock + "." + String(date.getUTCMilliseconds()).padStart(3, "0")
+      }[style] || clock;
+      return shown + " " + (p.timeZoneName || zone);
+    }
+    function rewrite(scope) {
+      (scope || document).querySelectorAll("time[data-local]").forEach(function (element) {
+        var date = new Date(element.getAttribute("datetime"));
+        if (isNaN(date.getTime())) { return; }
+        element.textContent = text(date, element.getAttribute("data-local"));
+        element.setAttribute("data-zone", zone);
+      });
+    }
+    document.addEventListener("DOMContentLoaded", function () { rewrite(document); });
+    return {rewrite: rewrite, text: text, zone: zone};
+  })();
+
+  /* -- A large run's op bodies: fetched from the page's fragment when a row is first opened -- */
+  document.addEventListener("toggle", function (event) {
+    var item = event.target;
+    if (!item.open || !item.classList || !item.classList.contains("op-item")) { return; }
+    var body = item.querySelector(":scope > .op-body[data-lazy]");
+    if (!body || body.hasAttribute("data-loading")) { return; }
+    body.setAttribute("data-loading", "");
+    fetch(body.getAttribute("data-lazy"), {credentials: "same-origin", headers: {"Accept": "text/html"}})
+      .then(function (response) {
+        if (!response.ok) { throw new Error(response.status + " " + response.statusText); }
+        return response.text();
+      }).then(function (text) {
+        var fresh = new DOMParser().parseFromString(text, "text/html").querySelector(".op-body");
+        if (!fresh) { throw new Error("no op body"); }
+        fresh = document.adoptNode(fresh);
+        body.replaceWith(fresh);
+        localTimes.rewrite(fresh);
+        fresh.querySelectorAll("table[data-sortable]").forEach(sorting.restore);
+      }).catch(function (error) {
+        body.removeAttribute("data-loading");
+        body.textContent = "Could not load the op: " + error.message;
+      });
+  }, true);
 
   /* -- The DAG: hovering an op highlights its edges; clicking it opens its row -- */
   document.addEventListener("mouseover", function (event) {
@@ -164,12 +509,22 @@
         var item = document.getElementById("op-" + op.name);
         if (item) {
           item.querySelector('[data-field="attempt"]').textContent = op.attempt;
+          var cell = item.querySelector('[data-field="duration"]');
           if (op.started_at) {
-            item.querySelector('[data-field="duration"]').textContent =
-              gantt.duration(((op.finished_at ? Date.parse(op.finished_at) : Date.now()) - Date.parse(op.started_at)) / 1000);
+            // The op's own times, as the API gives them (to the microsecond).
+            var seconds = Math.max(((op.finished_at ? Date.parse(op.finished_at) : Date.now()) -
+                                    Date.parse(op.started_at)) / 1000, 0);
+            cell.textContent = gantt.duration(seconds);
+            cell.setAttribute("data-seconds", op.finished_at ? exactSeconds(op.started_at, op.finished_at) : "");
+          } else {
+            cell.textContent = "";
+            cell.setAttribute("data-seconds", "");
           }
           showReason(item.querySelector('[data-field="reason"]'), op.reason, op.message, "muted small");
+          opTimes(item, op);
+          opButtons(item, op);
         }
+        logs.attempts(op.name, op.attempt, activeOp.indexOf(op.status) >= 0 && op.status !== "created");
         gantt.op(op, activeOp);
       });
       gantt.layout(active);
@@ -183,7 +538,7 @@
           return retryable.indexOf(op.status) >= 0;
         });
       }
-      if (wasActive && !active) {
+      if ((wasActive || reloadWhenIdle) && !active) {
         // Finished: the server draws the final timeline, attempts, outputs and charts.
         stop();
         window.location.reload();
@@ -247,7 +602,38 @@
       });
     }
 
-    var lastStatus = root.getAttribute("data-status"), lastUpdate = null;
+    var lastStatus = root.getAttribute("data-status"), lastUpdate = null, reloadWhenIdle = false;
+
+    /* Seconds between two of the API's times, to the microsecond (Date.parse stops at the millisecond). */
+    function exactSeconds(start, end) {
+      function micros(iso) {
+        var fraction = (iso.match(/\.(\d+)/) || [null, "0"])[1];
+        return Date.parse(iso.replace(/\.\d+/, "")) * 1000 + parseInt((fraction + "000000").slice(0, 6), 10);
+      }
+      return ((micros(end) - micros(start)) / 1e6).toFixed(6);
+    }
+
+    function opTimes(item, op) {
+      [["op-started", op.started_at], ["op-finished", op.finished_at]].forEach(function (pair) {
+        var slot = item.querySelector('[data-field="' + pair[0] + '"]');
+        if (!slot) { return; }
+        if (!pair[1]) { slot.textContent = "\u2014"; return; }
+        var time = document.createElement("time");
+        time.setAttribute("datetime", pair[1]);
+        time.setAttribute("data-local", "ms");
+        slot.replaceChildren(time);
+        localTimes.rewrite(slot);
+      });
+    }
+
+    /* An op's buttons follow its status: stop while it is active, retry once it ended. */
+    function opButtons(item, op) {
+      if (readonly) { return; }
+      var active = activeOp.indexOf(op.status) >= 0;
+      var retry = item.querySelector('[data-action="op-retry"]'), stopButton = item.querySelector('[data-action="op-stop"]');
+      if (retry && !retry.classList.contains("busy")) { retry.disabled = active; }
+      if (stopButton && !stopButton.classList.contains("busy")) { stopButton.disabled = !active; }
+    }
 
     /* A reason as a pill, then its message (an op's in the list, the run's in the facts strip). */
     function showReason(container, reason, message, messageClass) {
@@ -266,7 +652,7 @@
     }
 
     function clock(iso) {
-      return iso ? new Date(iso).toISOString().slice(11, 19) : "\u2014";
+      return iso ? localTimes.text(new Date(iso), "time") : "\u2014";
     }
 
     /* The facts strip: times, duration and reason of the run. */
@@ -292,7 +678,7 @@
           var row = document.createElement("tr");
           row.setAttribute("data-status", record.status);
           var cells = [record.status, label(record.previous) || "\u2014", label(record.reason), record.message,
-                       record.created_at.slice(0, 19).replace("T", " ")];
+                       localTimes.text(new Date(record.created_at), "full")];
           cells.forEach(function (text, index) {
             var cell = document.createElement("td");
             if (index === 0) {
@@ -321,7 +707,9 @@
       });
     }
 
-    function start() {
+    /* `reload`: after an op's button, reload once the run is (or stays) idle, for its attempts and history. */
+    function start(reload) {
+      if (reload) { reloadWhenIdle = true; }
       if (timer === null) { timer = setTimeout(poll, POLL_MS); }
     }
 
@@ -337,9 +725,14 @@
   /* -- The timeline while the run goes on: bars grow, new attempts get a bar -- */
   var gantt = (function () {
     var box = document.getElementById("gantt");
-    var STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+    var STEPS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
 
     function duration(seconds) {
+      seconds = Math.max(seconds, 0);
+      if (seconds > 0 && seconds < 0.1) { return Math.round(seconds * 1000) + "ms"; }
+      if (seconds < 10 && seconds !== Math.floor(seconds)) {
+        return seconds.toFixed(2).replace(/0+$/, "").replace(/\.$/, "") + "s";
+      }
       seconds = Math.round(seconds);
       var parts = [[Math.floor(seconds / 86400), "d"], [Math.floor(seconds % 86400 / 3600), "h"],
                    [Math.floor(seconds % 3600 / 60), "m"], [seconds % 60, "s"]];
@@ -353,23 +746,25 @@
       if (!row) { return; }
       var bar = row.querySelector('.gantt-bar[data-attempt="' + run.attempt + '"]');
       var active = activeOp.indexOf(run.status) >= 0;
+      if (!run.started_at) { return; }  // a bar is the attempt's own time: from its start
       if (!bar) {
-        if (run.status === "created" || (!run.started_at && !active && run.status !== "succeeded" &&
-            run.status !== "failed")) { return; }
         bar = document.createElement("span");
         bar.className = "gantt-bar";
         bar.setAttribute("data-op", run.name);
         bar.setAttribute("data-attempt", run.attempt);
-        bar.setAttribute("data-start", run.started_at || run.updated_at);
         bar.setAttribute("data-end", "");
         row.appendChild(bar);
         var empty = document.getElementById("gantt-empty");
         if (empty) { empty.remove(); }
       }
+      bar.setAttribute("data-start", run.started_at);
       setStatus(bar, run.status === "retrying" ? "failed" : run.status);
-      if (!active && !bar.getAttribute("data-end")) {
-        bar.setAttribute("data-end", run.finished_at || run.updated_at);
+      if (run.finished_at) {
+        bar.setAttribute("data-end", run.finished_at);
+      } else if (!active || run.status === "retrying") {
+        bar.setAttribute("data-end", bar.getAttribute("data-end") || run.updated_at);
       }
+      bar.title = run.name + " \u00b7 attempt " + run.attempt + " \u00b7 " + label(run.status);
     }
 
     function layout(running) {
@@ -382,7 +777,7 @@
         var e = b.getAttribute("data-end");
         return e ? Date.parse(e) : now;
       }).concat(running ? [now] : []));
-      var span = Math.max((end - start) / 1000, 1);
+      var span = Math.max((end - start) / 1000, 0.001);
       bars.forEach(function (b) {
         var s = (Date.parse(b.getAttribute("data-start")) - start) / 1000;
         var e = ((b.getAttribute("data-end") ? Date.parse(b.getAttribute("data-end")) : now) - start) / 1000;
@@ -392,7 +787,8 @@
       var step = STEPS.filter(function (s) { return span / s <= 6; })[0] || 86400 * Math.ceil(span / 86400 / 6);
       var ticks = document.getElementById("gantt-ticks");
       ticks.textContent = "";
-      for (var at = 0; at <= span + 1e-9; at += step) {
+      for (var index = 0; index * step <= span + 1e-9; index++) {
+        var at = index * step;
         var tick = document.createElement("span");
         tick.className = "tick";
         tick.style.left = (100 * at / span) + "%";

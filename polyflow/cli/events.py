@@ -1,0 +1,59 @@
+"""`polyflow events fire NAME [--owner USER] [--payload JSON]`: fire a registry event."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from polyflow.cli.django_setup import command_errors, input_refused, setup_database
+
+
+def _payload(ctx, param, value: str | None):
+    if value is None:
+        return {}
+    try:
+        payload = json.loads(value)
+    except ValueError as error:
+        raise click.BadParameter(f"not JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise click.BadParameter('expected a JSON object of the event\'s inputs, e.g. \'{"path": "s3://b/x"}\'')
+    return payload
+
+
+@click.group()
+def events() -> None:
+    """Fire registry events."""
+
+
+@events.command("fire")
+@click.argument("name")
+@click.option("--owner", metavar="USER",
+              help="Whose registry the event is in; needed only when several owners have an event of that name.")
+@click.option("--payload", callback=_payload, metavar="JSON",
+              help="The event's inputs as a JSON object (default: {}); checked against its inputs, completed "
+                   "with their defaults.")
+def fire(name, owner, payload) -> None:
+    """Fire event NAME: one run of each unpaused pipeline subscribed to it.
+
+    The payload goes to every op whose template has an input of the same
+    name. Prints the runs triggered.
+
+    Exit status: 0 when fired (even with no subscriber), 1 when refused (an
+    unknown event, a payload its inputs refuse), 2 on usage errors (a payload
+    that is no JSON object).
+    """
+    setup_database()
+    from polyflow.selectors.lookup import find_event, run_path
+    from polyflow.services.events import fire_event
+
+    with command_errors():
+        event = find_event(name, owner=owner)
+        with input_refused("nothing was triggered."):
+            runs = fire_event(event.owner, event.name, payload)
+        lines = [f"run {run.uuid} of {run_path(run)}: triggered" for run in runs]
+    count = len(runs)
+    click.echo(f"event {event.name} of {event.owner.get_username()}: fired, "
+               f"{count} run{'s' if count != 1 else ''} triggered")
+    for line in lines:
+        click.echo(f"  {line}")
