@@ -1,13 +1,14 @@
 """Schemathesis over the whole OpenAPI schema, against the live server.
 
-One test per operation (Schemathesis parametrizes at collection time, so the
-schema is generated then, in this process, from the same Django app that the
-live server serves; test_the_live_server_serves_this_schema checks that it is
-byte for byte the schema the live server answers with). Every operation gets
-bounded, derandomized examples (stable in CI) of its query and body, valid and
-invalid ones, sent over HTTP with the token of alice, who owns the project
-that the path parameters name; no response may be a 5xx, and every response
-must match the schema.
+One test per operation (the schema is generated at collection, in this
+process, from the same Django app that the live server serves;
+test_the_live_server_serves_this_schema checks that it is byte for byte the
+schema the live server answers with). Every operation gets bounded,
+derandomized examples (stable in CI) of its query and body, valid and invalid
+ones, sent over HTTP with the token of alice, who owns the project that the
+path parameters name, and every check of schemathesis: no 5xx, every answer
+as the schema says, schema-valid data never a 400, invalid data a 4xx. Then
+sequences of calls chained by the links between operations (stateful).
 
 Path parameters are pointed at real objects: random names would only ever find
 nothing, which tests/api/test_errors.py covers. Each operation gets a fresh
@@ -26,8 +27,10 @@ import requests
 import schemathesis
 from django.contrib.auth import get_user_model
 from django.core.wsgi import get_wsgi_application
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
+from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import ignored_auth
 
 from polyflow.services.apply import apply_text
@@ -102,14 +105,27 @@ def target(live_server):
     return Token.objects.create(user=alice).key, parameters
 
 
-@schema.parametrize()
-# The fixture is set up once per operation, for all of its examples: on purpose.
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_api(case, target, live_server):
+# One test per operation, by plain parametrization: schemathesis' own (`schema.parametrize()`)
+# collects a single item in a pytest-xdist worker, which ran a fraction of the operations.
+OPERATIONS = {operation.label: operation for operation in (result.ok() for result in schema.get_all_operations())}
+
+
+@pytest.mark.parametrize("label", sorted(OPERATIONS))
+def test_api(label, target, live_server):
     token, parameters = target
-    if case.path_parameters:
-        case.path_parameters = {name: parameters[name] for name in case.path_parameters}
-    case.call_and_validate(base_url=live_server.url, headers={"Authorization": f"Token {token}"})
+    operation = OPERATIONS[label]
+    path_parameters = {parameter.name: parameters[parameter.name] for parameter in operation.path_parameters}
+    # Valid and invalid requests alike; the fixture is set up once for all of them: on purpose.
+    cases = st.one_of(*(operation.as_strategy(generation_mode=mode, path_parameters=path_parameters or None)
+                        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)))
+
+    @settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=cases)
+    def check(case):
+        case.call_and_validate(base_url=live_server.url, headers={"Authorization": f"Token {token}"})
+
+    check()
 
 
 def _strings(value):
