@@ -60,7 +60,7 @@ def logs(run_ref: str, op: str | None, follow: bool, attempt: int | None, tail: 
         if op is not None:
             selected = get_op_run(run, *_name_and_trial(op))
             if attempt is not None:
-                from polyflow.selectors.lookup import attempt_handle
+                from polyflow.selectors.logs import attempt_handle
 
                 attempt_handle(selected, attempt)  # refused when the op run had no such attempt
     reader = _Reader(run, selected, attempt, tail, prefixed=selected is None or _is_group(selected))
@@ -145,8 +145,7 @@ class _Reader:
 
     def read(self, op_run, final: bool, width: int | None = None) -> None:
         """Print the lines of the op run's attempt not printed yet; its failure before running, once."""
-        from polyflow.selectors.logs import LogsUnavailable
-        from polyflow.selectors.lookup import attempt_handle, attempt_logs
+        from polyflow.selectors.logs import LogsUnavailable, attempt_handle, op_run_logs
 
         attempt = self.attempt or op_run.attempt
         key = (op_run.pk, attempt)
@@ -161,7 +160,7 @@ class _Reader:
                 click.echo(f"{what}failed before it ran (attempt {attempt}): {why}", err=True)
             return
         try:
-            lines = attempt_logs(op_run, attempt, None if key in self.printed or not self.tail else self.tail,
+            lines = op_run_logs(op_run, attempt, None if key in self.printed or not self.tail else self.tail,
                                  backends=self.backends)
         except LogsUnavailable as error:
             raise click.ClickException(f"cannot read the logs: {error}") from None

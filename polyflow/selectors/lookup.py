@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from ..backends.naming import attempt_key
-from ..exceptions import InvalidInput, NotFound
+from ..exceptions import NotFound
 from ..models import Event, OperationRun, Pipeline, PipelineRun
 from ..spec.errors import choices_text
 from .runs import with_op_runs
@@ -172,41 +171,6 @@ def op_runs_in_order(run: PipelineRun) -> list[OperationRun]:
         ordered.append(op)
         ordered.extend(trials.get(op.name, ()))
     return ordered
-
-
-def attempt_handle(op_run: OperationRun, attempt: int) -> str:
-    """The handle of attempt `attempt` of the op run: its current one's as recorded, an earlier one's
-    by the deterministic name every attempt is given (backends/naming.py). InvalidInput for an
-    attempt the op run has not had."""
-    if attempt < 1 or attempt > op_run.attempt:
-        attempts = "1" if op_run.attempt == 1 else f"1 to {op_run.attempt}"
-        raise InvalidInput(f"{op_run.label} has no attempt {attempt} (attempts: {attempts})")
-    if attempt == op_run.attempt:
-        return op_run.handle
-    run = op_run.run
-    pipeline = (run.plan or {}).get("name") or run.pipeline.name
-    return attempt_key(pipeline, op_run.name, str(run.uuid), attempt, trial=op_run.trial)
-
-
-def attempt_logs(op_run: OperationRun, attempt: int | None = None, tail: int | None = None, *,
-                 backends: dict | None = None) -> list[str]:
-    """The log lines of attempt `attempt` of the op run (its current one by default), from the
-    backend that ran it; [] when that attempt was never submitted. LogsUnavailable when its
-    backend is not available here. `backends`: {name: backend} kept between calls (a follower's)."""
-    from ..backends import get_backend
-    from .logs import LogsUnavailable
-
-    handle = attempt_handle(op_run, attempt or op_run.attempt)
-    if not handle:
-        return []
-    backends = {} if backends is None else backends
-    name = op_run.backend or ""
-    if name not in backends:
-        try:
-            backends[name] = get_backend(name or None)
-        except (KeyError, ImportError) as error:
-            raise LogsUnavailable(f"backend {op_run.backend!r} is not available here ({error})") from None
-    return backends[name].logs(handle, tail)
 
 
 def all_pipelines(*, project: tuple[str, str] | None = None):

@@ -193,3 +193,41 @@ def test_logs_come_from_the_backend_that_ran_the_op(world, alice_api, settings, 
         time.sleep(0.05)
     lines = alice_api.get(RUNS + run["uuid"] + "/ops/fit/logs/").json()["lines"]
     assert lines[-1] == "42"
+
+
+def test_logs_of_each_attempt_and_their_tail(world, alice_api, settings, tmp_path):
+    import time
+
+    from polyflow.backends.local import LocalBackend
+    from polyflow.scheduler.tick import tick
+
+    settings.POLYFLOW = {**settings.POLYFLOW, "HOME": str(tmp_path)}
+    marker = tmp_path / "tried"
+    text = f"""\
+version: 1
+kind: pipeline
+name: flaky
+ops: [{{name: try, template: {{name: try}}, max_retries: 1, retry_delay: 0}}]
+templates:
+  - kind: job
+    name: try
+    container:
+      image: busybox
+      command: [sh, -c, 'echo start; if [ -e {marker} ]; then echo second; else touch {marker}; echo first; exit 3; fi']
+"""
+    assert alice_api.post("alice/vision/pipelines/", yaml=text).status_code == 201
+    run = alice_api.post("alice/vision/pipelines/flaky/runs/", json={}).json()
+    backend, deadline = LocalBackend(), time.monotonic() + 30
+    while alice_api.get(RUNS + run["uuid"] + "/").json()["status"] != "succeeded":
+        assert time.monotonic() < deadline, "the run did not finish"
+        tick(backend=backend)
+        time.sleep(0.05)
+    logs = RUNS + run["uuid"] + "/ops/try/logs/"
+    current = alice_api.get(logs).json()
+    assert (current["attempt"], current["lines"][-2:]) == (2, ["start", "second"])
+    first = alice_api.get(logs + "?attempt=1").json()
+    assert (first["attempt"], first["lines"][-2:]) == (1, ["start", "first"])
+    assert alice_api.get(logs + "?attempt=1&tail=1").json()["lines"] == ["first"]
+    body = assert_error(alice_api.get(logs + "?attempt=3"), 404, "not_found")
+    assert body["message"] == "try has no attempt 3 (attempts: 1 to 2)"
+    assert_error(alice_api.get(logs + "?tail=0"), 400, "invalid")

@@ -160,6 +160,16 @@ class LogsSerializer(serializers.Serializer):
                                  help_text="empty until a backend that keeps logs exists")
 
 
+class LogsQuerySerializer(serializers.Serializer):
+    """The query string of an op run's logs."""
+
+    attempt = serializers.IntegerField(required=False, min_value=1,
+                                       help_text="that attempt's lines (default: the current attempt); an attempt "
+                                                 "the op run has not had is a 404")
+    tail = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000,
+                                    help_text="only the last N lines")
+
+
 class MetricsFilterSerializer(serializers.Serializer):
     """The query string of a metrics series."""
 

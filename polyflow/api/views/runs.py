@@ -18,6 +18,7 @@ from ...selectors.runs import (
 from ...services.runs import mark_op_run, retry_op_run, retry_run, stop_op_run, stop_run
 from ..schema import doc
 from ..serializers.runs import (
+    LogsQuerySerializer,
     LogsSerializer,
     MarkSerializer,
     MetricSeriesSerializer,
@@ -161,17 +162,20 @@ class OpRunMark(RunView):
 class OpRunLogs(RunView):
     schema_tags = ["op runs"]
 
-    @doc(summary="The op run's logs (its current attempt)",
+    @doc(summary="The op run's logs (its current attempt, or `attempt`)",
          description="The lines its backend kept (for the local backend, the op's stdout and stderr); "
-                     "empty while the op was never submitted or when its backend is not available here.",
-         responses={200: LogsSerializer})
+                     "empty while the attempt was never submitted, when its backend is not available here, "
+                     "or when the backend no longer keeps an earlier attempt's lines.",
+         parameters=[LogsQuerySerializer], responses={200: LogsSerializer})
     def get(self, request, owner, project, uuid, op):
+        query = self.query(LogsQuerySerializer)
         op_run = self.op_run()
+        attempt = query.get("attempt") or op_run.attempt
         try:
-            lines = op_run_logs(op_run)
+            lines = op_run_logs(op_run, attempt, query.get("tail"))
         except LogsUnavailable:
             lines = []
-        return Response(LogsSerializer({"op": op_run.name, "attempt": op_run.attempt, "lines": lines}).data)
+        return Response(LogsSerializer({"op": op_run.name, "attempt": attempt, "lines": lines}).data)
 
 
 # {metric: [[step, value, reported_at], ...]}

@@ -155,7 +155,8 @@
 
     function fetchLogs(op, state) {
       var box = document.querySelector('pre[data-logs="' + op + '"]');
-      var query = "?attempt=" + state.attempt + (state.offset !== null ? "&offset=" + state.offset : "");
+      // The API takes no empty values: without an attempt (no selector) the current one is read.
+      var query = state.attempt ? "?attempt=" + state.attempt : "";
       return api("GET", urlOf(op) + query).then(function (data) {
         var append = state.offset !== null && data.offset !== undefined;
         var next = data.next_offset !== undefined ? data.next_offset : null;
