@@ -131,7 +131,6 @@ def test_invalid_yaml_and_the_other_files_errors_are_reported_together(alice, tm
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-f", PIPELINE], "Missing option '--project'"),
     (["--project", "alice/ml"], "Missing argument 'FILE...'"),
     (["-f", PIPELINE, "--project", "alice"], "'alice': expected OWNER/PROJECT"),
     (["-f", PIPELINE, "--project", "alice/ml/x"], "'alice/ml/x': expected OWNER/PROJECT"),
@@ -188,3 +187,13 @@ def test_rows_written_on_postgresql(django_user_model):
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert Action.objects.filter(owner=owner).count() == 1
+
+
+def test_without_a_project_the_files_go_to_local_default_as_for_run(home):
+    result = polyflow("apply", "examples/quickstart.yaml", env=home)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == ["project local/default: created", "pipeline quickstart: created (7 ops)"]
+    result = polyflow("run", "examples/quickstart.yaml", env=home)
+    assert result.returncode == 0, result.stderr
+    # The same project: the pipeline is found there, not created in another.
+    assert result.stdout.splitlines()[0] == "pipeline quickstart: updated (7 ops)"

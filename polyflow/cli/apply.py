@@ -9,6 +9,9 @@ import click
 from polyflow.cli.django_setup import database_errors, setup_database
 
 CREATE_USER_HINT = "create the user first with `polyflow manage createsuperuser`"
+# The project of `apply` and `run` without --project; its owner is made when missing.
+DEFAULT_PROJECT = "local/default"
+LOCAL_OWNER = "local"
 
 
 def _owner_and_project(ctx, param, value: str) -> tuple[str, str]:
@@ -28,7 +31,8 @@ def _owner_and_project(ctx, param, value: str) -> tuple[str, str]:
 @click.option("-f", "--file", "files", multiple=True,
               type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="A file to apply, as the FILE arguments are (kept for older scripts); repeat for more.")
-@click.option("--project", required=True, callback=_owner_and_project, metavar="OWNER/PROJECT",
+@click.option("--project", default=DEFAULT_PROJECT, show_default=True, callback=_owner_and_project,
+              metavar="OWNER/PROJECT",
               help="The project the pipelines belong to; actions and events go to OWNER's registry.")
 def apply(paths: tuple[str, ...], files: tuple[str, ...], project: tuple[str, str]) -> None:
     """Create or update the pipelines, actions and events of FILES.
@@ -41,8 +45,10 @@ def apply(paths: tuple[str, ...], files: tuple[str, ...], project: tuple[str, st
     next one), events are created or updated. Actions and events the
     pipelines use are looked up in OWNER's registry or in the same files.
 
-    OWNER must be an existing user (`polyflow manage createsuperuser`); the
-    project is created when it does not exist yet.
+    Project: `local/default` unless --project is given, as for `polyflow run`.
+    The owner `local` is created when it does not exist yet; any other OWNER
+    must be an existing user (`polyflow manage createsuperuser`). The project
+    is created when it does not exist yet.
 
     Database: the standalone project's (SQLite in $POLYFLOW_HOME, or
     DATABASE_URL), or the host project's when DJANGO_SETTINGS_MODULE is set.
@@ -67,14 +73,22 @@ def apply(paths: tuple[str, ...], files: tuple[str, ...], project: tuple[str, st
 
 
 def _apply(files: tuple[str, ...], owner_name: str, project_name: str) -> list[str]:
+    lines, _ = apply_files(files, owner_named(owner_name), project_name)
+    return lines
+
+
+def owner_named(owner_name: str):
+    """The user OWNER; `local` is made when missing (with no password: it cannot log in)."""
     from django.contrib.auth import get_user_model
 
     user_model = get_user_model()
-    owner = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: owner_name}).first()
+    manager = user_model._default_manager
+    owner = manager.filter(**{user_model.USERNAME_FIELD: owner_name}).first()
+    if owner is None and owner_name == LOCAL_OWNER:
+        owner = manager.create_user(**{user_model.USERNAME_FIELD: LOCAL_OWNER})
     if owner is None:
         raise click.ClickException(f"unknown owner {owner_name!r}: {CREATE_USER_HINT}")
-    lines, _ = apply_files(files, owner, project_name)
-    return lines
+    return owner
 
 
 def apply_files(files: tuple[str, ...], owner, project_name: str):

@@ -11,15 +11,12 @@ import time
 
 import click
 
-from polyflow.cli.apply import _owner_and_project, apply_files
+from polyflow.cli.apply import DEFAULT_PROJECT, _owner_and_project, apply_files, owner_named
 from polyflow.cli.django_setup import database_errors, input_refused, setup_database, start_up
 
 # polyflow.conf.BACKEND_CHOICES (importing it here would load Django's settings
 # machinery for every command; tests check the two agree).
 BACKEND_CHOICES = ("local", "kubernetes")
-DEFAULT_PROJECT = "local/default"
-# The owner created when missing: a one-machine trial needs no user management.
-LOCAL_OWNER = "local"
 # Between two ticks the loop waits for the backend to report a change
 # (`Backend.watch`: the local runners signal each start and end), so a chain
 # advances as soon as an op ends; it ticks at least this often anyway (retry
@@ -168,7 +165,7 @@ def _apply_and_trigger(files, owner_name: str, project_name: str, pipeline_name:
     from polyflow.services.runs import trigger_run
 
     with transaction.atomic():
-        owner = _owner(owner_name)
+        owner = owner_named(owner_name)
         lines, result = apply_files(files, owner, project_name)
         pipeline = _choose(result.pipelines, pipeline_name, files)
         try:
@@ -181,21 +178,6 @@ def _apply_and_trigger(files, owner_name: str, project_name: str, pipeline_name:
     lines.append(f"run {triggered.uuid} of {project.owner.get_username()}/{project.name}/{pipeline.name}: "
                  f"triggered ({count} op{'s' if count != 1 else ''})")
     return lines, pipeline, triggered
-
-
-def _owner(owner_name: str):
-    from django.contrib.auth import get_user_model
-
-    from polyflow.cli.apply import CREATE_USER_HINT
-
-    user_model = get_user_model()
-    manager = user_model._default_manager
-    owner = manager.filter(**{user_model.USERNAME_FIELD: owner_name}).first()
-    if owner is None and owner_name == LOCAL_OWNER:
-        owner = manager.create_user(**{user_model.USERNAME_FIELD: LOCAL_OWNER})  # no password: cannot log in
-    if owner is None:
-        raise click.ClickException(f"unknown owner {owner_name!r}: {CREATE_USER_HINT}")
-    return owner
 
 
 def _choose(applied, name: str | None, files):
