@@ -343,3 +343,36 @@ def test_numeric_options_out_of_range_are_usage_errors(env, args):
     result = polyflow(*args, env=env)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is not in the range" in result.stderr
+
+
+BAD_METRICS = """\
+version: 1
+kind: pipeline
+name: noisy
+ops: [{name: talk, template: {name: talk}}]
+templates:
+  - kind: job
+    name: talk
+    container: {image: busybox, command: [sh, -c, 'echo "polyflow:metrics {\\"loss\\": \\"high\\"}"']}
+"""
+
+
+def test_with_log_format_json_the_ticks_lines_are_json_with_their_run(env, tmp_path):
+    path = tmp_path / "noisy.yaml"
+    path.write_text(BAD_METRICS)
+    assert polyflow("apply", str(path), "--project", "alice/ml", env=env).returncode == 0
+    trigger = polyflow("trigger", "noisy", "--project", "alice/ml", env=env)
+    assert trigger.returncode == 0, trigger.stderr
+    run_uuid = trigger.stdout.split()[1]
+    json_env = {**env, "POLYFLOW_LOG_FORMAT": "json"}
+    lines, deadline = [], time.monotonic() + 30
+    while not lines:
+        assert time.monotonic() < deadline, "no log line about the bad metric"
+        result = polyflow("tick", env=json_env)
+        assert result.returncode == 0, result.stderr
+        lines = [json.loads(line) for line in result.stderr.splitlines() if "metrics of" in line]
+        time.sleep(0.1)
+    assert (lines[0]["level"], lines[0]["run_uuid"], lines[0]["pipeline"], lines[0]["op"], lines[0]["attempt"]) == (
+        "WARNING", run_uuid, "noisy", "talk", "1")
+    # As text, the command prints its report and nothing else, as before.
+    assert polyflow("tick", env=env).stderr == ""

@@ -44,14 +44,25 @@ def tick(now: dt.datetime | None, yes: bool) -> None:
     With the local backend, ops run as processes that outlive this command:
     tick again to see them finish.
 
+    With POLYFLOW_LOG_FORMAT=json the scheduler's own log lines go to stderr
+    as JSON lines, each with its run, pipeline, op and attempt.
+
     A --now ahead of the clock would create real runs for slots that are not
     due yet, and move their schedules past them: on a database where it would,
     the tick is refused (exit status 1), naming those slots, unless --yes is
     given.
     """
     setup_database()
+    from polyflow.conf import polyflow_settings
     from polyflow.scheduler.tick import tick as run_tick
 
+    if polyflow_settings.LOG_FORMAT == "json":
+        # Asked for by a deployment that ticks from cron or a Kubernetes CronJob: its scheduler
+        # and backend lines as JSON on stderr, with their run, pipeline, op and attempt. As text
+        # the command prints only its report, as it always has.
+        from polyflow.telemetry.logs import configure
+
+        configure("json")
     with command_errors():
         clock = dt.datetime.now(dt.UTC)
         if now is not None and not yes and now > clock + AHEAD_TOLERANCE:

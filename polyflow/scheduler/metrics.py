@@ -39,6 +39,7 @@ from ..conf import polyflow_settings
 from ..models import OperationRun
 from ..services.metrics import MetricsRead, record_metrics
 from ..statuses import OP_FINAL, OpStatus
+from ..telemetry.context import about
 from .metric_lines import STEP, parse_metric_lines
 
 logger = logging.getLogger("polyflow.scheduler")
@@ -107,8 +108,9 @@ def _collect(backend_for, run_ids: list[int], ended: set[str], only: bool, now: 
     if len(_read_at) > 10000:
         _read_at.clear()
     wanted: dict[str, dict[str, tuple]] = defaultdict(dict)  # backend -> handle -> row
+    # The run's uuid and pipeline come along (one join) for the context of what is logged about a read.
     for row in rows.order_by().values_list("pk", "backend", "handle", "attempt", "status", "metrics",
-                                           "metrics_cursor", "name", "trial"):
+                                           "metrics_cursor", "name", "trial", "run__uuid", "run__pipeline__name"):
         handle, status = row[2], row[4]
         if handle not in ended and status in READING and (
                 clock - _read_at.get(handle, float("-inf")) < MIN_READ_INTERVAL):
@@ -117,7 +119,7 @@ def _collect(backend_for, run_ids: list[int], ended: set[str], only: bool, now: 
     reads: list[MetricsRead] = []
     for name, group in wanted.items():
         cursors = {}
-        for handle, (_, _, _, attempt, _, _, stored, _, _) in group.items():
+        for handle, (_, _, _, attempt, _, _, stored, *_) in group.items():
             cursor = Cursor.parse(stored)
             cursors[handle] = cursor.position if cursor.attempt == attempt else ""
         try:
@@ -127,7 +129,9 @@ def _collect(backend_for, run_ids: list[int], ended: set[str], only: bool, now: 
                            error)
             answers = {}
         for handle, row in group.items():
-            read = _read(row, cursors[handle], answers.get(handle))
+            label = row[7] if row[8] is None else f"{row[7]}[{row[8]}]"
+            with about(row[9], row[10], label, row[3]):
+                read = _read(row, cursors[handle], answers.get(handle))
             if read is not None:
                 reads.append(read)
             if handle in answers:
@@ -137,7 +141,7 @@ def _collect(backend_for, run_ids: list[int], ended: set[str], only: bool, now: 
 
 def _read(row: tuple, position: str, answer: tuple[list[str], str] | None) -> MetricsRead | None:
     """What to store for one op run after its backend's answer (None: nothing changes)."""
-    pk, _, handle, attempt, status, metrics, stored, name, trial = row
+    pk, _, handle, attempt, status, metrics, stored, name, trial, *_ = row
     metrics = metrics if isinstance(metrics, dict) else {}
     fresh = Cursor.parse(stored).attempt == attempt
     if answer is None:
