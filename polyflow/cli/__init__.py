@@ -13,8 +13,10 @@ import click
 from polyflow import __version__
 
 # Each name is both the command and its module, polyflow.cli.<name>.
-COMMANDS = ("apply", "backfill", "events", "logs", "manage", "pipelines", "run", "runs", "server", "tick", "trigger",
-            "validate")
+COMMANDS = ("apply", "backfill", "events", "login", "logout", "logs", "manage", "pipelines", "run", "runs", "server",
+            "tick", "trigger", "validate")
+# Commands whose module is not their name.
+MODULES = {"login": "auth", "logout": "auth"}
 
 
 class _LazyGroup(click.Group):
@@ -23,7 +25,7 @@ class _LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in COMMANDS:
-            return getattr(import_module(f"{__name__}.{name}"), name)
+            return getattr(import_module(f"{__name__}.{MODULES.get(name, name)}"), name)
         return super().get_command(ctx, name)
 
 
@@ -32,7 +34,13 @@ class _LazyGroup(click.Group):
 @click.option("--settings", metavar="MODULE",
               help="A host project's Django settings module (as DJANGO_SETTINGS_MODULE), found from the "
                    "current directory; default: $DJANGO_SETTINGS_MODULE, else the standalone project.")
-def main(settings: str | None):
+@click.option("--server", metavar="URL",
+              help="Work against this Polyflow server over its API (`runs`, `logs`, `trigger`, `pipelines`, "
+                   "`events`, `backfill`); default: $POLYFLOW_SERVER, else the server of `polyflow login`, else "
+                   "the database. An empty URL means the database.")
+@click.option("--token", metavar="TOKEN", help="The API token for --server; default: $POLYFLOW_TOKEN, else the "
+                                               "token of `polyflow login`.")
+def main(settings: str | None, server: str | None, token: str | None):
     """Polyflow: container-native machine-learning pipelines."""
     if settings:
         # In the environment, not only in this process: `polyflow manage` and the ops it starts see it too.

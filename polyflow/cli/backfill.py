@@ -35,6 +35,16 @@ def backfill(pipeline, start, end, project) -> None:
     if end <= start:
         raise click.BadParameter(f"{end.isoformat()} is not later than --from {start.isoformat()}",
                                  param_hint="'--to'")
+    from polyflow.cli import remote
+
+    api = remote.client()
+    if api is not None:
+        if project is None:
+            raise remote.needs_project(f"pipeline {pipeline!r}")
+        made = api.post(f"{remote.project_path(project)}pipelines/{pipeline}/backfill/",
+                        {"start": start.isoformat(), "end": end.isoformat()})
+        _echo_backfilled("/".join([*project, pipeline]), start, end, [remote.run_object(run) for run in made])
+        return
     setup_database()
     from polyflow.selectors.lookup import find_pipeline, pipeline_path
     from polyflow.services.backfill import backfill as backfill_service
@@ -42,8 +52,13 @@ def backfill(pipeline, start, end, project) -> None:
     with command_errors():
         found = find_pipeline(pipeline, project=project)
         runs = backfill_service(found, start, end)
+    _echo_backfilled(pipeline_path(found), start, end, runs)
+
+
+def _echo_backfilled(path: str, start, end, runs) -> None:
+    """The runs made (models, or the API's as remote.run_object), in slot order."""
     count = len(runs)
-    click.echo(f"pipeline {pipeline_path(found)}: {count} run{'s' if count != 1 else ''} created for the slots "
+    click.echo(f"pipeline {path}: {count} run{'s' if count != 1 else ''} created for the slots "
                f"of [{start.isoformat()}, {end.isoformat()}) that had none")
     for run in runs:
         slot = run.schedule_at.isoformat() if run.schedule_at else ""

@@ -43,6 +43,16 @@ def fire(name, owner, payload) -> None:
     unknown event, a payload its inputs refuse), 2 on usage errors (a payload
     that is no JSON object).
     """
+    from polyflow.cli import remote
+
+    api = remote.client()
+    if api is not None:
+        # The API has no list of every owner's events: the signed-in user's registry, unless --owner.
+        owner = owner or api.user()
+        fired = api.post(f"{owner}/events/{name}/fire/", {"payload": payload}, refused="nothing was triggered.")
+        _echo_fired(fired["event"], owner, [f"run {run['uuid']} of {run['owner']}/{run['project']}/"
+                                            f"{run['pipeline']}: triggered" for run in fired["runs"]])
+        return
     setup_database()
     from polyflow.selectors.lookup import find_event, run_path
     from polyflow.services.events import fire_event
@@ -52,8 +62,11 @@ def fire(name, owner, payload) -> None:
         with input_refused("nothing was triggered."):
             runs = fire_event(event.owner, event.name, payload)
         lines = [f"run {run.uuid} of {run_path(run)}: triggered" for run in runs]
-    count = len(runs)
-    click.echo(f"event {event.name} of {event.owner.get_username()}: fired, "
-               f"{count} run{'s' if count != 1 else ''} triggered")
+    _echo_fired(event.name, event.owner.get_username(), lines)
+
+
+def _echo_fired(event: str, owner: str, lines: list[str]) -> None:
+    count = len(lines)
+    click.echo(f"event {event} of {owner}: fired, {count} run{'s' if count != 1 else ''} triggered")
     for line in lines:
         click.echo(f"  {line}")

@@ -10,7 +10,7 @@ import time
 import click
 
 from polyflow.cli.django_setup import command_errors, setup_database
-from polyflow.cli.refs import resolve, run_argument
+from polyflow.cli.refs import project_option, resolve, run_argument
 from polyflow.statuses import OpStatus
 
 # A bound the lines a log can have (and what a deque or a Kubernetes tailLines takes) stays within.
@@ -29,7 +29,9 @@ FOLLOW_PAUSE = 0.5  # seconds between two reads of the logs while following
               help="The log of attempt N of OP (default: its latest).")
 @click.option("--tail", type=click.IntRange(min=1, max=MAX_TAIL), metavar="N",
               help="Only the last N lines (of each op, without OP).")
-def logs(run_ref: str, op: str | None, follow: bool, attempt: int | None, tail: int | None) -> None:
+@project_option
+def logs(run_ref: str, op: str | None, follow: bool, attempt: int | None, tail: int | None,
+         project: tuple[str, str] | None) -> None:
     """Print the log of op OP in run RUN (its latest attempt), or of every op.
 
     The lines come from the backend that ran it (for the local backend, the
@@ -51,11 +53,16 @@ def logs(run_ref: str, op: str | None, follow: bool, attempt: int | None, tail: 
     """
     if attempt is not None and op is None:
         raise click.UsageError("--attempt N needs OP: the attempt of which op")
+    from polyflow.cli import remote
+
+    api = remote.client()
+    if api is not None:
+        sys.exit(_remote_logs(api, run_ref, project, op, attempt, tail, follow))
     setup_database()
     from polyflow.selectors.runs import get_op_run
 
     with command_errors():
-        run = resolve(run_ref)
+        run = resolve(run_ref, project)
         selected = None
         if op is not None:
             selected = get_op_run(run, *_name_and_trial(op))
@@ -67,6 +74,73 @@ def logs(run_ref: str, op: str | None, follow: bool, attempt: int | None, tail: 
     with command_errors():
         code = reader.follow() if follow else reader.once()
     sys.exit(code)
+
+
+def _remote_logs(api, run_ref: str, project, op: str | None, attempt: int | None, tail: int | None,
+                 follow: bool) -> int:
+    """`logs` against a server: the lines the API gives of each op's attempt, as the database mode prints
+    them (the same prefixes, the same messages for ops with none), read once or followed; the exit status."""
+    from polyflow.cli import remote
+    from polyflow.statuses import OP_FINAL, RUN_FINAL
+
+    run = remote.resolve_run(api, run_ref, project)
+    path = remote.run_api_path(run)
+    name = None
+    if op is not None:
+        name, trial = _name_and_trial(op)
+        # The API's answer for an unknown op names the run's ops.
+        api.get(f"{path}ops/{name}/" + (f"trials/{trial}/" if trial is not None else ""))
+    printed: dict[tuple[str, int], int] = {}  # (op, attempt) -> lines printed
+    failures_said: set[tuple[str, int]] = set()
+    shown = failed = 0
+    try:
+        while True:
+            run = api.get(path)
+            ops = [each for each in run["op_runs"] if name is None or each["name"] == name]
+            if any(each["trials"] for each in ops):
+                raise click.ClickException("the logs of a matrix op's trials are not served by the API yet: "
+                                           "`polyflow logs` on the server's database has them")
+            if not follow or run["status"] in RUN_FINAL:
+                ended = True
+            elif name is not None and attempt is not None:
+                ended = attempt < ops[0]["attempt"]  # an earlier attempt does not change
+            else:
+                ended = name is not None and all(each["status"] in OP_FINAL for each in ops)
+            width = max([len(each["name"]) for each in ops] + [1])
+            for each in ops:
+                prefix = f"{each['name'].ljust(width)} | " if name is None else ""
+                number = attempt or each["attempt"]
+                key = (each["name"], number)
+                if attempt is None and not each["handle"]:
+                    if each["status"] == OpStatus.FAILED and key not in failures_said:
+                        failures_said.add(key)
+                        failed += 1
+                        why = " ".join((each["message"] or each["reason"] or "failed").split())
+                        what = prefix if name is None else f"op {each['name']!r} "
+                        click.echo(f"{what}failed before it ran (attempt {number}): {why}", err=True)
+                    continue
+                lines = api.get(f"{path}ops/{each['name']}/logs/", attempt=attempt)["lines"]
+                if key not in printed:
+                    if any(k[0] == each["name"] for k in printed):
+                        click.echo(f"{prefix}--- attempt {number} ---")
+                    # --tail: the last lines of the first read; what comes after, all of it.
+                    printed[key] = max(len(lines) - tail, 0) if tail else 0
+                for line in lines[printed[key]:]:
+                    click.echo(prefix + line)
+                    shown += 1
+                printed[key] = max(printed[key], len(lines))
+            if ended:
+                break
+            time.sleep(FOLLOW_PAUSE)
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    if shown == 0 and failed == 0 and not any(each["handle"] for each in ops):
+        if name is not None and len(ops) == 1:
+            click.echo(f"no logs yet: op {ops[0]['name']!r} of run {run['uuid']} is {ops[0]['status']} and was "
+                       "never submitted", err=True)
+        elif name is None:
+            click.echo(f"no logs yet: no op of run {run['uuid']} was submitted", err=True)
+    return 1 if shown == 0 and failed else 0
 
 
 def _is_group(op_run) -> bool:

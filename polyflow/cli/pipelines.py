@@ -31,12 +31,24 @@ def pipelines() -> None:
 @output_option
 def list_pipelines(project, output) -> None:
     """List pipelines: schedule, paused or not, next slot, runs and the newest run."""
-    setup_database()
-    from polyflow.selectors.lookup import all_pipelines, run_summaries
+    from polyflow.cli import remote
 
-    with command_errors():
-        rows = list(all_pipelines(project=project))
-        summaries = run_summaries(pipeline.pk for pipeline in rows)
+    api = remote.client()
+    if api is not None:
+        if project is None:
+            raise remote.needs_project("pipelines list")
+        rows, summaries = [], {}
+        for listed in api.all_pages(f"{remote.project_path(project)}pipelines/"):
+            found, summary = _remote_pipeline(api, project, listed["name"], 1)
+            rows.append(found)
+            summaries[found.pk] = (summary[0], summary[1][0] if summary[1] else None)
+    else:
+        setup_database()
+        from polyflow.selectors.lookup import all_pipelines, run_summaries
+
+        with command_errors():
+            rows = list(all_pipelines(project=project))
+            summaries = run_summaries(pipeline.pk for pipeline in rows)
     if output != "table":
         echo_data([_pipeline_dict(pipeline, summaries[pipeline.pk]) for pipeline in rows], output)
         return
@@ -58,14 +70,23 @@ def list_pipelines(project, output) -> None:
 @output_option
 def show_pipeline(pipeline, project, output) -> None:
     """Show a pipeline: its schedule and state, its ops in order, its newest runs."""
-    setup_database()
-    from polyflow.selectors.lookup import find_pipeline, run_summaries
-    from polyflow.selectors.runs import all_runs
+    from polyflow.cli import remote
 
-    with command_errors():
-        found = find_pipeline(pipeline, project=project)
-        summary = run_summaries([found.pk])[found.pk]
-        newest = list(all_runs().filter(pipeline=found)[:5])
+    api = remote.client()
+    if api is not None:
+        if project is None:
+            raise remote.needs_project(f"pipeline {pipeline!r}")
+        found, (count, newest) = _remote_pipeline(api, project, pipeline, 5)
+        summary = (count, newest[0] if newest else None)
+    else:
+        setup_database()
+        from polyflow.selectors.lookup import find_pipeline, run_summaries
+        from polyflow.selectors.runs import all_runs
+
+        with command_errors():
+            found = find_pipeline(pipeline, project=project)
+            summary = run_summaries([found.pk])[found.pk]
+            newest = list(all_runs().filter(pipeline=found)[:5])
     plan = found.plan or {}
     ops = plan.get("ops", [])
     if output != "table":
@@ -115,7 +136,28 @@ def resume(pipeline, project) -> None:
     _set_paused(pipeline, project, False)
 
 
+def _remote_pipeline(api, project, name: str, runs: int):
+    """A pipeline of the server (as the attributes of the model), its number of runs and its newest `runs`."""
+    from polyflow.cli import remote
+
+    path = f"{remote.project_path(project)}pipelines/{name}/"
+    found = remote.pipeline_object(api.get(path))
+    found.pk = name
+    listed = api.get(path + "runs/", page_size=runs, ordering="-created_at")
+    return found, (listed["count"], [remote.run_object(run) for run in listed["results"]])
+
+
 def _set_paused(pipeline: str, project, paused: bool) -> None:
+    from polyflow.cli import remote
+
+    api = remote.client()
+    if api is not None:
+        if project is None:
+            raise remote.needs_project(f"pipeline {pipeline!r}")
+        found = remote.pipeline_object(api.post(f"{remote.project_path(project)}pipelines/{pipeline}/"
+                                                f"{'pause' if paused else 'resume'}/"), plan={})
+        click.echo(f"pipeline {_path(found)}: {'paused' if found.is_paused else 'resumed'}")
+        return
     setup_database()
     from polyflow.selectors.lookup import find_pipeline
     from polyflow.services.pipelines import set_paused
@@ -135,28 +177,39 @@ def delete(pipeline, project, yes) -> None:
     Refused while it has active runs (stop them first). Asks first on a
     terminal; elsewhere --yes is needed.
     """
-    setup_database()
-    from polyflow.selectors.lookup import find_pipeline, run_summaries
-    from polyflow.services.pipelines import delete_pipeline
+    from polyflow.cli import remote
 
-    with command_errors():
-        found = find_pipeline(pipeline, project=project)
-        count = run_summaries([found.pk])[found.pk][0]
+    api = remote.client()
+    if api is not None:
+        if project is None:
+            raise remote.needs_project(f"pipeline {pipeline!r}")
+        found, (count, _) = _remote_pipeline(api, project, pipeline, 1)
+    else:
+        setup_database()
+        from polyflow.selectors.lookup import find_pipeline, run_summaries
+        from polyflow.services.pipelines import delete_pipeline
+
+        with command_errors():
+            found = find_pipeline(pipeline, project=project)
+            count = run_summaries([found.pk])[found.pk][0]
     what = f"pipeline {_path(found)} and its {count} run{'s' if count != 1 else ''}"
     if not yes:
         stdin = click.get_text_stream("stdin")
         if not stdin.isatty():
             raise click.ClickException(f"not deleting {what} without --yes")
         click.confirm(f"Delete {what}?", abort=True)
-    with command_errors():
-        delete_pipeline(found)
+    if api is not None:
+        api.request("DELETE", f"{remote.project_path(project)}pipelines/{pipeline}/")
+    else:
+        with command_errors():
+            delete_pipeline(found)
     click.echo(f"{what}: deleted")
 
 
 def _path(pipeline) -> str:
-    from polyflow.selectors.lookup import pipeline_path
-
-    return pipeline_path(pipeline)
+    # As polyflow.selectors.lookup.pipeline_path, for the server's pipelines too (no models loaded).
+    project = pipeline.project
+    return f"{project.owner.get_username()}/{project.name}/{pipeline.name}"
 
 
 def _schedule_text(pipeline) -> str:

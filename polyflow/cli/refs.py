@@ -40,12 +40,37 @@ def run_argument(function):
     return click.argument("run_ref", metavar="RUN", shell_complete=complete_runs)(function)
 
 
-def resolve(ref: str):
-    """The run RUN names (with its op runs); `Error: ...`, exit 1, when none or several do.
-    Django must be set up (call inside `command_errors()`)."""
-    from polyflow.selectors.lookup import resolve_run
+def resolve(ref: str, project: tuple[str, str] | None = None):
+    """The run RUN names (with its op runs), in `project` when given; `Error: ...`, exit 1, when none
+    or several do. Django must be set up (call inside `command_errors()`)."""
+    from polyflow.exceptions import NotFound
+    from polyflow.selectors.lookup import LATEST, resolve_run
 
-    return resolve_run(ref)
+    text = ref.strip()
+    if project is not None and text.endswith(LATEST):
+        # @latest and PIPELINE@latest of the project: as OWNER/PROJECT@latest, OWNER/PROJECT/PIPELINE@latest.
+        if text.count("/") == 0:
+            return resolve_run("/".join([*project, text[: -len(LATEST)]]).rstrip("/") + LATEST)
+        run = resolve_run(text)
+        found = (run.pipeline.project.owner.get_username(), run.pipeline.project.name)
+        if found != tuple(project):
+            raise NotFound(f"run {ref!r} is not in project {project[0]}/{project[1]} (its run {run.uuid} is in "
+                           f"{found[0]}/{found[1]})")
+        return run
+    return resolve_run(text, project)
+
+
+def _optional_project(ctx, param, value):
+    from polyflow.cli.apply import _owner_and_project
+
+    return None if value is None else _owner_and_project(ctx, param, value)
+
+
+def project_option(function):
+    """--project of the commands that take a run: needed against a server (the API finds runs by project)."""
+    return click.option("--project", callback=_optional_project, metavar="OWNER/PROJECT",
+                        help="The run's project: RUN is looked for there (needed with --server, except for "
+                             "OWNER/PROJECT[/PIPELINE]@latest).")(function)
 
 
 def output_option(function):

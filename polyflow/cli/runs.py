@@ -9,7 +9,7 @@ import click
 
 from polyflow.cli.apply import _owner_and_project
 from polyflow.cli.django_setup import command_errors, setup_database
-from polyflow.cli.refs import OUTPUT, echo_data, resolve, run_argument
+from polyflow.cli.refs import OUTPUT, echo_data, project_option, resolve, run_argument
 from polyflow.statuses import OpStatus, RunStatus
 
 RUN_STATUSES = tuple(RunStatus.values())
@@ -42,6 +42,18 @@ def runs() -> None:
 @click.option("-o", "--output", type=OUTPUT, default="table", show_default=True)
 def list_runs(project, pipeline, statuses, limit, output) -> None:
     """List runs, newest first, with how many op runs are in each status."""
+    from polyflow.cli import remote
+
+    api = remote.client()
+    if api is not None:
+        if project is None:
+            raise remote.needs_project("runs list")
+        found = api.all_pages(f"{remote.project_path(project)}runs/", limit=limit, pipeline=pipeline,
+                              status=list(statuses) or None, ordering="-created_at")
+        rows = [remote.run_object(run) for run in found]
+        counts = {run["uuid"]: remote.op_counts(run) for run in found}
+        _echo_runs(rows, counts, output)
+        return
     setup_database()
     from polyflow.selectors.projects import project_by_name
     from polyflow.selectors.runs import all_runs, op_status_counts
@@ -50,6 +62,11 @@ def list_runs(project, pipeline, statuses, limit, output) -> None:
         found = project_by_name(*project) if project else None
         rows = list(all_runs(project=found, pipeline=pipeline, statuses=statuses)[:limit])
         counts = op_status_counts(run.pk for run in rows)
+    _echo_runs(rows, counts, output)
+
+
+def _echo_runs(rows, counts, output) -> None:
+    """`runs list`'s output, from runs (models, or the API's as remote.run_object) and {run pk: counts}."""
     if output != "table":
         echo_data([{**_run_dict(run), "ops": counts.get(run.pk, {})} for run in rows], output)
         return
@@ -66,11 +83,12 @@ def list_runs(project, pipeline, statuses, limit, output) -> None:
 
 @runs.command("show")
 @run_argument
+@project_option
 @click.option("-o", "--output", type=OUTPUT, default="table", show_default=True)
 @click.option("--trials", "with_trials", is_flag=True,
               help="Also list the trials of each matrix op: index, status, attempt, duration, params, "
                    "metrics and outputs.")
-def show_run(run_ref, output, with_trials) -> None:
+def show_run(run_ref, project, output, with_trials) -> None:
     """Show a run and its op runs.
 
     Each op run with its status, attempt, duration, reason, outputs and message.
@@ -81,13 +99,29 @@ def show_run(run_ref, output, with_trials) -> None:
 
     RUN: a UUID, a unique prefix of it, or @latest (see `polyflow runs --help`).
     """
-    setup_database()
-    from polyflow.cli import groups
+    from polyflow.cli import groups, remote
 
+    api = remote.client()
+    if api is not None:
+        found = remote.resolve_run(api, run_ref, project)
+        if "op_runs" not in found:
+            found = api.get(remote.run_api_path(found))
+        op_runs, trials, matrix_ops = remote.ops_and_trials(found)
+        _echo_run(remote.run_object(found), op_runs, trials, matrix_ops, output, with_trials)
+        return
+    setup_database()
     with command_errors():
-        run = resolve(run_ref)
+        run = resolve(run_ref, project)
         matrix_ops = groups.matrix_ops(run)
     op_runs, trials = groups.split(run.op_runs.all())
+    _echo_run(run, op_runs, trials, matrix_ops, output, with_trials)
+
+
+def _echo_run(run, op_runs, trials, matrix_ops, output, with_trials) -> None:
+    """`runs show`'s output, from a run, its ops in order (a group is one), each group's trials, and
+    the names of its matrix ops: models, or the API's JSON as remote.run_object and op_run_object."""
+    from polyflow.cli import groups
+
     if output != "table":
         echo_data({**_run_dict(run), "op_runs": [
             groups.group_dict(op_run, trials.get(op_run.name, [])) if op_run.name in matrix_ops
@@ -150,6 +184,9 @@ def watch(run_ref, drive, log_lines) -> None:
     Exit status: 0 when the run succeeded, 1 when it failed or was stopped (or
     RUN names no run), 2 on usage errors, 130 after Ctrl-C.
     """
+    from polyflow.cli import remote
+
+    remote.database_only("polyflow runs watch")
     from polyflow.cli.run import watch_run
 
     watch_run(run_ref, drive=drive, log_lines=log_lines)
@@ -158,7 +195,8 @@ def watch(run_ref, drive, log_lines) -> None:
 @runs.command("retry")
 @run_argument
 @click.argument("op", required=False)
-def retry(run_ref, op) -> None:
+@project_option
+def retry(run_ref, op, project) -> None:
     """Retry the failed ops of a finished run, or op OP of a run.
 
     Without OP: its failed, upstream_failed and stopped op runs run again, with
@@ -171,13 +209,30 @@ def retry(run_ref, op) -> None:
 
     RUN: a UUID, a unique prefix of it, or @latest (see `polyflow runs --help`).
     """
+    from polyflow.cli import groups, remote
+
+    api = remote.client()
+    if api is not None:
+        found = remote.resolve_run(api, run_ref, project)
+        path = remote.run_api_path(found)
+        if op is None:
+            found = api.post(path + "retry/")
+        else:
+            api.post(f"{path}ops/{op}/retry/")
+            found = api.get(path)
+        again = []
+        for op_run in found["op_runs"]:
+            created = [trial for trial in op_run["trials"] if trial["status"] == OpStatus.CREATED]
+            if op_run["status"] == OpStatus.CREATED:
+                again.append(op_run["name"] + (f" ({groups.plural(len(created), 'trial')})" if created else ""))
+        click.echo(f"run {found['uuid']}: {found['status']}; to run again: {', '.join(again)}")
+        return
     setup_database()
-    from polyflow.cli import groups
     from polyflow.selectors.runs import get_op_run
     from polyflow.services.runs import retry_op_run, retry_run
 
     with command_errors():
-        run = resolve(run_ref)
+        run = resolve(run_ref, project)
         if op is None:
             run = retry_run(run)
         else:
@@ -193,7 +248,8 @@ def retry(run_ref, op) -> None:
 @runs.command("stop")
 @run_argument
 @click.argument("op", required=False)
-def stop(run_ref, op) -> None:
+@project_option
+def stop(run_ref, op, project) -> None:
     """Stop a run, or op OP of a run.
 
     Its pending op runs stop at once; the next tick asks the backend to end the
@@ -203,13 +259,30 @@ def stop(run_ref, op) -> None:
 
     RUN: a UUID, a unique prefix of it, or @latest (see `polyflow runs --help`).
     """
+    from polyflow.cli import remote
+
+    api = remote.client()
+    if api is not None:
+        found = remote.resolve_run(api, run_ref, project)
+        path = remote.run_api_path(found)
+        if op is not None:
+            op_run = api.post(f"{path}ops/{op}/stop/")
+            found = api.get(path)
+            ending = sum(_ending(each) for each in found["op_runs"] if each["name"] == op_run["name"])
+            what = f"op {op_run['name']} of run {found['uuid']}: {op_run['status']}"
+            click.echo(what + (f"; the next tick ends its {ending} submitted op run(s)" if ending else ""))
+            return
+        found = api.post(path + "stop/")
+        ending = sum(_ending(each) for each in found["op_runs"])
+        _echo_stopped(found["uuid"], found["status"], ending)
+        return
     setup_database()
     from polyflow.cli import groups
     from polyflow.selectors.runs import get_op_run
     from polyflow.services.runs import stop_op_run, stop_run
 
     with command_errors():
-        run = resolve(run_ref)
+        run = resolve(run_ref, project)
         if op is not None:
             op_run = stop_op_run(run, get_op_run(run, op).name)
             ending = (run.op_runs.filter(name=op_run.name, status=OpStatus.STOPPING)
@@ -221,10 +294,22 @@ def stop(run_ref, op) -> None:
         # A stopping group has nothing of its own to end: its trials do.
         ending = (run.op_runs.filter(status=OpStatus.STOPPING)
                   .exclude(trial__isnull=True, name__in=list(groups.matrix_ops(run))).count())
+    _echo_stopped(run.uuid, run.status, ending)
+
+
+def _echo_stopped(run_uuid, status: str, ending: int) -> None:
     if ending:
-        click.echo(f"run {run.uuid}: {run.status}; the next tick ends its {ending} submitted op run(s)")
+        click.echo(f"run {run_uuid}: {status}; the next tick ends its {ending} submitted op run(s)")
     else:
-        click.echo(f"run {run.uuid}: {run.status}")
+        click.echo(f"run {run_uuid}: {status}")
+
+
+def _ending(op_run: dict) -> int:
+    """How many op runs of an op of the API's run are stopping: a group's trials, not the group itself,
+    which has nothing of its own to end."""
+    if op_run["trials"]:
+        return sum(trial["status"] == OpStatus.STOPPING for trial in op_run["trials"])
+    return int(op_run["status"] == OpStatus.STOPPING)
 
 
 @runs.command("mark")
@@ -232,7 +317,8 @@ def stop(run_ref, op) -> None:
 @click.argument("op")
 @click.argument("status", type=click.Choice(MARKS), metavar="succeeded|failed|skipped")
 @click.option("--reason", default="", metavar="TEXT", help="Why: recorded in the op run's status history.")
-def mark(run_ref, op, status, reason) -> None:
+@project_option
+def mark(run_ref, op, status, reason, project) -> None:
     """Mark op OP of a run succeeded, failed or skipped (Airflow's mark success / failed).
 
     The op run takes that status as if it had ended so, with the reason in its
@@ -241,12 +327,23 @@ def mark(run_ref, op, status, reason) -> None:
 
     RUN: a UUID, a unique prefix of it, or @latest (see `polyflow runs --help`).
     """
+    from polyflow.cli import remote
+
+    api = remote.client()
+    if api is not None:
+        found = remote.resolve_run(api, run_ref, project)
+        path = remote.run_api_path(found)
+        body = {"status": status, **({"reason": reason} if reason else {})}
+        op_run = remote.op_run_object(api.post(f"{path}ops/{op}/mark/", body))
+        found = api.get(path)
+        click.echo(f"op {op_run.label} of run {found['uuid']}: {op_run.status}; run: {found['status']}")
+        return
     setup_database()
     from polyflow.selectors.runs import get_op_run
     from polyflow.services.runs import mark_op_run
 
     with command_errors():
-        run = resolve(run_ref)
+        run = resolve(run_ref, project)
         op_run = get_op_run(run, op)
         op_run = mark_op_run(op_run, status, reason=reason)
         run.refresh_from_db()

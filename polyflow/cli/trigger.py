@@ -37,6 +37,24 @@ def trigger(pipeline, project, params, watching, drive) -> None:
     """
     if drive and not watching:
         raise click.UsageError("--tick goes with --watch")
+    from polyflow.cli import remote
+
+    api = remote.client()
+    if api is not None:
+        if watching:
+            raise click.ClickException(f"polyflow trigger --watch does not work against a server yet "
+                                       f"({api.server}): trigger, then `polyflow logs RUN -f --project "
+                                       "OWNER/PROJECT`")
+        if project is None:
+            raise remote.needs_project(f"pipeline {pipeline!r}")
+        path = f"{remote.project_path(project)}pipelines/{pipeline}/"
+        found = api.get(path)
+        run = api.post(path + "runs/", {"params": params}, refused="nothing was triggered.")
+        count = len(run["op_runs"])
+        paused = " (the pipeline is paused: the run starts once it is resumed)" if found["is_paused"] else ""
+        click.echo(f"run {run['uuid']} of {run['owner']}/{run['project']}/{run['pipeline']}: triggered "
+                   f"({count} op{'s' if count != 1 else ''}){paused}")
+        return
     setup_database()
     from polyflow.selectors.lookup import find_pipeline, pipeline_path
     from polyflow.services.runs import trigger_run

@@ -22,7 +22,7 @@ _HEX = re.compile(r"[0-9a-f]+")
 _DASHES = (8, 12, 16, 20)
 
 
-def resolve_run(ref: str) -> PipelineRun:
+def resolve_run(ref: str, project: tuple[str, str] | None = None) -> PipelineRun:
     """The run `ref` names, with its op runs:
 
     - a UUID, with or without dashes;
@@ -31,7 +31,8 @@ def resolve_run(ref: str) -> PipelineRun:
       `OWNER/PROJECT/PIPELINE@latest`: the newest run of that pipeline or project.
 
     NotFound when nothing matches, a prefix matches several runs (they are named), or a
-    pipeline name is in several projects.
+    pipeline name is in several projects. `project` (OWNER, PROJECT): a UUID or prefix is looked
+    for among its runs only.
     """
     text = ref.strip()
     if text.endswith(LATEST):
@@ -40,7 +41,11 @@ def resolve_run(ref: str) -> PipelineRun:
     if not digits or not _HEX.fullmatch(digits) or len(digits) > 32:
         raise NotFound(f"run {ref!r} not found: expected a UUID, a prefix of one (e.g. ed2298c4) or @latest "
                        "(PIPELINE@latest, OWNER/PROJECT@latest)")
-    runs = PipelineRun.objects.all()
+    runs, where = PipelineRun.objects.all(), ""
+    if project is not None:
+        _project_exists(*project)
+        runs = runs.filter(pipeline__project__owner__username=project[0], pipeline__project__name=project[1])
+        where = f" in project {project[0]}/{project[1]}"
     if len(digits) == 32:
         runs = runs.filter(uuid=uuid.UUID(digits))
     else:
@@ -50,8 +55,8 @@ def resolve_run(ref: str) -> PipelineRun:
                                             "pipeline__project__name", "pipeline__project__owner"))
     if not found:
         if len(digits) == 32:
-            raise NotFound(f"run {uuid.UUID(digits)} not found")
-        raise NotFound(f"run {ref!r} not found: no run's UUID starts with {digits}")
+            raise NotFound(f"run {uuid.UUID(digits)} not found{where}")
+        raise NotFound(f"run {ref!r} not found: no run's UUID{where} starts with {digits}")
     if len(found) > 1:
         listed = "; ".join(f"{run.uuid} ({run_path(run)}, {run.status})" for run in found[:MATCHES_SHOWN])
         more = " and more" if len(found) > MATCHES_SHOWN else ""
