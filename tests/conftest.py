@@ -7,14 +7,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Variables that change what the standalone project or the CLI does.
-_OURS = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL")
+# Variables that change what the standalone project or the CLI does (XDG_CONFIG_HOME: where
+# `polyflow login` keeps a server and token that would send commands to a server).
+_OURS = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "XDG_CONFIG_HOME")
 
 
 def clean_environ(home: Path) -> dict[str, str]:
     """The environment of a fresh shell: none of our variables, and HOME at `home`.
 
-    HOME is moved so that nothing a test runs can write to the real ~/.polyflow.
+    HOME is moved so that nothing a test runs can write to the real ~/.polyflow, nor read the
+    real ~/.config/polyflow/credentials.json.
     """
     env = {
         name: value
