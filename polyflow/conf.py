@@ -117,6 +117,27 @@ DEFAULTS: dict[str, Any] = {
     # "git://github.com/org/repo.git#refs/heads/main", "s3://bucket/ctx.tar.gz");
     # a build's relative `context` is a sub-path of it.
     "BUILD_CONTEXT": "",
+    # -- artifacts, workspaces, caching (docs/artifacts.md) -------------------------
+    # str, a URL. Where ops' `path` outputs and build contexts are stored: "file:///dir",
+    # "s3://bucket/prefix", "gs://bucket/prefix", "az://container/prefix" (fsspec's
+    # file systems; s3, gs and az need the s3, gcs and azure extras). "" (the default):
+    # the directory "artifacts" under HOME.
+    "ARTIFACTS_STORE": "",
+    # dict. fsspec storage options of the store's file system, as they are, e.g.
+    # {"endpoint_url": "http://minio:9000", "client_kwargs": {"region_name": "eu-west-1"}}
+    # for S3. Keep credentials out of it: the processes that talk to the store read them
+    # from their environment (AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS, ...).
+    "ARTIFACTS_STORE_OPTIONS": {},
+    # str. A Kubernetes Secret whose keys become the environment of the containers
+    # that move artifacts in op pods (e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY);
+    # "" gives them none (a file store, or credentials from the node or service account).
+    "ARTIFACTS_CREDENTIALS_SECRET": "",
+    # str. The image of the containers that download and upload artifacts in op pods:
+    # one with this version of Polyflow installed (`python -m polyflow.artifacts`).
+    "ARTIFACTS_IMAGE": "polyflow/polyflow:latest",
+    # int >= 0, seconds. How old an op run may be for a cached op (`cache: true`) to
+    # reuse its outputs; 0: cached results never expire.
+    "CACHE_TTL": 0,
     # -- host integration ----------------------------------------------------------
     # list of str, dotted paths of DRF authentication classes. How Polyflow's API
     # authenticates requests, whatever the host's REST_FRAMEWORK defaults are. The
@@ -154,7 +175,7 @@ _MINIMUMS: dict[str, int] = {"MAX_CONCURRENCY": 0, "TICK_INTERVAL": 1, "TICK_BAT
                              "RECONCILE_INTERVAL": 1, "MAX_METRIC_POINTS": 1, "MAX_TRIALS": 1,
                              **dict.fromkeys(("MAX_SPEC_BYTES", "MAX_DOCUMENTS", "MAX_EXPANDED_NODES", "MAX_NESTING",
                                               "MAX_STRING_LENGTH", "MAX_OPS", "MAX_REQUEST_BYTES"), 1),
-                             "WORKER_METRICS_PORT": 0}
+                             "WORKER_METRICS_PORT": 0, "CACHE_TTL": 0}
 
 # Imported where they are used; polyflow/checks.py reports one that cannot be.
 _DOTTED_PATH_LISTS = frozenset({"AUTHENTICATION_CLASSES", "PERMISSION_CLASSES"})

@@ -1,0 +1,5 @@
+import sys
+
+from .transfer import main
+
+sys.exit(main())
