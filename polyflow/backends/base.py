@@ -13,11 +13,29 @@ import datetime as dt
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ..spec.plan import TemplateSpec
+from ..spec.plan import TemplateSpec, WorkspaceSpec
 
 PENDING, RUNNING, SUCCEEDED, FAILED, LOST = "pending", "running", "succeeded", "failed", "lost"
+
+
+@dataclass(frozen=True)
+class ArtifactInput:
+    """An input of type `path` fed by an upstream op's `path` output (DESIGN section 10): the
+    backend downloads it before the op starts and gives the op the local path instead of `uri`."""
+
+    uri: str
+    kind: str = "file"  # polyflow.artifacts.store.FILE or DIRECTORY
+
+
+@dataclass(frozen=True)
+class ArtifactOutput:
+    """An output of type `path`: the op writes it at $POLYFLOW_OUTPUTS_DIR/<name>; after a
+    successful attempt the backend uploads it to `uri` (`python -m polyflow.artifacts push`)."""
+
+    uri: str
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,6 +51,12 @@ class Submission:
     timeout: int | None = None  # seconds per attempt
     project: str = ""  # "owner/project", for labels
     trial: int | None = None  # a matrix trial's index (DESIGN section 9)
+    # Artifacts (DESIGN section 10), by input and output name. `params` holds an artifact
+    # input's URI: `container.localized` swaps in the path where the backend puts it.
+    artifact_inputs: Mapping[str, ArtifactInput] = field(default_factory=dict)
+    artifact_outputs: Mapping[str, ArtifactOutput] = field(default_factory=dict)
+    manifest_uri: str = ""  # where the upload writes its records; "" with no path outputs
+    workspace: WorkspaceSpec | None = None  # the run's shared volume (a pipeline's `workspace`)
 
 
 @dataclass(frozen=True)
@@ -100,6 +124,11 @@ class Backend(ABC):
         time); never raises for one attempt's sake. This default has no logs to read.
         """
         return {}
+
+    def end_run(self, run_uuid: str) -> None:
+        """Optional: release what the backend holds for a run that has ended (its workspace).
+        Idempotent: the scheduler calls it once a run is final, and again should it fail."""
+        return None
 
     def prepare(self) -> None:
         """Optional: get ready for submits that are about to come (the local backend starts

@@ -12,6 +12,7 @@ with `str`, booleans `true`/`false`, dicts and lists as JSON, datetimes in ISO
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -55,6 +56,18 @@ def jsonable(value: object) -> object:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def localized(submission: Submission, inputs_dir: str) -> Submission:
+    """The submission as the op sees it: each artifact input's URI replaced by the path the
+    backend downloads it to, `<inputs_dir>/<input name>`, in its params (and so in its command
+    and environment)."""
+    if not submission.artifact_inputs:
+        return submission
+    params = dict(submission.params)
+    for name in submission.artifact_inputs:
+        params[name] = f"{inputs_dir.rstrip('/')}/{name}"
+    return dataclasses.replace(submission, params=params)
 
 
 def as_text(value: object) -> str:

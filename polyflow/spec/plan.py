@@ -103,6 +103,16 @@ class EnvironmentSpec:
 
 
 @dataclass(frozen=True)
+class WorkspaceSpec:
+    """A pipeline's `workspace` (DESIGN section 10): one volume per run that every op mounts."""
+
+    size: str = "1Gi"
+    storage_class: str | None = None
+    access_mode: str = "ReadWriteOnce"
+    mount_path: str = "/polyflow/workspace"
+
+
+@dataclass(frozen=True)
 class TemplateSpec:
     kind: str
     name: str
