@@ -194,7 +194,7 @@ class _Builder:
         for name, value in op.params.items():
             if name in item_inputs:
                 continue
-            parameters.append({"name": name, "value": self.argument(op, name, value, bool(item_fields))})
+            parameters.append({"name": name, "value": self.argument(op, name, value, "withItems" in item_fields)})
         for name in item_inputs:
             parameters.append({"name": name, "value": f"{{{{item.{name}}}}}"})
         if "withItems" in item_fields:

@@ -178,7 +178,6 @@ def condition(rule: str, skip_on_upstream_skip: bool, upstreams: Sequence[Upstre
     if rule not in RULES:
         raise ValueError(f"unknown trigger rule {rule!r}")
     sos = skip_on_upstream_skip
-    any_end = {S, F, K}
     skipped_up = DEPENDS.any_is(upstreams, K) if sos else FALSE
     if rule in ("all_succeeded", "none_failed"):
         depends = _or([DEPENDS.all_in(upstreams, {S, K}), skipped_up])

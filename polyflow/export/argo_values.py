@@ -81,11 +81,19 @@ def input_value(io: IOSpec | None, name: str) -> Value:
     return _expression_value(expression, True, is_list or kind in _JSON_TYPES)
 
 
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def json_path(key: str) -> str:
+    """The JSONPath of a key of the outputs object (a name may hold `-`)."""
+    return f"$.{key}" if _IDENTIFIER.match(key) else f"$['{key}']"
+
+
 def output_value(task: str, output: IOSpec | None, name: str) -> Value:
     """`{{ ops.TASK.outputs.NAME }}`, in a DAG task's arguments (no `$` to escape: the input
     that receives it is escaped where it is used)."""
     found = f"jsonpath(tasks[{expr_string(task)}].outputs.parameters[{expr_string(OUTPUTS_PARAMETER)}], " \
-            f"{expr_string('$[' + json.dumps(name) + ']')})"
+            f"{expr_string(json_path(name))})"
     structured = output is not None and (output.is_list or output.type in ("dict", "list"))
     expression = f"toJson({found})" if structured else f"string({found})"
     return _expression_value(expression, False, structured)
