@@ -47,7 +47,11 @@ OUTPUTS_FILE = f"{OUTPUTS_DIR}/outputs.json"
 OUTPUTS_VOLUME = "polyflow-outputs"
 PARAMS_ARTIFACT = "polyflow-params"
 DAG_TEMPLATE = "polyflow-dag"
-OPTIONS = ("namespace", "starting_deadline_seconds")
+OPTIONS = ("name", "namespace", "starting_deadline_seconds")
+# Argo names a CronWorkflow's runs <name>-<10 digits>: the name leaves room for them.
+MAX_CRON_NAME = 52
+# Rules under which an op may run after an upstream failed: the failure is then "handled" for Argo.
+_RUN_AFTER_FAILURE = frozenset({"all_failed", "all_done", "one_failed", "one_done", "one_succeeded"})
 
 
 def export(plan: Plan, **options) -> Export:
@@ -65,7 +69,8 @@ def argo_documents(plan: Plan, **options) -> tuple[list[dict], list[Warning_]]:
         raise ValueError(f"unknown option{'s' if len(unknown) > 1 else ''} of the argo export: "
                          f"{', '.join(unknown)} (options: {', '.join(OPTIONS)})")
     builder = _Builder(plan, options.get("namespace"),
-                       int(options.get("starting_deadline_seconds") or DEFAULT_STARTING_DEADLINE))
+                       int(options.get("starting_deadline_seconds") or DEFAULT_STARTING_DEADLINE),
+                       options.get("name") or plan.name)
     documents = builder.build()
     if builder.problems:
         raise NotCarried("argo", builder.problems)
@@ -82,8 +87,9 @@ def _has_expression(value: object) -> bool:
 
 
 class _Builder:
-    def __init__(self, plan: Plan, namespace: str | None, starting_deadline: int):
+    def __init__(self, plan: Plan, namespace: str | None, starting_deadline: int, name: str):
         self.plan = plan
+        self.name = name
         self.namespace = namespace
         self.starting_deadline = starting_deadline
         self.problems: list[Warning_] = []
@@ -93,7 +99,7 @@ class _Builder:
         self.semaphores: dict[str, str] = {}
         names = {op.name for op in plan.ops}
         self.dag_name = DAG_TEMPLATE if DAG_TEMPLATE not in names else f"{DAG_TEMPLATE}-0"
-        self.limits_name = f"{plan.name}-polyflow-limits"
+        self.limits_name = f"{name}-polyflow-limits"
 
     def refuse(self, where: str, message: str) -> None:
         self.problems.append(Warning_(where, message))
@@ -116,7 +122,14 @@ class _Builder:
             self.warn("events", f"Argo Workflows has no events of Polyflow's ({', '.join(plan.events)}): "
                                 "trigger the Workflow from an Argo Events sensor")
         templates = [self.op_template(op) for op in plan.ops]
-        dag = {"name": self.dag_name, "dag": {"tasks": self.tasks()}}
+        # failFast false: every branch goes on after a failure elsewhere, as a Polyflow run does.
+        dag = {"name": self.dag_name, "dag": {"failFast": False, "tasks": self.tasks()}}
+        handlers = [op.name for op in plan.ops if op.dependencies and op.trigger in _RUN_AFTER_FAILURE]
+        if handlers:
+            self.warn(f"ops.{handlers[0]}.trigger",
+                      f"{', '.join(handlers)} may run after a failure: Argo judges a Workflow by its last tasks, "
+                      "so a failure followed by such an op that succeeds leaves the Workflow Succeeded, where the "
+                      "Polyflow run is failed")
         spec: dict = {"entrypoint": self.dag_name}
         if self.workflow_parameters:
             spec["arguments"] = {"parameters": self.workflow_parameters}
@@ -127,6 +140,8 @@ class _Builder:
         spec["templates"] = [dag, *templates]
         labels = {MANAGED_BY: MANAGER, PIPELINE_LABEL: plan.name}
         annotations = {"polyflow.dev/description": plan.description} if plan.description else {}
+        if plan.tags:
+            annotations["polyflow.dev/tags"] = ", ".join(plan.tags)
         documents = [self.workflow(spec, labels, annotations)]
         if self.semaphores:
             documents.append(self.limits_config_map(labels))
@@ -145,13 +160,16 @@ class _Builder:
         plan = self.plan
         if plan.schedule is None:
             return {"apiVersion": API_VERSION, "kind": "Workflow",
-                    "metadata": self.metadata(labels, annotations, generateName=f"{plan.name}-"), "spec": spec}
+                    "metadata": self.metadata(labels, annotations, generateName=f"{self.name}-"), "spec": spec}
+        if len(self.name) > MAX_CRON_NAME:
+            self.refuse("name", f"a CronWorkflow's name has at most {MAX_CRON_NAME} characters (Argo appends "
+                                f"its runs' times): {self.name!r} has {len(self.name)}; give a shorter one (name=)")
         fields = cron_fields(plan.schedule, self.starting_deadline)
         self.problems.extend(fields.problems)
         self.warnings.extend(fields.warnings)
         cron_spec = {**fields.spec, "workflowMetadata": {"labels": dict(labels)}, "workflowSpec": spec}
         return {"apiVersion": API_VERSION, "kind": "CronWorkflow",
-                "metadata": self.metadata(labels, annotations, name=plan.name), "spec": cron_spec}
+                "metadata": self.metadata(labels, annotations, name=self.name), "spec": cron_spec}
 
     def limits_config_map(self, labels: dict) -> dict:
         return {"apiVersion": "v1", "kind": "ConfigMap",

@@ -55,8 +55,12 @@ def refusals(plan, **options) -> dict[str, str]:
 
 
 def warnings_of(plan, **options) -> dict[str, str]:
+    """Where -> the messages of the warnings there, joined."""
     _, result = export_documents(plan, **options)
-    return {warning.where: warning.message for warning in result.warnings}
+    found: dict[str, list[str]] = {}
+    for warning in result.warnings:
+        found.setdefault(warning.where, []).append(warning.message)
+    return {where: " | ".join(messages) for where, messages in found.items()}
 
 
 # -- what the plan says, read back from the export
@@ -310,7 +314,8 @@ templates:
 
 def test_every_feature_exports_valid_and_as_planned():
     plan = plan_of(FEATURES)
-    documents, _ = export_documents(plan, namespace="ml")
+    documents, result = export_documents(plan, namespace="ml")
+    assert "\x01" not in result.text  # every marker of the pod builder's input replaced
     assert [doc["kind"] for doc in documents] == ["Workflow", "ConfigMap"]
     assert_valid(documents)
     assert_matches_plan(plan, documents)
@@ -325,6 +330,8 @@ def test_every_feature_exports_valid_and_as_planned():
                                                                             "nvidia.com/gpu": "1"}}
     assert container["workingDir"] == "/work"
     assert g["tolerations"] == [{"key": "gpu", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}]
+    assert g["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert g["serviceAccountName"] == "trainer" and g["nodeSelector"] == {"pool": "gpu"}
     assert g["podSpecPatch"] == '{"imagePullSecrets": [{"name": "registry"}]}'
     assert g["metadata"]["labels"]["team"] == "ml" and g["metadata"]["annotations"] == {"note": "hello"}
     # shell_quote'd in the script, escaped for Kubernetes' $(VAR) expansion; a float as it is.
@@ -575,3 +582,28 @@ def test_the_trial_of_an_item_from_an_output_is_warned_empty():
     text = SPEC_FIXTURES["mapping from an output"].replace("params: {bucket: data}",
                                                            "params: {bucket: 'trial-{{ globals.trial }}'}")
     assert "carry no index" in warnings_of(plan_of(text))["ops.each.params.bucket"]
+
+
+def test_a_failure_handled_downstream_is_warned_to_leave_the_workflow_succeeded():
+    warned = warnings_of(example_plan("quickstart.yaml"))["ops.notify.trigger"]
+    assert "leaves the Workflow Succeeded, where the Polyflow run is failed" in warned
+    documents, _ = export_documents(example_plan("quickstart.yaml"))
+    entry = templates_by_name(documents[0])[workflow_spec(documents[0])["entrypoint"]]
+    assert entry["dag"]["failFast"] is False  # the other branches go on, as in a Polyflow run
+
+
+def test_name_tags_and_description_are_carried():
+    plan = plan_of(PIPELINE_HEAD + "description: d\ntags: [a, b]\nops:\n  - {name: x, template: {name: t}}\n"
+                   + TEMPLATE)
+    documents, _ = export_documents(plan, name="other")
+    metadata = documents[0]["metadata"]
+    assert metadata["generateName"] == "other-"
+    assert metadata["annotations"] == {"polyflow.dev/description": "d", "polyflow.dev/tags": "a, b"}
+
+
+def test_a_cron_workflow_name_longer_than_argo_allows_is_refused():
+    name = "n" * 53
+    text = _one_op(head="schedule: {kind: cron, cron: '0 * * * *'}\n").replace("name: p\n", f"name: {name}\n", 1)
+    assert "at most 52 characters" in refusals(plan_of(text))["name"]
+    documents, _ = export_documents(plan_of(text), name="short")
+    assert documents[0]["metadata"]["name"] == "short"
