@@ -308,7 +308,22 @@ class _Builder:
             self.refuse(where, str(error))
             return {}, []
         inputs = list(dict.fromkeys(name for trial in trials for name in trial))
-        items = [{TRIAL_INPUT: index, **trial} for index, trial in enumerate(trials)]
+        # Every item gives every input some item gives (`{{item.X}}` must resolve in each): an
+        # item without one takes the op's param, as a Polyflow trial does.
+        items = []
+        for index, trial in enumerate(trials):
+            item = {TRIAL_INPUT: index}
+            for name in inputs:
+                if name in trial:
+                    item[name] = trial[name]
+                elif name in op.params:  # the input's default: the spec refuses a param an item gives too
+                    item[name] = thaw(op.params[name])
+                else:
+                    item[name] = ""
+                    self.warn(f"{where}.values[{index}]", f"gives no {name!r} (an optional input other items "
+                                                          "give): Argo passes it empty, where Polyflow leaves it "
+                                                          "absent")
+            items.append(item)
         if not items:
             self.refuse(f"{where}.values", "an empty list of items: Argo skips the task, where Polyflow's "
                                            "group succeeds")

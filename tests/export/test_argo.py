@@ -607,3 +607,61 @@ def test_a_cron_workflow_name_longer_than_argo_allows_is_refused():
     assert "at most 52 characters" in refusals(plan_of(text))["name"]
     documents, _ = export_documents(plan_of(text), name="short")
     assert documents[0]["metadata"]["name"] == "short"
+
+
+def test_every_item_of_a_literal_mapping_gives_every_input():
+    documents, _ = export_documents(plan_of(SPEC_FIXTURES["literal mapping"]))
+    assert dag_tasks(documents[0])["each"]["withItems"] == [
+        {"polyflow-trial": 0, "shard": "a", "bucket": "b"},  # the op's param (the input's default)
+        {"polyflow-trial": 1, "shard": "b", "bucket": "c"}]
+
+
+def test_an_item_that_lacks_an_optional_input_is_warned_empty():
+    text = PIPELINE_HEAD + """\
+ops:
+  - {name: each, template: {name: sink}, matrix: {kind: mapping, values: [{s: a}, {f: 1.5}]}}
+""" + MATRIX_TEMPLATES
+    plan = plan_of(text)
+    assert "Argo passes it empty" in warnings_of(plan)["ops.each.matrix.values[0]"]
+    documents, _ = export_documents(plan)
+    assert dag_tasks(documents[0])["each"]["withItems"] == [{"polyflow-trial": 0, "s": "a", "f": ""},
+                                                            {"polyflow-trial": 1, "s": "", "f": 1.5}]
+
+
+# -- the spec tests' own pipelines (module-level fixtures), with the actions they leave to a registry
+
+def _action(name: str, inputs: str = "", version: str = "") -> str:
+    return (f"---\nkind: action\nname: {name}\n{version}"
+            f"template: {{kind: job, name: {name}, {inputs}container: {{image: 'i:1'}}}}\n")
+
+
+def _spec_module_fixtures() -> dict[str, str]:
+    from ..spec import test_cli_validate, test_plan
+
+    trainer = _action("trainer")
+    return {
+        "test_plan.RICH": test_plan.RICH + _action("somewhere-else", "inputs: [{name: x, type: list}], ")
+        + "---\nversion: 1\nkind: event\nname: data-arrived\n",
+        "test_plan.USE_LATEST": test_plan.USE_LATEST + trainer,
+        "test_plan.USE_V1": test_plan.USE_V1 + _action("trainer", version="version: 1\n"),
+        "test_plan.MATRIX": test_plan.MATRIX,
+        "test_cli_validate.MATRIX": test_cli_validate.MATRIX,
+    }
+
+
+EXPECTED_SPEC_MODULE_REFUSALS = {
+    "test_plan.RICH": {"ops.c.template", "ops.c.depends_on_past", "schedule.catchup"},
+    "test_plan.MATRIX": {"ops.g.matrix.early_stopping", "ops.down.params.n"},
+}
+
+
+@pytest.mark.parametrize("name", ["test_plan.RICH", "test_plan.USE_LATEST", "test_plan.USE_V1", "test_plan.MATRIX",
+                                  "test_cli_validate.MATRIX"])
+def test_the_spec_tests_pipelines_export_or_are_refused_with_reasons(name):
+    plan = plan_of(_spec_module_fixtures()[name])
+    if name in EXPECTED_SPEC_MODULE_REFUSALS:
+        assert EXPECTED_SPEC_MODULE_REFUSALS[name] <= set(refusals(plan))
+        return
+    documents, _ = export_documents(plan)
+    assert_valid(documents)
+    assert_matches_plan(plan, documents)
