@@ -249,7 +249,10 @@ class _Builder:
         except ExpressionError as error:
             self.refuse(where, str(error))
             return ""
-        return markers.fill(rendered if isinstance(rendered, str) else as_text(rendered))
+        if isinstance(rendered, str):
+            return markers.fill(rendered)
+        # A dict or list with expressions inside: JSON, whole-value references keeping their type.
+        return markers.fill_json(as_text(rendered))
 
     def global_in_arguments(self, op: OpSpec, name: str, where: str, with_items: bool) -> str:
         if name == "run_uuid":

@@ -33,6 +33,7 @@ MARK = "\x01"
 _QUOTED_MARKER = re.compile("'" + MARK + r"(\d+)'\"'\"'" + MARK + "'")
 _MARKER = re.compile(MARK + r"(\d+)'" + MARK)
 _JSON_MARKER = re.compile(r'"\\u0001(\d+)\'\\u0001"')
+_EMBEDDED_JSON_MARKER = re.compile(r"\\u0001(\d+)'\\u0001")
 OUTPUTS_PARAMETER = "polyflow-outputs"
 TRIAL_INPUT = "polyflow-trial"
 # Types whose text cannot hold `$` or a quote: put in as they are.
@@ -42,8 +43,9 @@ _JSON_TYPES = frozenset({"int", "float", "bool", "dict", "list"})
 
 
 def expr_string(text: str) -> str:
-    """A string literal of Argo's expression language."""
-    return json.dumps(text)
+    """A string literal of Argo's expression language, in single quotes: the tag may land inside a
+    JSON string (a dict-valued param), and Argo undoes one level of JSON escaping only."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ def output_value(task: str, output: IOSpec | None, name: str) -> Value:
             f"{expr_string(json_path(name))})"
     structured = output is not None and (output.is_list or output.type in ("dict", "list"))
     expression = f"toJson({found})" if structured else f"string({found})"
-    return _expression_value(expression, False, structured)
+    value = _expression_value(expression, False, structured)
+    # In JSON (a dict-valued param) the value keeps its type, as a whole-value reference does in Polyflow.
+    return Value(value.plain, "{{=toJson(" + found + ")}}", value.quoted)
 
 
 class Markers:
@@ -115,8 +119,11 @@ class Markers:
         return _MARKER.sub(lambda match: self._values[int(match.group(1))].plain, text)
 
     def fill_json(self, text: str) -> str:
-        """Markers that stood as whole JSON strings (the params file), as JSON-valued tags."""
-        return _JSON_MARKER.sub(lambda match: self._values[int(match.group(1))].as_json, text)
+        """Markers in JSON text: one that is a whole JSON string as a JSON-valued tag, one inside a
+        longer string as its text (escaped for JSON)."""
+        text = _JSON_MARKER.sub(lambda match: self._values[int(match.group(1))].as_json, text)
+        return _EMBEDDED_JSON_MARKER.sub(lambda match: json.dumps(self._values[int(match.group(1))].plain)[1:-1],
+                                         text)
 
     def fill_all(self, value: object, fill: Callable[[str], str] | None = None) -> object:
         fill = fill or self.fill

@@ -223,8 +223,8 @@ def test_the_quickstart_hands_outputs_on_by_jsonpath():
     documents, _ = export_documents(example_plan("quickstart.yaml"))
     task = dag_tasks(documents[0])["evaluate-slow"]
     arguments = {item["name"]: item["value"] for item in task["arguments"]["parameters"]}
-    assert arguments["model"] == ('{{=string(jsonpath(tasks["train-slow"].outputs.parameters["polyflow-outputs"], '
-                                  '"$.model"))}}')
+    assert arguments["model"] == ("{{=string(jsonpath(tasks['train-slow'].outputs.parameters['polyflow-outputs'], "
+                                  "'$.model'))}}")
     notify = dag_tasks(documents[0])["notify"]
     assert "select-best.Omitted" in notify["depends"]  # upstream_failed fires one_failed
     assert "{{tasks.select-best.status}} == Omitted" in notify["when"]
@@ -340,11 +340,11 @@ def test_every_feature_exports_valid_and_as_planned():
     assert " {{inputs.parameters.n}} 1" in script  # no retries: attempt 1
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env["MODE"] == "fast"
-    assert env["POLYFLOW_PARAM_WHERE"] == "{{=sprig.replace('$', '$$', inputs.parameters[\"where\"])}}"
+    assert env["POLYFLOW_PARAM_WHERE"] == "{{=sprig.replace('$', '$$', inputs.parameters['where'])}}"
     raw = g["inputs"]["artifacts"][0]["raw"]["data"]
-    assert raw == '{"n": {{inputs.parameters.n}}, "where": {{=toJson(inputs.parameters["where"])}}}'
+    assert raw == '{"n": {{inputs.parameters.n}}, "where": {{=toJson(inputs.parameters[\'where\'])}}}'
     arguments = {item["name"]: item["value"] for item in dag_tasks(documents[0])["g"]["arguments"]["parameters"]}
-    assert arguments["where"].startswith("s3://bucket/{{workflow.uid}}/{{=string(jsonpath(tasks[\"b\"]")
+    assert arguments["where"].startswith("s3://bucket/{{workflow.uid}}/{{=string(jsonpath(tasks['b']")
     attempt = {item["name"]: item["value"] for item in templates["d"]["container"]["env"]}["POLYFLOW_ATTEMPT"]
     assert attempt == "{{=asInt(retries) + 1}}"
 
@@ -428,8 +428,8 @@ def test_a_seeded_random_search_has_the_scheduler_s_trials():
 def test_a_mapping_from_an_output_is_with_param():
     documents, _ = export_documents(plan_of(SPEC_FIXTURES["mapping from an output"]))
     task = dag_tasks(documents[0])["each"]
-    assert task["withParam"] == ('{{=toJson(jsonpath(tasks["list"].outputs.parameters["polyflow-outputs"], '
-                                 '"$.parts"))}}')
+    assert task["withParam"] == ("{{=toJson(jsonpath(tasks['list'].outputs.parameters['polyflow-outputs'], "
+                                 "'$.parts'))}}")
     assert {"name": "shard", "value": "{{item.shard}}"} in task["arguments"]["parameters"]
 
 
@@ -663,5 +663,26 @@ def test_the_spec_tests_pipelines_export_or_are_refused_with_reasons(name):
         assert EXPECTED_SPEC_MODULE_REFUSALS[name] <= set(refusals(plan))
         return
     documents, _ = export_documents(plan)
+    assert_valid(documents)
+    assert_matches_plan(plan, documents)
+
+
+def test_expressions_inside_a_dict_param_are_filled_in_its_json():
+    text = PIPELINE_HEAD + """\
+ops:
+  - {name: up, template: {name: t}}
+  - {name: x, template: {name: d}, params: {cfg: {run: 'run-{{ globals.run_uuid }}', score: '{{ ops.up.outputs.score }}'}}}
+templates:
+  - kind: job
+    name: d
+    inputs: [{name: cfg, type: dict}]
+    container: {image: 'python:3.11'}
+""" + TEMPLATE.replace("templates:\n", "")
+    plan = plan_of(text)
+    documents, _ = export_documents(plan)
+    (argument,) = dag_tasks(documents[0])["x"]["arguments"]["parameters"]
+    # The float keeps its type in the JSON, as in Polyflow; a reference inside a longer string is text.
+    assert argument["value"] == ('{"run": "run-{{workflow.uid}}", "score": {{=toJson(jsonpath(tasks[\'up\']'
+                                 '.outputs.parameters[\'polyflow-outputs\'], \'$.score\'))}}}')
     assert_valid(documents)
     assert_matches_plan(plan, documents)
