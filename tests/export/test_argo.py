@@ -671,7 +671,9 @@ def test_expressions_inside_a_dict_param_are_filled_in_its_json():
     text = PIPELINE_HEAD + """\
 ops:
   - {name: up, template: {name: t}}
-  - {name: x, template: {name: d}, params: {cfg: {run: 'run-{{ globals.run_uuid }}', score: '{{ ops.up.outputs.score }}'}}}
+  - name: x
+    template: {name: d}
+    params: {cfg: {run: 'run-{{ globals.run_uuid }}', score: '{{ ops.up.outputs.score }}'}}
 templates:
   - kind: job
     name: d
