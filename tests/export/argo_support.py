@@ -44,8 +44,12 @@ def schema_errors(document: dict) -> list[str]:
 
 
 def validate_argo(document: dict) -> None:
+    """Against the JSON schema, then through hera's model itself (what its Python users would load)."""
+    from hera.workflows import models
+
     errors = schema_errors(document)
     assert not errors, "\n".join(errors)
+    getattr(models, document["kind"]).model_validate(document)
 
 
 def validate_kube(manifest: dict) -> None:
