@@ -2,10 +2,11 @@
 
 - cron: `schedules: [cron]` with `timezone`;
 - interval: a cron expression when the period is one the clock can say (a
-  divisor of an hour in minutes, of a day in hours, a day, a week) and refused
-  otherwise. Polyflow's slots are start_at + k x frequency; a cron's are on the
-  clock, so when start_at is not on one of the cron's slots (or not given: then
-  Polyflow anchors at the time of apply) the export warns that the slots move;
+  divisor of an hour in minutes, of a day in hours, a day, a week), with
+  start_at's phase (`5-59/15 * * * *` from 00:05), and refused otherwise.
+  Polyflow's slots are start_at + k x frequency: when start_at is not on a
+  whole minute (or not given: then Polyflow anchors at the time of apply) the
+  export warns that the slots move;
 - exact_time: the cron of that minute, stopped after its one run;
 - repeatable: refused (Argo has no "run again as soon as the last ended").
 
@@ -42,29 +43,35 @@ def _cron_weekday(moment: dt.datetime) -> int:
     return (moment.weekday() + 1) % 7  # cron counts from Sunday, Python from Monday
 
 
+def _stepped(offset: int, step: int, last: int) -> str:
+    """A cron field of every `step` from `offset` (`*/15`, `5-59/15`)."""
+    if step == 1:
+        return "*"
+    return f"*/{step}" if offset == 0 else f"{offset}-{last}/{step}"
+
+
 def interval_cron(frequency: int, start_at: dt.datetime | None) -> tuple[str | None, bool]:
-    """A cron expression with the interval's period, and whether its slots are Polyflow's
-    (start_at on one of them). (None, False) for a period no cron can say."""
+    """A cron expression (UTC) with the interval's period and, where start_at is given, its
+    phase; and whether its slots are Polyflow's (start_at given, on a whole minute).
+    (None, False) for a period no cron can say."""
     anchor = start_at.astimezone(dt.UTC) if start_at else None
+    aligned = bool(anchor) and anchor.second == 0 and anchor.microsecond == 0
     if frequency % _MINUTE:
         return None, False
     if frequency < _HOUR and _HOUR % frequency == 0:
         minutes = frequency // _MINUTE
-        cron = "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
-        aligned = bool(anchor) and anchor.second == 0 and anchor.minute % minutes == 0
-        return cron, aligned
+        offset = anchor.minute % minutes if anchor else 0
+        return f"{_stepped(offset, minutes, 59)} * * * *", aligned
     if frequency % _HOUR == 0 and frequency < _DAY and _DAY % frequency == 0:
         hours = frequency // _HOUR
-        minute = anchor.minute if anchor else 0
-        cron = f"{minute} * * * *" if hours == 1 else f"{minute} */{hours} * * *"
-        aligned = bool(anchor) and anchor.second == 0 and anchor.hour % hours == 0
-        return cron, aligned
+        minute, offset = (anchor.minute, anchor.hour % hours) if anchor else (0, 0)
+        return f"{minute} {_stepped(offset, hours, 23)} * * *", aligned
     if frequency == _DAY:
         minute, hour = (anchor.minute, anchor.hour) if anchor else (0, 0)
-        return f"{minute} {hour} * * *", bool(anchor) and anchor.second == 0
+        return f"{minute} {hour} * * *", aligned
     if frequency == _WEEK:
         minute, hour, day = (anchor.minute, anchor.hour, _cron_weekday(anchor)) if anchor else (0, 0, 0)
-        return f"{minute} {hour} * * {day}", bool(anchor) and anchor.second == 0
+        return f"{minute} {hour} * * {day}", aligned
     return None, False
 
 

@@ -688,3 +688,37 @@ templates:
                                  '.outputs.parameters[\'polyflow-outputs\'], \'$.score\'))}}}')
     assert_valid(documents)
     assert_matches_plan(plan, documents)
+
+
+# -- an interval's cron has the interval's slots (the scheduler's own slot arithmetic on both)
+
+@pytest.mark.parametrize(("frequency", "start_at"), [
+    (60, "2026-01-01T00:00:00+00:00"), (900, "2026-01-01T00:05:00+00:00"), (1200, "2026-03-29T00:40:00+00:00"),
+    (3600, "2026-01-01T03:30:00+00:00"), (21600, "2026-01-01T03:30:00+00:00"), (7200, "2026-10-25T01:10:00+02:00"),
+    (86400, "2026-01-01T07:45:00+00:00"), (604800, "2026-01-07T09:00:00+00:00"),
+])
+def test_an_interval_s_cron_has_the_interval_s_slots(frequency, start_at):
+    import datetime as dt
+
+    from polyflow.export.argo_schedule import interval_cron
+    from polyflow.scheduler.schedules import slots_between
+    from polyflow.spec.plan import ScheduleSpec
+
+    anchor = dt.datetime.fromisoformat(start_at)
+    cron, aligned = interval_cron(frequency, anchor)
+    assert aligned
+    interval = ScheduleSpec(kind="interval", start_at=anchor, frequency=frequency)
+    as_cron = ScheduleSpec(kind="cron", start_at=anchor, cron=cron, timezone="UTC")
+    end = anchor + dt.timedelta(seconds=frequency * 30)
+    expected = slots_between(interval, anchor, anchor, end, most=100)
+    got = slots_between(as_cron, anchor, anchor, end, most=100)
+    assert expected.count >= 29 and len(expected.oldest) == expected.count
+    assert got == expected, cron
+
+
+def test_an_interval_off_the_minute_is_warned_and_one_no_cron_can_say_refused():
+    from polyflow.export.argo_schedule import interval_cron
+
+    assert interval_cron(120, None) == ("*/2 * * * *", False)
+    assert interval_cron(90, None) == (None, False)
+    assert interval_cron(5400, None) == (None, False)
