@@ -346,25 +346,10 @@ class _Builder:
                                              "container.image")
             return {"name": op.name}
         markers = Markers()
-        inputs = [name for name in op.params]
-        if op.matrix is not None and isinstance(op.matrix.values, str) and template:
-            inputs += [io.name for io in template.inputs if io.name not in op.params]
-        elif op.matrix is not None:
-            inputs += [name for name in self._matrix_inputs(op) if name not in inputs]
+        inputs = self.template_inputs(op)
         params = {name: markers.mark(input_value(template.input(name), name)) for name in inputs}
-        trial = None
-        if op.matrix is not None and not isinstance(op.matrix.values, str):
-            trial = markers.mark(Value(f"{{{{inputs.parameters.{TRIAL_INPUT}}}}}",
-                                       f"{{{{inputs.parameters.{TRIAL_INPUT}}}}}",
-                                       f"{{{{inputs.parameters.{TRIAL_INPUT}}}}}"))
-        attempt = "{{=asInt(retries) + 1}}" if op.max_retries else "1"
-        globals_ = {
-            "run_uuid": markers.mark(literal("{{workflow.uid}}")),
-            "schedule_at": markers.mark(literal("{{workflow.scheduledTime}}")) if self.cron else "",
-            "op_name": op.name,
-            "attempt": markers.mark(Value(attempt, attempt, attempt)),
-            "trial": trial,
-        }
+        globals_ = self.template_globals(op, markers)
+        trial = globals_["trial"]
         submission = Submission(key=op.name, pipeline=self.plan.name, op=op.name, run_uuid=globals_["run_uuid"],
                                 attempt=1, template=template, params=params, globals=globals_,
                                 timeout=op.timeout, trial=None)
@@ -412,11 +397,36 @@ class _Builder:
                                                                              "key": op.name}}]}
         return result
 
-    def _matrix_inputs(self, op: OpSpec) -> list[str]:
+    @staticmethod
+    def template_inputs(op: OpSpec) -> list[str]:
+        """The inputs the op's template receives: its params, and what a matrix's items give."""
+        inputs = list(op.params)
         matrix = op.matrix
+        if matrix is None:
+            return inputs
+        if isinstance(matrix.values, str):  # withParam: the items give whatever the params do not
+            return inputs + [io.name for io in op.template.inputs if io.name not in op.params]
         if matrix.kind == "mapping":
-            return list(dict.fromkeys(name for item in matrix.values or () for name in item))
-        return list(matrix.params)
+            given = dict.fromkeys(name for item in matrix.values or () for name in item)
+        else:
+            given = dict.fromkeys(matrix.params)
+        return inputs + [name for name in given if name not in inputs]
+
+    def template_globals(self, op: OpSpec, markers: Markers) -> dict:
+        """`{{ globals.* }}` inside the op's template (its command, args and env)."""
+        trial = None
+        if op.matrix is not None and not isinstance(op.matrix.values, str):
+            tag = f"{{{{inputs.parameters.{TRIAL_INPUT}}}}}"
+            trial = markers.mark(Value(tag, tag, tag))
+        # `retries` counts from 0 and exists only in a template with a retryStrategy.
+        attempt = "{{=asInt(retries) + 1}}" if op.max_retries else "1"
+        return {
+            "run_uuid": markers.mark(literal("{{workflow.uid}}")),
+            "schedule_at": markers.mark(literal("{{workflow.scheduledTime}}")) if self.cron else "",
+            "op_name": op.name,
+            "attempt": markers.mark(Value(attempt, attempt, attempt)),
+            "trial": trial,
+        }
 
     @staticmethod
     def retry_strategy(op: OpSpec) -> dict:
