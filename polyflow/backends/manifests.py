@@ -160,30 +160,32 @@ def resources_of(submission: Submission) -> dict:
     return resources
 
 
-def env_of(submission: Submission) -> list[dict[str, str]]:
+def env_of(submission: Submission, outputs_file: str = OUTPUTS_FILE) -> list[dict[str, str]]:
     env = param_env(submission)
     env["POLYFLOW_PARAMS_FILE"] = PARAMS_FILE
-    env["POLYFLOW_OUTPUTS_FILE"] = OUTPUTS_FILE
+    env["POLYFLOW_OUTPUTS_FILE"] = outputs_file
     return [{"name": name, "value": value} for name, value in env.items()]
 
 
-def pod_manifest(submission: Submission, namespace: str, image: str | None = None,
-                 build: str | None = None) -> dict:
-    """The Pod for one attempt. `image` overrides the template's (a built image);
-    `build` names the build it came from (an annotation).
+def env_from_of(submission: Submission) -> list[dict]:
+    environment = submission.template.environment
+    env_from = [{"secretRef": {"name": name}} for name in environment.secret_refs]
+    env_from += [{"configMapRef": {"name": name}} for name in environment.config_map_refs]
+    return env_from
 
-    Raises SubmitError(permanent=True) for what Kubernetes would refuse or
-    cannot run (no image, an expression that cannot be filled in, GPUs that
-    are not whole numbers).
+
+def main_container(submission: Submission, image: str | None = None, outputs_file: str = OUTPUTS_FILE) -> dict:
+    """The op's container `main`: image, command and args with the params put in, the params'
+    environment, envFrom, resources. Neither the params volume nor the termination message:
+    where the params file and the outputs file live is the caller's (a pod, an Argo template).
+
+    Raises SubmitError(permanent=True) as `pod_manifest` does.
     """
-    template = submission.template
-    environment = template.environment
-    container_spec = template.container
+    container_spec = submission.template.container
     image = image or container_spec.image
     if not image:
         raise _error(submission, "no image: the template has neither container.image nor a built image")
     command, args = render_command(submission)
-
     container: dict = {"name": CONTAINER, "image": image}
     if command:
         container["command"] = command
@@ -191,21 +193,21 @@ def pod_manifest(submission: Submission, namespace: str, image: str | None = Non
         container["args"] = args
     if container_spec.working_dir:
         container["workingDir"] = container_spec.working_dir
-    container["env"] = env_of(submission)
-    env_from = [{"secretRef": {"name": name}} for name in environment.secret_refs]
-    env_from += [{"configMapRef": {"name": name}} for name in environment.config_map_refs]
+    container["env"] = env_of(submission, outputs_file)
+    env_from = env_from_of(submission)
     if env_from:
         container["envFrom"] = env_from
     resources = resources_of(submission)
     if resources:
         container["resources"] = resources
-    container["volumeMounts"] = [{"name": PARAMS_VOLUME, "mountPath": PARAMS_DIR, "readOnly": True}]
-    container["terminationMessagePath"] = OUTPUTS_FILE
-    container["terminationMessagePolicy"] = "File"
+    return container
 
-    spec: dict = {"restartPolicy": "Never", "containers": [container]}
-    if submission.timeout and submission.timeout > 0:
-        spec["activeDeadlineSeconds"] = int(submission.timeout)
+
+def placement_of(submission: Submission) -> dict:
+    """The pod-level settings of the template's environment, in a pod spec's own keys:
+    nodeSelector, affinity, tolerations, serviceAccountName, imagePullSecrets."""
+    environment = submission.template.environment
+    spec: dict = {}
     if environment.node_selector:
         spec["nodeSelector"] = {str(k): str(v) for k, v in environment.node_selector.items()}
     if environment.affinity:
@@ -217,6 +219,27 @@ def pod_manifest(submission: Submission, namespace: str, image: str | None = Non
         spec["serviceAccountName"] = environment.service_account
     if environment.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": name} for name in environment.image_pull_secrets]
+    return spec
+
+
+def pod_manifest(submission: Submission, namespace: str, image: str | None = None,
+                 build: str | None = None) -> dict:
+    """The Pod for one attempt. `image` overrides the template's (a built image);
+    `build` names the build it came from (an annotation).
+
+    Raises SubmitError(permanent=True) for what Kubernetes would refuse or
+    cannot run (no image, an expression that cannot be filled in, GPUs that
+    are not whole numbers).
+    """
+    container = main_container(submission, image)
+    container["volumeMounts"] = [{"name": PARAMS_VOLUME, "mountPath": PARAMS_DIR, "readOnly": True}]
+    container["terminationMessagePath"] = OUTPUTS_FILE
+    container["terminationMessagePolicy"] = "File"
+
+    spec: dict = {"restartPolicy": "Never", "containers": [container]}
+    if submission.timeout and submission.timeout > 0:
+        spec["activeDeadlineSeconds"] = int(submission.timeout)
+    spec.update(placement_of(submission))
     spec["volumes"] = [{
         "name": PARAMS_VOLUME,
         "downwardAPI": {"items": [{
