@@ -122,3 +122,53 @@ def test_apply_reports_every_missing_setting_at_once(sim, tmp_path):
                for line in lines[:-1])
     assert "Traceback" not in result.stderr
     assert not sim.pods(NAMESPACE)
+
+
+# -- max_restarts: a refused submit is a failed attempt, retried -------------------------------
+
+REFUSED = """
+version: 1
+kind: pipeline
+name: refused
+ops:
+  - {{name: a, template: {{name: t}}, retry_delay: 0}}
+templates:
+  - kind: job
+    name: t
+    container: {{image: busybox, command: ['true']}}
+    environment: {{max_restarts: {restarts}}}
+"""
+
+
+def test_a_submit_the_cluster_refuses_is_retried_as_max_restarts_says(project, kube_settings, sim):
+    """The announcement's `max_restarts: 2` did not retry on Kubernetes: a submit refused for
+    good (a 400/422 from the API server, a build the settings could not make) failed the op at
+    once, past its retries. Now it is a failed attempt like a failed pod."""
+    import datetime as dt
+
+    from polyflow.backends.kubernetes import KubernetesBackend
+    from polyflow.models import OperationRunStatus
+    from polyflow.services.apply import apply_text
+    from polyflow.services.runs import trigger_run
+
+    from .test_tick import settle
+
+    backend = KubernetesBackend(backoff=0.01, request_timeout=1)
+    now = dt.datetime(2026, 3, 1, 12, 0, 1, tzinfo=dt.UTC)
+
+    def run_with(restarts: int, refusals: int):
+        pipeline = apply_text(project, REFUSED.format(restarts=restarts)).pipelines[0][0]
+        sim.clear_faults()
+        sim.inject("error", status=422, count=refusals, verbs=["create"], message="refused by a webhook")
+        run = trigger_run(pipeline)
+        settle(now, backend, run)
+        op = run.op_runs.get(name="a")
+        return op, [(s.status, s.reason) for s in OperationRunStatus.objects.filter(op_run=op).order_by("id")]
+
+    op, history = run_with(restarts=2, refusals=2)
+    assert (op.status, op.attempt) == ("succeeded", 3), history
+    assert [entry for entry in history if entry[0] == "retrying"] == [("retrying", "submit_error")] * 2
+    assert "refused by a webhook" in OperationRunStatus.objects.filter(op_run=op, status="retrying").first().message
+
+    op, history = run_with(restarts=0, refusals=1)
+    assert (op.status, op.attempt, op.reason) == ("failed", 1, "submit_error"), history
