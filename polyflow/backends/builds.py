@@ -52,6 +52,7 @@ CONTEXT_VOLUME = "build-context"
 CONTEXT_DIR = "/workspace"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_APPLY_TIME_FIELDS = frozenset({"packed_digest", "context_sub_path"})
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,9 @@ def repository_of(submission: Submission, registry: str) -> str:
 
 def build_hash(pipeline: str, template: str, build: dict, context: str, sub_path: str | None) -> str:
     # The packed context is in by its digest: where the store keeps it does not change the image.
-    build = {key: value for key, value in build.items() if key != "packed_uri"}
+    # The fields a build had before contexts were packed leave the hashes of the others as they were.
+    build = {key: value for key, value in build.items()
+             if key != "packed_uri" and not (key in _APPLY_TIME_FIELDS and value is None)}
     canonical = json.dumps({"pipeline": pipeline, "template": template, "build": build, "context": context,
                             "sub_path": sub_path}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]

@@ -180,7 +180,8 @@ def _store_action(owner, spec: ActionSpec, content: str, user) -> Action:
     if spec.version is not None:
         same = existing.filter(version=spec.version).first()
         if same is not None:
-            if same.template != template:
+            # Read back through the plan's form: a version stored before a field was added is the same.
+            if thaw(template_from_dict(same.template)) != template:
                 raise Conflict(f"action {spec.name!r} version {spec.version} exists with another template; "
                                "an action version never changes: give a new version (or none for the next)")
             return same

@@ -62,7 +62,7 @@ def test_upload_then_name_it_with_the_pipeline(world, kube):
     assert first.status_code == 201, first.text
     assert first.json()["digest"] == DIGEST and first.json()["size"] == len(CONTEXT) and first.json()["created"]
     again = upload(alice, content_type="application/octet-stream")
-    assert again.status_code == 200 and again.json()["created"] is False
+    assert again.status_code == 201 and again.json()["created"] is False
 
     created = alice.post("alice/vision/pipelines/", yaml=BUILT, params={"context": DIGEST})
     assert created.status_code == 201, created.text

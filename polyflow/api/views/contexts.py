@@ -18,11 +18,11 @@ class ContextUpload(ApiView):
     @doc(summary="Upload a build context (a tar.gz of a spec's directory), stored by its digest",
          description="The body is the tar.gz itself (`application/octet-stream` or `application/gzip`), at most "
                      "`POLYFLOW['MAX_CONTEXT_BYTES']` (413 over it); `digest` must be its sha256 and it must "
-                     "unpack (422 otherwise). A pipeline then names it with `?context=<digest>`. 201 when the "
-                     "store did not have it, 200 when it had.",
+                     "unpack (422 otherwise). A pipeline then names it with `?context=<digest>`. Uploading the "
+                     "same bytes again is fine (201, `created` false: the store had them).",
          parameters=[ContextUploadQuerySerializer],
          request={"application/octet-stream": {"type": "string", "format": "binary"}},
-         responses={201: ContextSerializer, 200: ContextSerializer})
+         responses={201: ContextSerializer})
     def post(self, request, owner, project):
         project = self.project(Access.ACT)
         digest = self.query(ContextUploadQuerySerializer)["digest"]
@@ -30,4 +30,4 @@ class ContextUpload(ApiView):
         packed, created = upload_context(project, body, digest)
         data = {**packed.to_dict(), "created": created}
         data.pop("files", None)
-        return Response(ContextSerializer(data).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(ContextSerializer(data).data, status=status.HTTP_201_CREATED)
