@@ -100,10 +100,10 @@ def _templates_of(data: Mapping) -> list[tuple[str, Mapping]]:
 
 def pack_for_files(raws, files: Sequence[str], store: Store) -> tuple[dict[tuple[str, str], Supplied], list]:
     """Pack the directory of every build that needs its spec's: (supplies, errors as
-    (source, path, message)). A directory packed once is reused within the call."""
-    supplies: dict[tuple[str, str], Supplied] = {}
+    (source, path, message)). Every directory is checked before any is packed, so a
+    refused apply uploads nothing; a directory packed once is reused within the call."""
+    jobs: list[tuple[str, str, str, Path, str]] = []  # (source, where, template, directory, dockerfile)
     errors: list[tuple[str, str, str]] = []
-    packed: dict[tuple[Path, str], PackedContext] = {}
     for raw in raws:
         path = file_of(raw.source, files)
         if path is None or not isinstance(raw.data, Mapping):
@@ -122,15 +122,24 @@ def pack_for_files(raws, files: Sequence[str], store: Store) -> tuple[dict[tuple
                 errors.append((raw.source, f"{where}.build.context",
                                f"{context!r}: no directory {directory} (a relative context is a sub-directory of "
                                f"the spec's directory)"))
-                continue
-            key = (directory, dockerfile)
-            try:
-                if key not in packed:
-                    packed[key] = store_context(store, directory, dockerfile)
-            except (ContextError, StoreError, OSError) as error:
-                errors.append((raw.source, f"{where}.build", f"cannot pack the build context {directory}: {error}"))
-                continue
-            supplies[(raw.source, template["name"])] = Supplied(packed=packed[key])
+            elif not (directory / dockerfile).is_file():
+                errors.append((raw.source, f"{where}.build.dockerfile",
+                               f"{dockerfile!r} is not in the build's context {directory}"))
+            else:
+                jobs.append((raw.source, where, template["name"], directory, dockerfile))
+    if errors:
+        return {}, errors
+    supplies: dict[tuple[str, str], Supplied] = {}
+    packed: dict[tuple[Path, str], PackedContext] = {}
+    for source, where, name, directory, dockerfile in jobs:
+        key = (directory, dockerfile)
+        try:
+            if key not in packed:
+                packed[key] = store_context(store, directory, dockerfile)
+        except (ContextError, StoreError, OSError) as error:
+            errors.append((source, f"{where}.build", f"cannot pack the build context {directory}: {error}"))
+            continue
+        supplies[(source, name)] = Supplied(packed=packed[key])
     return supplies, errors
 
 
