@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -188,3 +189,26 @@ def test_the_init_containers_command_unpacks_the_context(tmp_path, store):
     bad = run_python("-m", "polyflow.artifacts", "context", "--uri", packed.uri, "--digest", "sha256:" + "2" * 64,
                      "--into", str(tmp_path / "w2"), env=env)
     assert bad.returncode == 1 and "was changed" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_contexts_through_s3(tmp_path, moto_s3, monkeypatch):
+    """Against a real S3 API (moto on loopback): stored once by digest, unpacked by the init
+    container's command with the store's options and credentials in its env."""
+    for name, value in moto_s3["env"].items():
+        monkeypatch.setenv(name, value)
+    s3 = Store(moto_s3["url"], moto_s3["options"])
+    root = tree(tmp_path / "ctx", {"Dockerfile": "FROM scratch\n", "app/main.py": "print('hi')\n"})
+    packed = store_context(s3, root)
+    assert packed.uri == context_uri(s3, packed.digest) and s3.exists(packed.uri)
+    assert store_context(s3, root) == packed
+    env = {**clean_environ(tmp_path / "home"), **moto_s3["env"], "POLYFLOW_ARTIFACTS_STORE": moto_s3["url"],
+           "POLYFLOW_ARTIFACTS_STORE_OPTIONS": json.dumps(moto_s3["options"])}
+    into = tmp_path / "workspace"
+    result = run_python("-m", "polyflow.artifacts", "context", "--uri", packed.uri, "--digest", packed.digest,
+                        "--into", str(into), env=env)
+    assert result.returncode == 0, result.stderr
+    assert (into / "app" / "main.py").read_text() == "print('hi')\n"
+    data = packed_bytes(root)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert digest == packed.digest
+    assert receive(s3, io.BytesIO(data), digest, 1 << 20)[1] is False  # the store had it
