@@ -56,21 +56,30 @@ def validate(files: tuple[str, ...], backend: str | None) -> None:
 
     print_warnings(shell_warnings(compilation))
     if backend:
-        _check_settings(compilation, backend)
+        _check_settings(compilation, backend, raws, files)
     click.echo(summary(compilation))
 
 
-def _check_settings(compilation: Compilation, backend: str) -> None:
+def _check_settings(compilation: Compilation, backend: str, raws, files: tuple[str, ...]) -> None:
+    """What `polyflow apply` would refuse on `backend`: missing settings, and the build
+    directories it could not pack (nothing is packed here)."""
     from polyflow.backends.requirements import environ_settings, missing_settings
 
     with configuration_errors_as_usage_errors():
         settings = environ_settings(backend)
     missing = missing_settings(compilation.pipelines, settings, directory_packed=True)
-    for item in missing:
-        click.echo(f"{compilation.sources.get(item.pipeline, '')}: {item.path}: {item.where}: {item.message}", err=True)
-    if missing:
-        count = len(missing)
-        click.echo(f"{count} setting{'s' if count != 1 else ''} missing for the {backend} backend.", err=True)
+    problems = [f"{compilation.sources.get(item.pipeline, '')}: {item.path}: {item.where}: {item.message}"
+                for item in missing]
+    if backend == "kubernetes":
+        from polyflow.services.build_contexts import packing_jobs
+
+        problems += [": ".join(part for part in error if part) for error in packing_jobs(raws, files)[1]]
+    for line in problems:
+        click.echo(line, err=True)
+    if problems:
+        count = len(problems)
+        click.echo(f"{count} problem{'s' if count != 1 else ''} for the {backend} backend "
+                   f"({len(missing)} missing setting{'s' if len(missing) != 1 else ''}).", err=True)
         raise SystemExit(1)
 
 

@@ -98,11 +98,20 @@ def _templates_of(data: Mapping) -> list[tuple[str, Mapping]]:
     return []
 
 
-def pack_for_files(raws, files: Sequence[str], store: Store) -> tuple[dict[tuple[str, str], Supplied], list]:
-    """Pack the directory of every build that needs its spec's: (supplies, errors as
-    (source, path, message)). Every directory is checked before any is packed, so a
-    refused apply uploads nothing; a directory packed once is reused within the call."""
-    jobs: list[tuple[str, str, str, Path, str]] = []  # (source, where, template, directory, dockerfile)
+@dataclass(frozen=True)
+class PackJob:
+    source: str
+    where: str  # the template's path in its document
+    template: str
+    directory: Path
+    dockerfile: str
+
+
+def packing_jobs(raws, files: Sequence[str]) -> tuple[list[PackJob], list[tuple[str, str, str]]]:
+    """The directories to pack for the builds that need their spec's (read from the files'
+    documents, nothing written), and the errors as (source, path, message): a relative context
+    that names no directory, a dockerfile that is not in its context."""
+    jobs: list[PackJob] = []
     errors: list[tuple[str, str, str]] = []
     for raw in raws:
         path = file_of(raw.source, files)
@@ -126,20 +135,29 @@ def pack_for_files(raws, files: Sequence[str], store: Store) -> tuple[dict[tuple
                 errors.append((raw.source, f"{where}.build.dockerfile",
                                f"{dockerfile!r} is not in the build's context {directory}"))
             else:
-                jobs.append((raw.source, where, template["name"], directory, dockerfile))
+                jobs.append(PackJob(raw.source, where, template["name"], directory, dockerfile))
+    return jobs, errors
+
+
+def pack_for_files(raws, files: Sequence[str], store: Store) -> tuple[dict[tuple[str, str], Supplied], list]:
+    """Pack the directory of every build that needs its spec's: (supplies, errors as
+    (source, path, message)). Every directory is checked before any is packed, so a
+    refused apply uploads nothing; a directory packed once is reused within the call."""
+    jobs, errors = packing_jobs(raws, files)
     if errors:
         return {}, errors
     supplies: dict[tuple[str, str], Supplied] = {}
     packed: dict[tuple[Path, str], PackedContext] = {}
-    for source, where, name, directory, dockerfile in jobs:
-        key = (directory, dockerfile)
+    for job in jobs:
+        key = (job.directory, job.dockerfile)
         try:
             if key not in packed:
-                packed[key] = store_context(store, directory, dockerfile)
+                packed[key] = store_context(store, job.directory, job.dockerfile)
         except (ContextError, StoreError, OSError) as error:
-            errors.append((source, f"{where}.build", f"cannot pack the build context {directory}: {error}"))
+            errors.append((job.source, f"{job.where}.build", f"cannot pack the build context {job.directory}: "
+                                                            f"{error}"))
             continue
-        supplies[(source, name)] = Supplied(packed=packed[key])
+        supplies[(job.source, job.template)] = Supplied(packed=packed[key])
     return supplies, errors
 
 

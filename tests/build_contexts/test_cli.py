@@ -33,7 +33,13 @@ def test_validate_with_the_kubernetes_backend_reports_every_missing_setting(poly
     assert result.returncode == 1
     assert_no_traceback(result)
     lines = result.stderr.splitlines()
-    assert lines[-1] == "5 settings missing for the kubernetes backend."
+    assert lines[-1] == "7 problems for the kubernetes backend (5 missing settings)."
+    # What apply could not pack: the spec's directory has no Dockerfile, services/there is none.
+    assert lines[-3:-1] == [
+        f"{tmp_path / 'two.yaml'}: templates[0].build.dockerfile: 'Dockerfile' is not in the build's context "
+        f"{tmp_path}",
+        f"{tmp_path / 'two.yaml'}: templates[1].build.context: 'services/there': no directory "
+        f"{tmp_path / 'services' / 'there'} (a relative context is a sub-directory of the spec's directory)"]
     prefix = f"{tmp_path / 'two.yaml'}: "
     assert sum(line.startswith(prefix + "ops[0]: template 'here' (op a): ") for line in lines) == 2
     assert sum(line.startswith(prefix + "ops[1]: template 'there' (op b): ") for line in lines) == 2
@@ -42,7 +48,8 @@ def test_validate_with_the_kubernetes_backend_reports_every_missing_setting(poly
 
     assert polyflow("validate", str(tmp_path / "two.yaml"), env=env).returncode == 0  # no backend: no check
     local = polyflow("validate", "--backend", "local", str(tmp_path / "two.yaml"), env=env)
-    assert local.returncode == 1 and local.stderr.splitlines()[-1] == "1 setting missing for the local backend."
+    assert local.returncode == 1
+    assert local.stderr.splitlines()[-1] == "1 problem for the local backend (1 missing setting)."
     fine = polyflow("validate", "--backend", "kubernetes", SEED, ACTION,
                     env={**polyflow_env, "POLYFLOW_BUILD_REGISTRY": "registry.example.com/ml"})
     assert fine.returncode == 0, fine.stderr
