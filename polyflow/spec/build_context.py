@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator, Mapping
 
-from .plan import BuildSpec, TemplateSpec
+from .plan import BuildSpec
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -46,11 +45,3 @@ def with_named(build: BuildSpec, url: str) -> BuildSpec:
     context becomes a sub-path of it."""
     return dataclasses.replace(build, context=url, context_sub_path=relative_part(build.context))
 
-
-def builds_needing_directory(templates: Mapping[str, TemplateSpec] | Iterator) -> list[str]:
-    items = templates.items() if isinstance(templates, Mapping) else templates
-    return [name for name, template in items if needs_directory(template.build)]
-
-
-def replace_build(template: TemplateSpec, build: BuildSpec) -> TemplateSpec:
-    return dataclasses.replace(template, build=build)
