@@ -113,10 +113,14 @@ DEFAULTS: dict[str, Any] = {
     # str. A secret of type kubernetes.io/dockerconfigjson with the registry's
     # credentials, mounted at /kaniko/.docker in build pods; "" mounts none.
     "BUILD_CREDENTIALS_SECRET": "",
-    # str. kaniko's --context when a template's build gives none (e.g.
-    # "git://github.com/org/repo.git#refs/heads/main", "s3://bucket/ctx.tar.gz");
-    # a build's relative `context` is a sub-path of it.
+    # str. kaniko's --context for a build whose spec was applied with no directory
+    # (over the API without an upload or a named context; `polyflow apply` packs the
+    # spec's directory instead), e.g. "git://github.com/org/repo.git#refs/heads/main",
+    # "s3://bucket/ctx.tar.gz"; a build's relative `context` is a sub-path of it.
     "BUILD_CONTEXT": "",
+    # int >= 1, bytes. The largest build context (a tar.gz) the API takes
+    # (POST .../contexts/, docs/api.md); a larger upload is a 413.
+    "MAX_CONTEXT_BYTES": 268_435_456,
     # -- artifacts, workspaces, caching (docs/artifacts.md) -------------------------
     # str, a URL. Where ops' `path` outputs and build contexts are stored: "file:///dir",
     # "s3://bucket/prefix", "gs://bucket/prefix", "az://container/prefix" (fsspec's
@@ -171,7 +175,7 @@ BACKEND_CHOICES = ("local", "kubernetes")
 LOG_FORMAT_CHOICES = ("text", "json")
 _CHOICES: dict[str, tuple[str, ...]] = {"BACKEND": BACKEND_CHOICES, "LOG_FORMAT": LOG_FORMAT_CHOICES}
 _MINIMUMS: dict[str, int] = {"MAX_CONCURRENCY": 0, "TICK_INTERVAL": 1, "TICK_BATCH_SIZE": 1, "RUN_LEASE": 1,
-                             "KUBE_REQUEST_TIMEOUT": 1, "POD_TTL": 0,
+                             "KUBE_REQUEST_TIMEOUT": 1, "MAX_CONTEXT_BYTES": 1, "POD_TTL": 0,
                              "RECONCILE_INTERVAL": 1, "MAX_METRIC_POINTS": 1, "MAX_TRIALS": 1,
                              **dict.fromkeys(("MAX_SPEC_BYTES", "MAX_DOCUMENTS", "MAX_EXPANDED_NODES", "MAX_NESTING",
                                               "MAX_STRING_LENGTH", "MAX_OPS", "MAX_REQUEST_BYTES"), 1),

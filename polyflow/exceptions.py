@@ -33,6 +33,15 @@ class Unprocessable(InvalidInput):
     status_code = 422
 
 
+class MissingSettings(Unprocessable):
+    """Valid documents that this server's backend cannot run as its settings are (no
+    BUILD_REGISTRY for a build without an image, no context, an artifact store that cannot be
+    used): every one at once, at apply time, rather than a failed run later (HTTP 422: the
+    body is well-formed and valid; what is missing is on the server's side)."""
+
+    code = "missing_settings"
+
+
 class InvalidSpec(Unprocessable):
     """A spec text that is no YAML, is over an input limit, or holds documents that do not
     validate: `errors` holds every spec error (HTTP 422; no schema can say what the spec
@@ -45,6 +54,20 @@ class InvalidSpec(Unprocessable):
         items = [{"source": e.source, "path": e.path, "message": e.message} for e in spec_errors]
         count = len(items)
         return cls(f"{count} error{'s' if count != 1 else ''} in the documents", items)
+
+
+class TooLarge(PolyflowError):
+    """A body over its own size limit (HTTP 413)."""
+
+    status_code = 413
+    code = "too_large"
+
+
+class Unavailable(PolyflowError):
+    """A service Polyflow depends on (the artifact store) could not be used (HTTP 503)."""
+
+    status_code = 503
+    code = "unavailable"
 
 
 class NotFound(PolyflowError):

@@ -107,3 +107,27 @@ class StrictJSONParser(JSONParser):
             raise Unprocessable(f"{path}: {problem[1]}" if path else problem[1],
                                 [{"source": "body", "path": path, "message": problem[1]}])
         return data
+
+
+class BinaryStream:
+    """A body that is not read here: the view streams it (a build context, up to its own limit)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        return self.stream.read(size) if self.stream is not None else b""
+
+
+class OctetStreamParser(BaseParser):
+    media_type = "application/octet-stream"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return BinaryStream(stream)
+
+
+class GzipParser(OctetStreamParser):
+    media_type = "application/gzip"
+
+
+BINARY_PARSERS = [OctetStreamParser, GzipParser]

@@ -19,7 +19,7 @@ _ERRORS = {
     415: "a Content-Type this endpoint does not read",
     422: "a body of this schema's shape that the spec language or the pipeline refuses: a document that "
          "does not validate, params or a payload against the inputs, a value that cannot be stored "
-         "(`errors` says where)",
+         "(`errors` says where), or settings the server's backend lacks to run it (`missing_settings`)",
 }
 _ALWAYS = (400, 401, 403, 404, 406)
 _WITH_BODY = (409, 413, 415, 422)

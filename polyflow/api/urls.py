@@ -3,7 +3,7 @@ owner (a username) and project. Runs are named by UUID, everything else by name.
 
 from django.urls import path, re_path, register_converter
 
-from .views import docs, pipelines, projects, registry, runs
+from .views import contexts, docs, pipelines, projects, registry, runs
 
 
 class SegmentConverter:
@@ -39,6 +39,7 @@ urlpatterns = [
     path(P, projects.ProjectDetail.as_view(), name="api-project"),
     path(P + "members/", projects.MemberList.as_view(), name="api-members"),
     path(P + "members/<seg:user>/", projects.MemberDetail.as_view(), name="api-member"),
+    path(P + "contexts/", contexts.ContextUpload.as_view(), name="api-contexts"),
     path(P + "pipelines/", pipelines.PipelineList.as_view(), name="api-pipelines"),
     path(PIPELINE, pipelines.PipelineDetail.as_view(), name="api-pipeline"),
     path(PIPELINE + "pause/", pipelines.PipelinePause.as_view(), name="api-pipeline-pause"),

@@ -98,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     push = commands.add_parser("push", help="store outputs: --items '[{name, path, uri, optional}]' --manifest URI")
     push.add_argument("--items", required=True)
     push.add_argument("--manifest", required=True)
+    from . import contexts
+
+    contexts.add_command(commands)
     args = parser.parse_args(argv)
 
     from .store import environ_store
@@ -107,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         store = environ_store()
         if args.command == "pull":
             pull_all(store, _items(args.items, Pull), report)
+        elif args.command == "context":
+            contexts.run_command(store, args)
         else:
             push_all(store, _items(args.items, Push), args.manifest, report)
     except (StoreError, ValueError, TypeError) as exc:

@@ -19,7 +19,7 @@ from ..conf import polyflow_settings
 from . import build_states
 from .base import FAILED, PENDING, Observation, Submission
 from .builds import CONTAINER as BUILD_CONTAINER
-from .builds import build_plan, build_pod_manifest, build_pod_name, pinned_image
+from .builds import ContextSource, build_plan, build_pod_manifest, build_pod_name, pinned_image
 from .kube_client import ApiError, KubeClient
 from .kube_logs import LogArchive
 from .manifests import pod_manifest, with_image
@@ -36,6 +36,15 @@ def waiting_observation(status: str, image: str, pod: str, reason: str, message:
         return Observation(FAILED, reason=reason or "build_failed",
                            message=f"image build of {image} failed (pod {pod}): {message}".rstrip(": "))
     return None
+
+
+def context_source() -> ContextSource:
+    """The artifact store as the scheduler sees it, for the init container of a packed context."""
+    from ..artifacts.store import settings_store
+
+    store = settings_store()
+    return ContextSource(polyflow_settings.ARTIFACTS_IMAGE, store.url, dict(store.options),
+                         polyflow_settings.ARTIFACTS_CREDENTIALS_SECRET)
 
 
 class KubeBuilds:
@@ -63,7 +72,7 @@ class KubeBuilds:
                 build.pipeline, build.template, build.hash, build.tries + 1), namespace=self.client.namespace)
         self.client.submit_pod(build_pod_manifest(
             plan, build.pod, self.client.namespace, polyflow_settings.BUILD_EXECUTOR_IMAGE,
-            polyflow_settings.BUILD_CREDENTIALS_SECRET))
+            polyflow_settings.BUILD_CREDENTIALS_SECRET, context_source() if plan.packed_uri else None))
         with transaction.atomic():
             BuildWaiter.objects.get_or_create(pod=submission.key, defaults={"build": build, "manifest": manifest})
         return submission.key

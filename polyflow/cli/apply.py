@@ -120,6 +120,7 @@ def apply_files(files: tuple[str, ...], owner, project_name: str):
     names = {raw.data.get("name") for raw in raws if isinstance(raw.data, dict) and raw.data.get("kind") == "action"}
     stored_before = set(Action.objects.filter(owner=owner, name__in=names - {None}).values_list("pk", flat=True))
 
+    supplies = pack_contexts(raws, files, owner)
     lines = []
     try:
         with transaction.atomic():
@@ -127,7 +128,7 @@ def apply_files(files: tuple[str, ...], owner, project_name: str):
             if project is None:
                 project = create_project(owner, project_name)
                 lines.append(f"project {owner_name}/{project_name}: created")
-            result = apply_documents(project, raws, contents=contents)
+            result = apply_documents(project, raws, contents=contents, supplies=supplies)
     except PolyflowError as error:
         if error.errors:
             _fail([(item.get("source", ""), item.get("path", ""), item.get("message", "")) for item in error.errors])
@@ -146,15 +147,48 @@ def apply_files(files: tuple[str, ...], owner, project_name: str):
     return lines, result
 
 
+def pack_contexts(raws, files: tuple[str, ...], owner) -> dict:
+    """On the kubernetes backend, the directory of each build that needs its spec's, packed and
+    stored by digest (services/build_contexts.py); first, every setting the pipelines lack is
+    reported at once (exit 1) so nothing is uploaded for documents that cannot run. Other
+    backends build no images: nothing is packed."""
+    from polyflow.artifacts.store import StoreError, settings_store
+    from polyflow.conf import polyflow_settings
+    from polyflow.exceptions import MissingSettings
+    from polyflow.services.apply import DatabaseRegistry, check_settings, spec_limits
+    from polyflow.services.build_contexts import pack_for_files
+    from polyflow.spec import SpecValidationError, check
+
+    if polyflow_settings.BACKEND != "kubernetes":
+        return {}
+    try:
+        compilation = check(raws, registry=DatabaseRegistry(owner), require_registry=True, limits=spec_limits())
+    except SpecValidationError:
+        return {}  # the apply reports every error
+    try:
+        check_settings(compilation.pipelines, compilation.sources, directory_packed=True)
+    except MissingSettings as error:
+        _fail([(item.get("source", ""), item.get("path", ""), item.get("message", "")) for item in error.errors],
+              "nothing was applied or packed.")
+    try:
+        store = settings_store()
+    except StoreError as error:
+        raise click.ClickException(str(error)) from None
+    supplies, errors = pack_for_files(raws, files, store)
+    if errors:
+        _fail(errors)
+    return supplies
+
+
 def print_warnings(warnings) -> None:
     """What is valid but likely wrong, on stderr: the exit status stays the command's."""
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
 
 
-def _fail(items: list[tuple[str, str, str]]):
+def _fail(items: list[tuple[str, str, str]], outcome: str = "nothing was applied."):
     for item in items:
         click.echo(": ".join(part for part in item if part), err=True)
     count = len(items)
-    click.echo(f"{count} error{'s' if count != 1 else ''} found; nothing was applied.", err=True)
+    click.echo(f"{count} error{'s' if count != 1 else ''} found; {outcome}", err=True)
     raise SystemExit(1)

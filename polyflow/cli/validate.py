@@ -17,14 +17,23 @@ MAX_OPS_SHOWN = 12
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def validate(files: tuple[str, ...]) -> None:
+@click.option("--backend", type=click.Choice(["local", "kubernetes"]),
+              help="Also check that the settings (POLYFLOW_* variables) give this backend everything the "
+                   "pipelines need: BUILD_REGISTRY for builds without an image, a context, a usable artifact "
+                   "store. Every missing setting is reported.")
+def validate(files: tuple[str, ...], backend: str | None) -> None:
     """Validate pipeline, action and event documents in FILES.
 
     Every error of every file is reported as `FILE: PATH: message`. Actions
     and events that the files reference but do not define are listed: they
     are resolved from the registry at apply time.
 
-    Exit status: 0 when all files are valid, 1 when any is not, 2 on usage errors.
+    With --backend, the settings that backend would run the pipelines with
+    are checked too, as `polyflow apply` checks them (a build without a
+    context counts as having its spec's directory, which apply packs).
+
+    Exit status: 0 when all files are valid, 1 when any is not (or a setting
+    is missing), 2 on usage errors.
     """
     # Imported here: `polyflow --help` lists this command without loading the spec language.
     from polyflow.conf import environ_setting
@@ -46,7 +55,32 @@ def validate(files: tuple[str, ...]) -> None:
     from polyflow.spec.shell import shell_warnings
 
     print_warnings(shell_warnings(compilation))
+    if backend:
+        _check_settings(compilation, backend, raws, files)
     click.echo(summary(compilation))
+
+
+def _check_settings(compilation: Compilation, backend: str, raws, files: tuple[str, ...]) -> None:
+    """What `polyflow apply` would refuse on `backend`: missing settings, and the build
+    directories it could not pack (nothing is packed here)."""
+    from polyflow.backends.requirements import environ_settings, missing_settings
+
+    with configuration_errors_as_usage_errors():
+        settings = environ_settings(backend)
+    missing = missing_settings(compilation.pipelines, settings, directory_packed=True)
+    problems = [f"{compilation.sources.get(item.pipeline, '')}: {item.path}: {item.where}: {item.message}"
+                for item in missing]
+    if backend == "kubernetes":
+        from polyflow.services.build_contexts import packing_jobs
+
+        problems += [": ".join(part for part in error if part) for error in packing_jobs(raws, files)[1]]
+    for line in problems:
+        click.echo(line, err=True)
+    if problems:
+        count = len(problems)
+        click.echo(f"{count} problem{'s' if count != 1 else ''} for the {backend} backend "
+                   f"({len(missing)} missing setting{'s' if len(missing) != 1 else ''}).", err=True)
+        raise SystemExit(1)
 
 
 def summary(compilation: Compilation) -> str:

@@ -23,6 +23,7 @@ from ..models import OperationRun
 from ..services.transitions import transition
 from ..statuses import OP_SUBMITTED, OpStatus
 from ..telemetry.context import about
+from .outcomes import failure
 from .write import ToSchedule
 
 logger = logging.getLogger("polyflow.scheduler")
@@ -35,6 +36,7 @@ class Answers:
     transient: dict[int, str] = field(default_factory=dict)  # op run pk -> why it is to be sent again
     keys: dict[int, str] = field(default_factory=dict)  # op run pk -> attempt key
     backends: dict[int, str] = field(default_factory=dict)
+    attempts: dict[int, tuple] = field(default_factory=dict)  # op run pk -> (attempt, OpSpec or None)
 
 
 def submit(backend_for: Callable[[str], Backend], scheduled: Iterable[ToSchedule]) -> Answers:
@@ -44,6 +46,7 @@ def submit(backend_for: Callable[[str], Backend], scheduled: Iterable[ToSchedule
         submission = item.submission
         answers.keys[pk] = submission.key
         answers.backends[pk] = item.backend
+        answers.attempts[pk] = (submission.attempt, item.spec)
         # What the backend logs while it submits (retries, refusals) is about this attempt.
         with about(submission.run_uuid, submission.pipeline, submission.op, submission.attempt):
             try:
@@ -80,10 +83,27 @@ def record(answers: Answers, now) -> tuple[int, list[tuple[str, str]]]:
                 OperationRun.objects.filter(pk__in=list(gone)).update(
                     handle=_by_pk({pk: answers.handles[pk] for pk in gone}))
                 orphans = [(answers.backends[pk], answers.handles[pk]) for pk in gone]
-        failed = transition(list(answers.permanent), OpStatus.FAILED, model=OperationRun, now=now,
-                            per_row={pk: {"reason": "submit_error", "message": message}
-                                     for pk, message in answers.permanent.items()})
+        failed = _refused(answers, now)
     return len(failed), orphans
+
+
+def _refused(answers: Answers, now) -> list[int]:
+    """A submit the backend refused is a failed attempt like any other: retried while the op's
+    retries (`max_retries`, or its template's `environment.max_restarts`) last, then failed."""
+    by_status: dict[str, dict[int, dict]] = defaultdict(dict)
+    for pk, message in answers.permanent.items():
+        attempt, spec = answers.attempts.get(pk, (1, None))
+        if spec is None:
+            by_status[OpStatus.FAILED][pk] = {"reason": "submit_error", "message": message}
+            continue
+        outcome = failure(spec, attempt, "submit_error", message, now)
+        by_status[outcome.status][pk] = {**outcome.fields, "reason": outcome.reason, "message": outcome.message}
+    failed = []
+    for status, rows in by_status.items():
+        moved = transition(list(rows), status, model=OperationRun, now=now, per_row=rows)
+        if status == OpStatus.FAILED:
+            failed += moved
+    return failed
 
 
 def _by_pk(values: Mapping[int, str]) -> Case:

@@ -399,7 +399,7 @@ class _Worker:
                     continue
                 # A resend goes to the backend that was chosen for it.
                 chosen = op.backend if op.status == OpStatus.SCHEDULED and op.backend else backend
-                result[run.pk].append(ToSchedule(op, run.pk, submission, chosen))
+                result[run.pk].append(ToSchedule(op, run.pk, submission, chosen, run.plan.op(op.name)))
         return result, again
 
 

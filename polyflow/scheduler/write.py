@@ -22,6 +22,7 @@ from django.utils import timezone
 from ..backends.base import Submission
 from ..models import OperationRun, PipelineRun
 from ..services.transitions import record_created, transition
+from ..spec.plan import OpSpec
 from ..statuses import OP_FINAL, RUN_FINAL, OpStatus
 from ..telemetry.context import about
 from .decide import RunDecision
@@ -39,6 +40,7 @@ class ToSchedule:
     run_pk: int
     submission: Submission
     backend: str
+    spec: OpSpec | None = None  # its retries: a submit the backend refuses is a failed attempt
 
 
 @dataclass

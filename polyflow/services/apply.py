@@ -14,14 +14,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from ..backends.requirements import missing_settings, settings_now
 from ..conf import polyflow_settings
-from ..exceptions import Conflict, InvalidSpec, NotFound, Unprocessable
+from ..exceptions import Conflict, InvalidSpec, MissingSettings, NotFound, Unprocessable
 from ..models import Action, Event, EventSubscription, Operation, Pipeline
 from ..spec import ActionSpec, Plan, RawDocument, Registry, SpecValidationError, check, parse_yaml
 from ..spec.limits import Limits, limits_from
 from ..spec.plan import ScheduleSpec, template_from_dict, thaw
 from ..spec.schemas.documents import MAX_ACTION_VERSION
 from ..spec.shell import shell_warnings
+from .build_contexts import Supplies, supply_action_template, supply_plan
 
 
 class DatabaseRegistry(Registry):
@@ -82,13 +84,16 @@ def apply_documents(
     expect_name: str | None = None,
     contents: dict[str, str] | None = None,
     now=None,
+    supplies: Supplies | None = None,
 ) -> ApplyResult:
     """Validate documents against the owner's registry and store them.
 
     `expect_kind` restricts the body to a single document of that kind (the
     pipeline and action endpoints). `mode` is "apply" (create or update),
     "create" (409 when the pipeline exists) or "update" (404 when it does not,
-    and the document must keep `expect_name`).
+    and the document must keep `expect_name`). `supplies` are the spec directories of builds
+    that need theirs (services/build_contexts.py). Every setting the backend lacks to run the
+    pipelines is a MissingSettings naming them all (backends/requirements.py).
     """
     if expect_kind is not None:
         kinds = [raw.data.get("kind") if isinstance(raw.data, dict) else None for raw in raws]
@@ -106,16 +111,24 @@ def apply_documents(
     contents = contents or {}
     result = ApplyResult(warnings=shell_warnings(compilation))
     raw_by_source = {raw.source: raw for raw in raws}
+    supplies = supplies or {}
+    action_sources = {spec.name: raw_for(raws, "action", spec.name).source for spec in compilation.actions}
+    actions = [dataclasses.replace(spec, template=supply_action_template(spec.template, action_sources[spec.name],
+                                                                         supplies))
+               for spec in compilation.actions]
+    plans = [supply_plan(plan, compilation.sources[plan.name], supplies, action_sources)
+             for plan in compilation.pipelines]
+    check_settings(plans, compilation.sources)
     try:
         with transaction.atomic():
             versions = {}
-            for spec in compilation.actions:
+            for spec in actions:
                 action = _store_action(owner, spec, _content(raw_for(raws, "action", spec.name), contents), user)
                 versions[spec.name] = max(versions.get(spec.name, 0), action.version)
                 result.actions.append(action)
             for spec in compilation.events:
                 result.events.append(_store_event(owner, spec, _content(raw_for(raws, "event", spec.name), contents)))
-            for plan in compilation.pipelines:
+            for plan in plans:
                 plan = _pin_action_versions(plan, versions)
                 source = compilation.sources[plan.name]
                 if expect_name is not None and plan.name != expect_name:
@@ -126,6 +139,18 @@ def apply_documents(
     except IntegrityError:
         raise Conflict("another request changed the same objects at the same time; try again") from None
     return result
+
+
+def check_settings(plans, sources: Mapping[str, str], directory_packed: bool = False) -> None:
+    """Raise MissingSettings with everything this server's backend lacks to run `plans`."""
+    settings = settings_now()
+    missing = missing_settings(plans, settings, directory_packed)
+    if missing:
+        count = len(missing)
+        raise MissingSettings(
+            f"{count} setting{'s' if count != 1 else ''} missing for the {settings.backend} backend: "
+            + "; ".join(str(item) for item in missing),
+            [item.as_error(sources.get(item.pipeline, "")) for item in missing])
 
 
 def raw_for(raws, kind: str, name: str) -> RawDocument:
@@ -155,7 +180,8 @@ def _store_action(owner, spec: ActionSpec, content: str, user) -> Action:
     if spec.version is not None:
         same = existing.filter(version=spec.version).first()
         if same is not None:
-            if same.template != template:
+            # Read back through the plan's form: a version stored before a field was added is the same.
+            if thaw(template_from_dict(same.template)) != template:
                 raise Conflict(f"action {spec.name!r} version {spec.version} exists with another template; "
                                "an action version never changes: give a new version (or none for the next)")
             return same

@@ -85,6 +85,12 @@ class BuildSpec:
     context: str | None = None
     image: str | None = None
     build_args: Mapping[str, str] = _empty_mapping()
+    # Set at apply time, never by a spec (docs/kubernetes.md "Build contexts"): the packed
+    # context in the artifact store (its URI and digest), and a sub-directory of the context
+    # (packed or named by URL) to build in.
+    packed_uri: str | None = None
+    packed_digest: str | None = None
+    context_sub_path: str | None = None
 
 
 @dataclass(frozen=True)

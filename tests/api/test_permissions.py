@@ -8,6 +8,9 @@ Without any access a thing does not exist (404, never 403); with too little it
 is 403; without credentials 401.
 """
 
+import gzip
+import hashlib
+
 import pytest
 
 from polyflow.models import Action, Event, OperationRun, Pipeline, PipelineRun, Project, ProjectMember
@@ -24,6 +27,10 @@ ALLOWED = {
     OWNER_ACT: {"owner", "member", "staff"},
 }
 
+# A build context (a tar.gz, sent as bytes) and its digest.
+CONTEXT = gzip.compress(b"\0" * 1024, mtime=0)
+CONTEXT_DIGEST = "sha256:" + hashlib.sha256(CONTEXT).hexdigest()
+
 RUN = "alice/vision/runs/{active}/"
 STOPPED = "alice/vision/runs/{stopped}/"
 
@@ -39,6 +46,7 @@ ENDPOINTS = [
     ("DELETE", "alice/vision/members/ed/", None, ADMIN, 204),
     ("GET", "alice/vision/pipelines/", None, READ, 200),
     ("POST", "alice/vision/pipelines/", pipeline_yaml("fresh"), ACT, 201),
+    ("POST", f"alice/vision/contexts/?digest={CONTEXT_DIGEST}", CONTEXT, ACT, 201),
     ("GET", "alice/vision/pipelines/train/", None, READ, 200),
     ("PUT", "alice/vision/pipelines/train/", pipeline_yaml("train"), ACT, 200),
     ("DELETE", "alice/vision/pipelines/spare/", None, ACT, 204),
@@ -86,7 +94,10 @@ def expected_status(level: str, role: str, allowed_status: int) -> int:
 
 def call(world, role, method, path, body):
     url = path.format(active=world.active_run.uuid, stopped=world.stopped_run.uuid)
-    kwargs = {"yaml": body} if isinstance(body, str) else {"json": body}
+    if isinstance(body, bytes):
+        kwargs = {"data": body, "headers": {"Content-Type": "application/gzip"}}
+    else:
+        kwargs = {"yaml": body} if isinstance(body, str) else {"json": body}
     return world.api(USER_OF_ROLE[role]).request(method, url, **kwargs)
 
 

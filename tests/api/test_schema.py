@@ -32,6 +32,7 @@ EXPECTED = {
     P: {"get", "patch", "delete"},
     P + "members/": {"get", "post"},
     P + "members/{user}/": {"get", "patch", "delete"},
+    P + "contexts/": {"post"},
     P + "pipelines/": {"get", "post"},
     P + "pipelines/{name}/": {"get", "put", "delete"},
     P + "pipelines/{name}/pause/": {"post"},

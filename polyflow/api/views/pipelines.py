@@ -8,11 +8,13 @@ from ...selectors.pipelines import get_pipeline, pipelines_of
 from ...selectors.runs import recent_runs_grid, runs_in_slot_order, runs_of
 from ...services.apply import apply_documents
 from ...services.backfill import backfill
+from ...services.build_contexts import api_supplies
 from ...services.pipelines import delete_pipeline, set_paused
 from ...services.runs import trigger_run
 from ..documents import documents_from_body
 from ..parsers import YAML_PARSERS, StrictJSONParser
 from ..schema import doc
+from ..serializers.contexts import PipelineContextQuerySerializer
 from ..serializers.documents import document_request
 from ..serializers.pipelines import PipelineDetailSerializer, PipelineSerializer
 from ..serializers.runs import (
@@ -25,6 +27,12 @@ from ..serializers.runs import (
 )
 from .base import ApiView
 
+CONTEXT_DESCRIPTION = (
+    "Builds without a context (or with a relative one) build from the spec's directory: `?context=` names it, "
+    "as the digest of a context uploaded to this project (`POST contexts/`) or a URL given to kaniko. Every "
+    "setting the server's backend lacks to run the pipeline (`BUILD_REGISTRY` for a build without an image, a "
+    "context, a usable artifact store) is a 422 `missing_settings` listing them all.")
+
 
 class PipelineList(ApiView):
     schema_tags = ["pipelines"]
@@ -35,12 +43,14 @@ class PipelineList(ApiView):
         return self.paginated(pipelines_of(self.project(Access.READ)), PipelineSerializer)
 
     @doc(summary="Create a pipeline from its document (409 when it exists)",
+         description=CONTEXT_DESCRIPTION, parameters=[PipelineContextQuerySerializer],
          request=document_request("pipeline"), responses={201: PipelineDetailSerializer})
     def post(self, request, owner, project):
         project = self.project(Access.ACT)
+        context = self.query(PipelineContextQuerySerializer).get("context")
         raws, contents = documents_from_body(request.data)
         result = apply_documents(project, raws, contents=contents, user=request.user, expect_kind="pipeline",
-                                 mode="create")
+                                 mode="create", supplies=api_supplies(project, context, raws))
         pipeline, _ = result.pipelines[0]
         return Response(PipelineDetailSerializer(pipeline).data, status=status.HTTP_201_CREATED)
 
@@ -54,14 +64,15 @@ class PipelineDetail(ApiView):
         return Response(PipelineDetailSerializer(get_pipeline(self.project(Access.READ), name)).data)
 
     @doc(summary="Replace a pipeline's document (the name must stay); runs already created keep "
-                 "their plan", request=document_request("pipeline"),
-         responses={200: PipelineDetailSerializer})
+                 "their plan", description=CONTEXT_DESCRIPTION, parameters=[PipelineContextQuerySerializer],
+         request=document_request("pipeline"), responses={200: PipelineDetailSerializer})
     def put(self, request, owner, project, name):
         project = self.project(Access.ACT)
         get_pipeline(project, name)
+        context = self.query(PipelineContextQuerySerializer).get("context")
         raws, contents = documents_from_body(request.data)
         result = apply_documents(project, raws, contents=contents, user=request.user, expect_kind="pipeline",
-                                 mode="update", expect_name=name)
+                                 mode="update", expect_name=name, supplies=api_supplies(project, context, raws))
         pipeline, _ = result.pipelines[0]
         return Response(PipelineDetailSerializer(pipeline).data)
 
