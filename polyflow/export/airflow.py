@@ -26,13 +26,18 @@ def export(plan: Plan, *, executor: str = "kubernetes", airflow_version: str | N
 
     Raises NotCarried listing every feature Airflow cannot express; ValueError for a bad option.
     """
-    if airflow_version is not None and str(airflow_version).split(".")[0] not in AIRFLOW_VERSIONS:
+    major = None if airflow_version is None else str(airflow_version).split(".")[0]
+    if major is not None and major not in AIRFLOW_VERSIONS:
         raise ValueError(f"airflow_version {airflow_version!r}: the DAG file is written for Airflow 2.10 or 3.x")
     if namespace is None:
         from ..conf import polyflow_settings
 
         namespace = polyflow_settings.KUBE_NAMESPACE
     description, findings = describe(plan, executor, namespace=namespace)
+    if plan.schedule is not None and plan.schedule.kind == "interval" and major != "3":
+        findings.warn("schedule.frequency", "Airflow 2.10 has no DeltaTriggerTimetable (2.11 and 3 do): there the "
+                                            "DAG falls back to DeltaDataIntervalTimetable, whose run for a slot "
+                                            "starts one interval after it")
     if findings.problems:
         raise NotCarried("airflow", findings.problems)
     header = (f"Airflow DAG of Polyflow pipeline {plan.name!r} ({executor} executor), "

@@ -43,7 +43,11 @@ TIMETABLE_IMPORTS = '''\
 try:
     from airflow.sdk import CronTriggerTimetable, DeltaTriggerTimetable
 except ImportError:
-    from airflow.timetables.trigger import CronTriggerTimetable, DeltaTriggerTimetable
+    from airflow.timetables.trigger import CronTriggerTimetable
+    try:
+        from airflow.timetables.trigger import DeltaTriggerTimetable
+    except ImportError:  # Airflow 2.10: a slot's run starts one interval after it (see the export's warning)
+        from airflow.timetables.interval import DeltaDataIntervalTimetable as DeltaTriggerTimetable
 '''
 
 LOCAL_TASK = '''\

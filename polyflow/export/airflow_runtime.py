@@ -142,6 +142,8 @@ def pod_of(op_spec: Mapping, params: Mapping, globals_: Mapping) -> dict:
     pod = fill(op_spec["pod"], replacements_of(op_spec, params, globals_))
     metadata = pod["metadata"]
     metadata["annotations"]["polyflow.dev/params"] = params_json(params)
+    if globals_[SCHEDULE_AT] is None:  # a run without a slot: Polyflow writes no such annotation
+        metadata["annotations"].pop("polyflow.dev/schedule-at", None)
     # A label value is 63 characters of [A-Za-z0-9._-]: Airflow's run ids are not.
     metadata["labels"] = {key: _LABEL_VALUE.sub("-", value)[:63].strip("-._") or "none"
                           for key, value in metadata["labels"].items()}
