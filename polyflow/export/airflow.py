@@ -18,6 +18,15 @@ __all__ = ["EXECUTORS", "export"]
 AIRFLOW_VERSIONS = ("2", "3")  # the major versions a DAG file can be pinned to
 
 
+def kube_namespace() -> str:
+    """POLYFLOW['KUBE_NAMESPACE'] where Django's settings are loaded (the API), else $POLYFLOW_KUBE_NAMESPACE."""
+    from django.conf import settings
+
+    from ..conf import environ_setting, polyflow_settings
+
+    return polyflow_settings.KUBE_NAMESPACE if settings.configured else environ_setting("KUBE_NAMESPACE")
+
+
 def export(plan: Plan, *, executor: str = "kubernetes", airflow_version: str | None = None,
            namespace: str | None = None, **_) -> Export:
     """The DAG file for `plan`. `executor`: "kubernetes" (a KubernetesPodOperator per op, the pod Polyflow
@@ -30,9 +39,7 @@ def export(plan: Plan, *, executor: str = "kubernetes", airflow_version: str | N
     if major is not None and major not in AIRFLOW_VERSIONS:
         raise ValueError(f"airflow_version {airflow_version!r}: the DAG file is written for Airflow 2.10 or 3.x")
     if namespace is None:
-        from ..conf import polyflow_settings
-
-        namespace = polyflow_settings.KUBE_NAMESPACE
+        namespace = kube_namespace()
     description, findings = describe(plan, executor, namespace=namespace)
     if plan.schedule is not None and plan.schedule.kind == "interval" and major != "3":
         findings.warn("schedule.frequency", "Airflow 2.10 has no DeltaTriggerTimetable (2.11 and 3 do): there the "

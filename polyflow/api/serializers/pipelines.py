@@ -53,3 +53,14 @@ class PipelineDetailSerializer(PipelineSerializer):
     def get_ops(self, pipeline):
         return OpSummarySerializer(pipeline.plan.get("ops", []), many=True).data
 
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=["airflow", "argo"], help_text="the engine to export to")
+    executor = serializers.ChoiceField(
+        choices=["kubernetes", "local"], required=False,
+        help_text="airflow: KubernetesPodOperator tasks running Polyflow's pods (default), or BashOperator tasks "
+                  "running the commands on the Airflow worker as the local backend does")
+    airflow_version = serializers.RegexField(
+        r"^[23](\.[0-9]+)*$", required=False, max_length=20,
+        help_text="airflow: pin the DAG file to Airflow 2.10 or 3.x (default: it adapts to the Airflow that loads it)")
