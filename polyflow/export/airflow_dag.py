@@ -115,6 +115,15 @@ def describe(plan: Plan, executor: str = "kubernetes", *, now: dt.datetime | Non
     groups = frozenset(op.name for op in plan.ops if op.matrix is not None)
     tasks = tuple(describe_task(plan, plan.op(name), executor, groups, findings, namespace)
                   for name in plan.order)
+    feeding: dict[str, set] = {}
+    for task in tasks:
+        if task.expand_from is not None:
+            feeding.setdefault(task.expand_from[0], set()).add(task.expand_from[1])
+    for upstream, outputs in feeding.items():
+        if len(outputs) > 1:
+            findings.refuse(f"ops.{upstream}.outputs", f"mappings over several of its outputs "
+                                                       f"({', '.join(sorted(outputs))}): Airflow maps only over a "
+                                                       f"task's one return value")
     if plan.events:
         findings.warn("events", f"runs on events ({', '.join(plan.events)}) are not carried: Airflow has no "
                                 f"Polyflow events; trigger the DAG through Airflow (its API or an Asset) instead")
@@ -369,11 +378,6 @@ def matrix_expansion(op: OpSpec, groups: frozenset[str], findings: Findings
                                f"downstream when any instance failed and ranks none (kind mapping is carried, "
                                f"through dynamic task mapping)")
         return None, None
-    if matrix.early_stopping:
-        findings.refuse(f"{where}.early_stopping", "Airflow stops no mapped task instances early")
-    if matrix.metric is not None:
-        findings.warn(f"{where}.metric", "carried as nothing: Airflow ranks no mapped task instances "
-                                         "(best-trial references are refused)")
     if isinstance(matrix.values, str):
         refs = list(references_in(matrix.values))
         ref = refs[0] if len(refs) == 1 and refs[0].whole and refs[0].namespace == "ops" else None

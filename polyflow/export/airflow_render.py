@@ -87,7 +87,7 @@ class PolyflowLocalTask(BashOperator):
         self.bash_command = f"exec {shlex.join(argv)}  # polyflow op {self.polyflow_op}"
         self.env, self.cwd = env, cwd
         super().execute(context)
-        return push_outputs(context, read_outputs(outputs_file))
+        return push_outputs(self, context, read_outputs(outputs_file))
 '''
 
 POD_TASK = '''\
@@ -119,7 +119,7 @@ class PolyflowPodTask(KubernetesPodOperator):
     def execute(self, context):
         check_upstream_skips(self, context)
         self.pod_template_dict = self.polyflow_pod(context)
-        return push_outputs(context, super().execute(context) or {})
+        return push_outputs(self, context, super().execute(context) or {})
 '''
 
 HELPERS = '''\
@@ -131,11 +131,13 @@ def check_upstream_skips(task, context):
             raise AirflowSkipException(f"skip_on_upstream_skip: upstream {', '.join(skipped)} skipped")
 
 
-def push_outputs(context, outputs):
-    """Each output under its own XCom key too, for a mapping over it; all of them as the return value."""
+def push_outputs(task, context, outputs):
+    """Each output under its own XCom key. The return value is the output a mapping downstream maps
+    over (Airflow maps only over a return value), else all of them."""
     for name, value in outputs.items():
         context["ti"].xcom_push(key=name, value=value)
-    return outputs
+    feeds = OPS[task.polyflow_op]["feeds"]
+    return outputs.get(feeds) if feeds else outputs
 '''
 
 
@@ -208,17 +210,18 @@ def task_source(task: TaskDescription, operator: str) -> str:
         return (f"    tasks[{task.task_id!r}] = {operator}.partial(\n        {joined},\n"
                 f"    ).expand(polyflow_trial={trials})\n")
     if task.expand_from is not None:
-        upstream, output = task.expand_from
-        joined = joined.replace(f"polyflow_op={task.task_id!r}", f"polyflow_op={task.task_id!r}")
+        upstream, _ = task.expand_from  # the upstream returns that output (see push_outputs)
         return (f"    tasks[{task.task_id!r}] = {operator}.partial(\n        {joined},\n"
-                f"    ).expand(polyflow_trial=tasks[{upstream!r}].output[{output!r}])\n")
+                f"    ).expand(polyflow_trial=tasks[{upstream!r}].output)\n")
     return f"    tasks[{task.task_id!r}] = {operator}(\n        {joined},\n    )\n"
 
 
 def render(description: DagDescription, *, airflow_version: str | None = None, header: str = "") -> str:
     local = description.executor == "local"
     operator = "PolyflowLocalTask" if local else "PolyflowPodTask"
-    ops = {task.task_id: {**task.spec, "skip_on_upstream_skip": task.skip_on_upstream_skip}
+    feeds = {task.expand_from[0]: task.expand_from[1] for task in description.tasks if task.expand_from}
+    ops = {task.task_id: {**task.spec, "skip_on_upstream_skip": task.skip_on_upstream_skip,
+                          "feeds": feeds.get(task.task_id)}
            for task in description.tasks}
     schedule, start, end = schedule_source(description)
     dag_arguments = [

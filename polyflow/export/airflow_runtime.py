@@ -77,21 +77,17 @@ def run_globals(context, op: str) -> dict:
 
 
 def xcom_lookup(context, globals_: Mapping, tasks: Mapping[str, str], groups: frozenset):
-    """Read `{{ ops.X.outputs.Y }}` from X's XCom (the list over its trials for a mapped X)."""
+    """Read `{{ ops.X.outputs.Y }}` from X's XCom under key Y (the list over its trials for a mapped X)."""
     ti = context["ti"]
-    cache: dict = {}
 
     def lookup(spec):
         if "global" in spec:
             return globals_[spec["global"]]
         upstream, name = spec["ref"]
-        if upstream not in cache:
-            cache[upstream] = ti.xcom_pull(task_ids=tasks[upstream], key="return_value")
-        published = cache[upstream]
+        published = ti.xcom_pull(task_ids=tasks[upstream], key=name)
         if upstream in groups:
-            items = [] if published is None else [published] if isinstance(published, dict) else list(published)
-            return [(item or {}).get(name) for item in items]
-        return (published or {}).get(name)
+            return [] if published is None else list(published)
+        return published
 
     return lookup
 

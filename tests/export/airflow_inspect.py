@@ -7,7 +7,7 @@ schedule, dates, catchup, max_active_runs, max_active_tasks, dagrun_timeout and 
 operator, upstream tasks, trigger rule, retries, retry delays, exponential backoff,
 max_retry_delay, execution_timeout, depends_on_past, concurrency and whether it is mapped.
 
-With PODS.json ({dag_id: {task_id: {"run_id", "try_number", "xcom": {task: value}}}}), the pod
+With PODS.json ({dag_id: {task_id: {"run_id", "try_number", "xcom": {task: {key: value}}}}}), the pod
 each named KubernetesPodOperator task would submit for that context, as KubernetesPodOperator
 builds it (`build_pod_request_obj`), in Kubernetes' JSON. No cluster is reached: a kubeconfig
 naming an unreachable server only lets the operator's hook make its client.
@@ -52,10 +52,11 @@ def schedule_of(dag) -> dict:
 
 def task_of(task) -> dict:
     backoff = task.retry_exponential_backoff
+    mapped = type(task).__name__ == "MappedOperator"
+    operator = task.operator_class if mapped else type(task)
     return {
-        "operator": type(task).__name__ if not getattr(task, "is_mapped", False) else task.operator_class.__name__
-        if hasattr(task, "operator_class") else type(task).__name__,
-        "mapped": bool(getattr(task, "is_mapped", False)) or type(task).__name__ == "MappedOperator",
+        "operator": getattr(operator, "__name__", str(operator)),
+        "mapped": mapped,
         "upstream": sorted(task.upstream_task_ids),
         "trigger_rule": str(getattr(task.trigger_rule, "value", task.trigger_rule)),
         "retries": task.retries,
@@ -92,7 +93,7 @@ class FakeTaskInstance:
         self._xcom = xcom
 
     def xcom_pull(self, task_ids, key="return_value", **_):
-        return self._xcom.get(task_ids)
+        return self._xcom.get(task_ids, {}).get(key)  # each output under its own key, as the DAG pushes them
 
 
 def pod_of(dag, task_id, given) -> dict:
