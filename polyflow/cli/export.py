@@ -20,7 +20,8 @@ TARGETS = ("airflow", "argo")
               help="airflow: KubernetesPodOperator tasks running Polyflow's pods (default), or BashOperator "
                    "tasks running the commands on the Airflow worker as the local backend does.")
 @click.option("--airflow-version", metavar="V",
-              help="airflow: pin the DAG file to Airflow 2.10 or 3.x (default: it adapts to the Airflow that loads it).")
+              help="airflow: pin the DAG file to Airflow 2.10 or 3.x (default: it adapts to the Airflow that "
+                   "loads it).")
 def export(target: str, files: tuple[str, ...], pipeline_name: str | None, output: str | None,
            executor: str | None, airflow_version: str | None) -> None:
     """Export a pipeline of FILES (read as `polyflow validate` reads them) to TARGET: an Airflow DAG

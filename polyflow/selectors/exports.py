@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 
 from ..exceptions import InvalidInput, Unprocessable
@@ -16,18 +17,18 @@ class NotCarriedError(Unprocessable):
     code = "not_carried"
 
 
+def available_targets() -> list[str]:
+    """The export targets this installation has (their module is there), for the API's choices."""
+    return [target for target, module in sorted(TARGETS.items()) if importlib.util.find_spec(module) is not None]
+
+
 def export_pipeline(pipeline: Pipeline, target: str, options: Mapping[str, object]) -> Export:
     """The pipeline's current plan written for `target`; options as the target's `export` takes them."""
-    if target not in TARGETS:
-        raise InvalidInput(f"unknown export target {target!r}: choose one of {', '.join(sorted(TARGETS))}",
+    if target not in available_targets():
+        raise InvalidInput(f"unknown export target {target!r}: choose one of {', '.join(available_targets())}",
                            [{"source": "query", "path": "to", "message": "unknown export target"}])
     try:
-        export = exporter(target)
-    except ImportError:
-        raise InvalidInput(f"export to {target} is not part of this version of Polyflow",
-                           [{"source": "query", "path": "to", "message": "not available"}]) from None
-    try:
-        return export(Plan.from_dict(pipeline.plan), **{key: value for key, value in options.items()
+        return exporter(target)(Plan.from_dict(pipeline.plan), **{key: value for key, value in options.items()
                                                          if value is not None})
     except NotCarried as error:
         count = len(error.problems)

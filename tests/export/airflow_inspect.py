@@ -2,8 +2,8 @@
 
     python airflow_inspect.py DAG_FOLDER OUT.json [PODS.json]
 
-Writes to OUT.json (Airflow logs on stdout) {"import_errors": {file: error}, "dags": {dag_id: {...}}, "pods": {...}}: per DAG its
-schedule, dates, catchup, max_active_runs, max_active_tasks, dagrun_timeout and per task its
+Writes to OUT.json (Airflow logs on stdout) {"import_errors": {file: error}, "dags": {dag_id: {...}},
+"pods": {...}}: per DAG its schedule, dates, catchup, max_active_runs, max_active_tasks, dagrun_timeout and per task its
 operator, upstream tasks, trigger rule, retries, retry delays, exponential backoff,
 max_retry_delay, execution_timeout, depends_on_past, concurrency and whether it is mapped.
 

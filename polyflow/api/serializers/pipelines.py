@@ -1,6 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ...selectors.exports import available_targets
+
 
 class OpSummarySerializer(serializers.Serializer):
     """One op of the plan, enough to draw the DAG."""
@@ -56,7 +58,8 @@ class PipelineDetailSerializer(PipelineSerializer):
 
 
 class ExportQuerySerializer(serializers.Serializer):
-    to = serializers.ChoiceField(choices=["airflow", "argo"], help_text="the engine to export to")
+    # The targets this installation has: the schema lists no target that would answer 400.
+    to = serializers.ChoiceField(choices=available_targets(), help_text="the engine to export to")
     executor = serializers.ChoiceField(
         choices=["kubernetes", "local"], required=False,
         help_text="airflow: KubernetesPodOperator tasks running Polyflow's pods (default), or BashOperator tasks "
