@@ -18,11 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..backends import manifests
-from ..backends.base import Submission
+from ..backends.base import Submission, SubmitError
 from ..backends.container import param_env, render_command
 from ..backends.local_runner import OUTPUTS, PARAMS
 from ..spec.plan import OpSpec, Plan, ScheduleSpec, thaw
-from ..spec.references import references_in, walk_strings
+
+# _EXPRESSION: the spec's own pattern of an expression, so a text splits where Polyflow renders it.
+from ..spec.references import _EXPRESSION, env_var_name, parse_expression, references_in, walk_strings
 from .airflow_runtime import ATTEMPT, DIRECTORY, RUN_UUID, SCHEDULE_AT, TRIAL, placeholder
 from .base import Warning_
 
@@ -260,8 +262,6 @@ def _reference(ref, filters: tuple[str, ...] = ()) -> dict:
 
 
 def _text_parts(text: str) -> list:
-    from ..spec.references import _EXPRESSION, parse_expression
-
     parts: list = []
     position = 0
     for match in _EXPRESSION.finditer(text):
@@ -309,8 +309,6 @@ def task_spec(plan: Plan, op: OpSpec, executor: str, groups: frozenset[str], fin
         timeout=op.timeout,
         trial=placeholder(TRIAL) if mapped else None,  # type: ignore[arg-type]
     )
-    from ..spec.references import env_var_name
-
     spec: dict = {
         "params": params,
         "runtime": runtime,
@@ -329,8 +327,6 @@ def task_spec(plan: Plan, op: OpSpec, executor: str, groups: frozenset[str], fin
 
 
 def pod_spec(submission: Submission, namespace: str, findings: Findings, where: str) -> dict:
-    from ..backends.base import SubmitError
-
     try:
         pod = manifests.pod_manifest(submission, namespace)
     except SubmitError as error:

@@ -24,8 +24,14 @@ VENV_SCRIPT = ROOT / ".ci" / "airflow-venv"
 INSPECT = Path(__file__).with_name("airflow_inspect.py")
 
 
-def airflow_venv() -> Path:
-    done = subprocess.run(["bash", str(VENV_SCRIPT)], capture_output=True, text=True, timeout=1800)
+# The Airflows the DAG files are tested in: one file must import and run on both.
+AIRFLOW_VERSIONS = ("3.3.2", "2.10.5")
+
+
+def airflow_venv(version: str) -> Path:
+    env = {**os.environ, "POLYFLOW_AIRFLOW_VERSION": version}
+    env.pop("POLYFLOW_AIRFLOW_VENV", None)  # the default path is per version
+    done = subprocess.run(["bash", str(VENV_SCRIPT)], capture_output=True, text=True, timeout=1800, env=env)
     if done.returncode != 0:
         pytest.fail(f".ci/airflow-venv failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     return Path(done.stdout.strip().splitlines()[-1])
@@ -47,8 +53,8 @@ def airflow_environ(home: Path, **extra: str) -> dict[str, str]:
 
 
 class Airflow:
-    def __init__(self, venv: Path, home: Path):
-        self.venv, self.home = venv, home
+    def __init__(self, version: str, venv: Path, home: Path):
+        self.version, self.venv, self.home = version, venv, home
         (home / "dags").mkdir(parents=True, exist_ok=True)
 
     @property
@@ -72,10 +78,10 @@ class Airflow:
         return json.loads(out.read_text())
 
 
-@pytest.fixture(scope="session")
-def airflow(tmp_path_factory) -> Airflow:
-    """The real Airflow, with a migrated SQLite database in a home of its own (enough for `dags test`)."""
-    found = Airflow(airflow_venv(), tmp_path_factory.mktemp("airflow-home"))
+@pytest.fixture(scope="session", params=AIRFLOW_VERSIONS)
+def airflow(request, tmp_path_factory) -> Airflow:
+    """A real Airflow, with a migrated SQLite database in a home of its own (enough for `dags test`)."""
+    found = Airflow(request.param, airflow_venv(request.param), tmp_path_factory.mktemp(f"airflow-{request.param}"))
     migrated = found.run("db", "migrate")
     assert migrated.returncode == 0, migrated.stderr[-4000:]
     return found

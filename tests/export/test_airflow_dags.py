@@ -12,10 +12,8 @@ import pytest
 from polyflow.backends import manifests
 from polyflow.backends.base import Submission
 from polyflow.export import NotCarried, exporter
-from tests.export.airflow_support import ROOT, Airflow, airflow_venv, plans_of, plans_of_texts
+from tests.export.airflow_support import ROOT, airflow, plans_of, plans_of_texts  # noqa: F401  (a fixture)
 from tests.spec.matrix_support import TEMPLATES
-
-AIRFLOW_VERSIONS = ("3.3.2", "2.10.5")
 
 # Polyflow's trigger rules and what Airflow must show for each (DESIGN section 5, Airflow's TriggerRule).
 AIRFLOW_RULE = {"all_succeeded": "all_success", "all_failed": "all_failed", "all_done": "all_done",
@@ -169,22 +167,8 @@ def assert_dag_matches(plan, dag: dict, executor: str, airflow_version: str) -> 
             assert task["max_active_tis_per_dagrun"] == op.matrix.concurrency, where
 
 
-@pytest.fixture(scope="module", params=AIRFLOW_VERSIONS)
-def any_airflow(request, tmp_path_factory, monkeypatch_module):
-    monkeypatch_module.setenv("POLYFLOW_AIRFLOW_VERSION", request.param)
-    monkeypatch_module.delenv("POLYFLOW_AIRFLOW_VENV", raising=False)
-    return request.param, Airflow(airflow_venv(), tmp_path_factory.mktemp(f"airflow-{request.param}"))
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
 @pytest.mark.parametrize("executor", ["kubernetes", "local"])
-def test_every_exported_dag_loads_in_airflow_as_its_plan(any_airflow, executor, tmp_path):
-    version, airflow = any_airflow
+def test_every_exported_dag_loads_in_airflow_as_its_plan(airflow, executor, tmp_path):  # noqa: F811
     plans = example_plans() + (spec_plans() if executor == "kubernetes" else [])
     exported, refused = exported_folder(tmp_path, executor, plans)
     assert refused == {item for item in REFUSED if item[1] == executor}
@@ -193,13 +177,12 @@ def test_every_exported_dag_loads_in_airflow_as_its_plan(any_airflow, executor, 
     assert found["import_errors"] == {}
     assert set(found["dags"]) == set(exported["plans"])
     for name, plan in exported["plans"].items():
-        assert_dag_matches(plan, found["dags"][name], executor, version)
+        assert_dag_matches(plan, found["dags"][name], executor, airflow.version)
 
 
-def test_a_pod_task_submits_the_pod_polyflow_makes(any_airflow, tmp_path):
+def test_a_pod_task_submits_the_pod_polyflow_makes(airflow, tmp_path):  # noqa: F811
     """KubernetesPodOperator builds its pod from the manifest Polyflow's backend makes, with the
     references read from XCom and the run's id and try in place of Polyflow's."""
-    _, airflow = any_airflow
     (plan,) = plans_of(ROOT / "examples" / "quickstart.yaml")
     exported, _ = exported_folder(tmp_path, "kubernetes", [plan])
     run_id = "manual__2026-05-01T10:00:00+00:00"
