@@ -247,7 +247,7 @@ def render(description: DagDescription, *, airflow_version: str | None = None, h
         f'export the pipeline again rather than editing this file."""\n',
         IMPORTS,
         TIMETABLE_IMPORTS if description.schedule.kind in ("delta", "cron") else "",
-        runtime_source(),
+        "\n" + runtime_source().strip("\n") + "\n",
         "\n\nAIRFLOW_3 = int(airflow.__version__.split('.')[0]) >= 3\n",
         "# Airflow 3 takes the backoff's multiplier (2: the delay doubles), Airflow 2 a flag (it doubles).\n",
         f"EXPONENTIAL_BACKOFF = {backoff_value(airflow_version)}\n",

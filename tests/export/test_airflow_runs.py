@@ -24,9 +24,11 @@ FINISHED = re.compile(r"DagRun Finished: dag_id=(\S+),.*?\bstate=(\w+)")
 
 def dags_test(airflow, plan, runs: Path) -> str:  # noqa: F811  (the fixture's value)
     exported = exporter("airflow")(plan, executor="local")
-    (airflow.home / "dags" / exported.filename).write_text(exported.text)
+    folder = runs.parent / "dags"  # this DAG alone: Airflow parses no other test's files
+    folder.mkdir()
+    (folder / exported.filename).write_text(exported.text)
     done = airflow.run("dags", "test", plan.name, timeout=600, POLYFLOW_AIRFLOW_RUNS=str(runs),
-                       AIRFLOW__LOGGING__LOGGING_LEVEL="INFO")
+                       AIRFLOW__LOGGING__LOGGING_LEVEL="INFO", AIRFLOW__CORE__DAGS_FOLDER=str(folder))
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     states = dict(FINISHED.findall(output))
