@@ -116,11 +116,12 @@ templates:
   - kind: job
     name: shard
     inputs: [{name: name, type: str}, {name: prefix, type: str}]
-    outputs: [{name: rows, type: int}]
+    outputs: [{name: rows, type: int}, {name: arg, type: str}, {name: trial, type: str}]
     container:
       image: python:3.11-slim
-      command: [python3, -c, "import json, os; json.dump({'rows': len(os.environ['POLYFLOW_PARAM_NAME'])},
-                              open(os.environ['POLYFLOW_OUTPUTS_FILE'], 'w')); print(os.environ['POLYFLOW_TRIAL'])",
+      command: [python3, -c, "import json, os, sys; json.dump({'rows': len(os.environ['POLYFLOW_PARAM_NAME']),
+                              'arg': sys.argv[1], 'trial': os.environ['POLYFLOW_TRIAL']},
+                              open(os.environ['POLYFLOW_OUTPUTS_FILE'], 'w'))",
                 "{{ params.prefix | shell_quote }}"]
   - kind: job
     name: total
@@ -148,6 +149,9 @@ def test_skip_on_upstream_skip_and_a_mapping_run_in_airflow(airflow, tmp_path): 
     assert trials == {"shard-0-1": {"name": "a", "prefix": "part of shard"},
                       "shard-1-1": {"name": "bb", "prefix": "part of shard"},
                       "shard-2-1": {"name": "ccc", "prefix": "part of shard"}}
+    # A value shell-quoted in the command reaches the process as Polyflow passes it: one quoted word.
+    assert json.loads((attempts["shard-1-1"] / "outputs.json").read_text()) == {
+        "rows": 2, "arg": "'part of shard'", "trial": "1"}
     # The group's output is the list over its trials, in trial order.
     total = json.loads((attempts["total-1"] / "outputs.json").read_text())
     assert total == {"sum": 6}
