@@ -126,6 +126,13 @@ def describe(plan: Plan, executor: str = "kubernetes", *, now: dt.datetime | Non
             findings.refuse(f"ops.{upstream}.outputs", f"mappings over several of its outputs "
                                                        f"({', '.join(sorted(outputs))}): Airflow maps only over a "
                                                        f"task's one return value")
+    held = [op.name for op in plan.ops if op.depends_on_past]
+    if held:
+        where = "schedule.depends_on_past" if plan.schedule is not None and plan.schedule.depends_on_past \
+            else f"ops.{held[0]}.depends_on_past" if len(held) == 1 else "depends_on_past"
+        findings.warn(where, f"Airflow's depends_on_past (ops {', '.join(held)}) holds manual runs too and, with "
+                             f"catchup false, compares with the previous DAG run of any kind; Polyflow holds only "
+                             f"runs of a slot, by the run of the previous slot")
     if plan.events:
         findings.warn("events", f"runs on events ({', '.join(plan.events)}) are not carried: Airflow has no "
                                 f"Polyflow events; trigger the DAG through Airflow (its API or an Asset) instead")

@@ -119,6 +119,11 @@ WARNED = {
     "skip_on_upstream_skip": ("ops:\n  - {name: a, template: {name: t}}\n  - {name: b, template: {name: t}, "
                               "dependencies: [a], trigger: all_done, skip_on_upstream_skip: true}\n",
                               "ops.b.skip_on_upstream_skip", "skips itself if one was skipped"),
+    "depends_on_past": ("schedule: {kind: cron, cron: '@daily', start_at: '2026-01-01T00:00:00Z', "
+                        "depends_on_past: true}\nops:\n  - {name: a, template: {name: t}}\n",
+                        "schedule.depends_on_past", "holds manual runs too"),
+    "an op's depends_on_past": ("ops:\n  - {name: a, template: {name: t}, depends_on_past: true}\n",
+                                "ops.a.depends_on_past", "holds only runs of a slot"),
     "exponential backoff": ("ops:\n  - {name: a, template: {name: t}, max_retries: 2, retry_exp_backoff: true}\n",
                             "ops.a.retry_exp_backoff", "jitter"),
     "matrix with op concurrency": ("ops:\n  - {name: a, template: {name: t}, concurrency: 1, matrix: {kind: mapping, "
