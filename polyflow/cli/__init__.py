@@ -13,8 +13,8 @@ import click
 from polyflow import __version__
 
 # Each name is both the command and its module, polyflow.cli.<name>.
-COMMANDS = ("apply", "backfill", "events", "login", "logout", "logs", "manage", "pipelines", "run", "runs", "server",
-            "tick", "trigger", "validate")
+COMMANDS = ("apply", "backfill", "events", "export", "login", "logout", "logs", "manage", "pipelines", "run", "runs",
+            "server", "tick", "trigger", "validate")
 # Commands whose module is not their name.
 MODULES = {"login": "auth", "logout": "auth"}
 

@@ -27,6 +27,7 @@ from ..exceptions import NotFound
 from ..exceptions import PermissionDenied as PolyflowPermissionDenied
 from ..models import PipelineRun
 from ..selectors import dashboard, registry_pages
+from ..selectors.exports import available_targets
 from ..selectors.groups import group_progress
 from ..selectors.pipelines import get_pipeline
 from ..selectors.projects import get_project
@@ -149,11 +150,15 @@ def pipeline(request, owner, project, name):
             "pause": _api("api-pipeline-pause", name=name, **keys),
             "resume": _api("api-pipeline-resume", name=name, **keys),
         },
+        # Links to the export API (the session's cookie authenticates them): the file downloads.
+        "exports": [(EXPORT_LABELS.get(target, target), f"{_api('api-pipeline-export', name=name, **keys)}?to={target}")
+                    for target in available_targets()],
         "run_url": reverse("polyflow:ui:run", kwargs={"uuid": UUID_PLACEHOLDER, **keys}),
         "uuid_placeholder": UUID_PLACEHOLDER,
     })
 
 
+EXPORT_LABELS = {"airflow": "Airflow DAG", "argo": "Argo Workflow"}
 GRID_RUNS = 25  # columns of the pipeline page's grid
 
 

@@ -40,6 +40,7 @@ EXPECTED = {
     P + "pipelines/{name}/runs/": {"get", "post"},
     P + "pipelines/{name}/backfill/": {"post"},
     P + "pipelines/{name}/grid/": {"get"},
+    P + "pipelines/{name}/export/": {"get"},
     P + "runs/": {"get"},
     RUN: {"get"},
     RUN + "stop/": {"post"},

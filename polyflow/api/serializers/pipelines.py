@@ -1,6 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ...selectors.exports import available_targets
+
 
 class OpSummarySerializer(serializers.Serializer):
     """One op of the plan, enough to draw the DAG."""
@@ -53,3 +55,15 @@ class PipelineDetailSerializer(PipelineSerializer):
     def get_ops(self, pipeline):
         return OpSummarySerializer(pipeline.plan.get("ops", []), many=True).data
 
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    # The targets this installation has: the schema lists no target that would answer 400.
+    to = serializers.ChoiceField(choices=available_targets(), help_text="the engine to export to")
+    executor = serializers.ChoiceField(
+        choices=["kubernetes", "local"], required=False,
+        help_text="airflow: KubernetesPodOperator tasks running Polyflow's pods (default), or BashOperator tasks "
+                  "running the commands on the Airflow worker as the local backend does")
+    airflow_version = serializers.RegexField(
+        r"^[23](\.[0-9]+)*$", required=False, max_length=20,
+        help_text="airflow: pin the DAG file to Airflow 2.10 or 3.x (default: it adapts to the Airflow that loads it)")

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import json
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import status
 from rest_framework.response import Response
 
 from ...access import Access
+from ...selectors.exports import export_pipeline
 from ...selectors.pipelines import get_pipeline, pipelines_of
 from ...selectors.runs import recent_runs_grid, runs_in_slot_order, runs_of
 from ...services.apply import apply_documents
@@ -16,7 +22,8 @@ from ..parsers import YAML_PARSERS, StrictJSONParser
 from ..schema import doc
 from ..serializers.contexts import PipelineContextQuerySerializer
 from ..serializers.documents import document_request
-from ..serializers.pipelines import PipelineDetailSerializer, PipelineSerializer
+from ..serializers.errors import ErrorSerializer
+from ..serializers.pipelines import ExportQuerySerializer, PipelineDetailSerializer, PipelineSerializer
 from ..serializers.runs import (
     BackfillSerializer,
     GridQuerySerializer,
@@ -152,3 +159,33 @@ class PipelineGrid(ApiView):
         pipeline = get_pipeline(self.project(Access.READ), name)
         filters = self.query(GridQuerySerializer)
         return Response(GridSerializer(recent_runs_grid(pipeline, limit=filters["limit"])).data)
+
+
+# The header that lists what the target only emulates, as JSON ([{"where", "message"}], ASCII).
+WARNINGS_HEADER = "X-Polyflow-Export-Warnings"
+
+
+class PipelineExport(ApiView):
+    schema_tags = ["pipelines"]
+
+    @doc(summary="The pipeline exported for another engine: an Airflow DAG file or an Argo Workflows document",
+         description="The file itself (`text/x-python` for Airflow, `application/yaml` for Argo), with a "
+                     "Content-Disposition filename. What the target only emulates is listed in the "
+                     f"`{WARNINGS_HEADER}` header (JSON: `[{{\"where\", \"message\"}}]`); a pipeline that "
+                     "uses features the target cannot express is a 422 listing each of them (docs/interop.md).",
+         parameters=[ExportQuerySerializer],
+         responses={
+             (200, "text/x-python"): OpenApiResponse(OpenApiTypes.STR, description="an Airflow DAG file"),
+             (200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR, description="an Argo Workflows document"),
+             422: OpenApiResponse(ErrorSerializer, description="features the target cannot express (`errors`: "
+                                                               "each with its place in the pipeline)"),
+         })
+    def get(self, request, owner, project, name):
+        pipeline = get_pipeline(self.project(Access.READ), name)
+        query = self.query(ExportQuerySerializer)
+        exported = export_pipeline(pipeline, query.pop("to"), query)
+        response = HttpResponse(exported.text, content_type=f"{exported.media_type}; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
+        response[WARNINGS_HEADER] = json.dumps([{"where": item.where, "message": item.message}
+                                                for item in exported.warnings])
+        return response
