@@ -32,13 +32,15 @@ templates:
     name: write
     container:
       image: busybox
-      command: [sh, -c, 'echo "from op 1" > "$POLYFLOW_WORKSPACE/note.txt"; echo "$POLYFLOW_WORKSPACE" > "$POLYFLOW_WORKSPACE/where"']
+      command: [sh, -c, 'echo "from op 1" > "$POLYFLOW_WORKSPACE/note.txt";
+                echo "$POLYFLOW_WORKSPACE" > "$POLYFLOW_WORKSPACE/where"']
   - kind: job
     name: read
     outputs: [{name: note, type: str}]
     container:
       image: busybox
-      command: [sh, -c, 'printf "{\\"note\\": \\"%s\\"}" "$(cat "$POLYFLOW_WORKSPACE/note.txt")" > $POLYFLOW_OUTPUTS_FILE']
+      command: [sh, -c, 'printf "{\\"note\\": \\"%s\\"}" "$(cat "$POLYFLOW_WORKSPACE/note.txt")"
+                > $POLYFLOW_OUTPUTS_FILE']
 """
 
 

@@ -35,7 +35,8 @@ templates:
     name: produce
     container:
       image: python:3.11
-      command: [sh, -c, 'mkdir -p "$POLYFLOW_OUTPUTS_DIR/model" && printf "hello artifacts" > "$POLYFLOW_OUTPUTS_DIR/data"
+      command: [sh, -c, 'mkdir -p "$POLYFLOW_OUTPUTS_DIR/model"
+                && printf "hello artifacts" > "$POLYFLOW_OUTPUTS_DIR/data"
                 && echo weights > "$POLYFLOW_OUTPUTS_DIR/model/w.txt"']
   - kind: job
     name: consume
@@ -107,7 +108,7 @@ def test_an_output_written_by_op_1_is_read_by_op_2(sim, store):
 def test_an_output_not_written_fails_the_op_naming_the_upload(sim, store):
     backend = KubernetesBackend(backoff=0.01)
     plan = plan_of(PIPELINE.replace('&& echo weights > "$POLYFLOW_OUTPUTS_DIR/model/w.txt"', "")
-                   .replace('mkdir -p "$POLYFLOW_OUTPUTS_DIR/model" &&', 'mkdir -p "$POLYFLOW_OUTPUTS_DIR" &&'))
+                   .replace('mkdir -p "$POLYFLOW_OUTPUTS_DIR/model"', 'mkdir -p "$POLYFLOW_OUTPUTS_DIR"'))
     handle = backend.submit(produce_submission(plan, store))
     observation = wait(sim, backend, handle)
     assert observation.state == FAILED

@@ -42,7 +42,8 @@ templates:
     outputs: [{name: note, type: str}]
     container:
       image: busybox
-      command: [sh, -c, 'printf "{\\"note\\": \\"%s\\"}" "$(cat /polyflow/workspace/note.txt)" > $POLYFLOW_OUTPUTS_FILE']
+      command: [sh, -c, 'printf "{\\"note\\": \\"%s\\"}" "$(cat /polyflow/workspace/note.txt)"
+                > $POLYFLOW_OUTPUTS_FILE']
 """
 
 CONFIGURED = """

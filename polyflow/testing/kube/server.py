@@ -661,11 +661,12 @@ class Handler(BaseHTTPRequestHandler):
                     raise ApiError(400, f"a container name must be specified for pod {entry['name']}, choose one "
                                         f"of: [{' '.join(runtime.containers)}]")
                 container = runtime.containers[0]
-            if container not in runtime.containers:
+            if container not in runtime.containers and container not in runtime.init_containers:
                 raise ApiError(400, f"container {container} is not valid for pod {entry['name']}")
             if _boolean(query, "previous"):
                 raise ApiError(400, f'previous terminated container "{container}" in pod "{entry["name"]}" not found')
-            statuses = runtime.pod["status"].get("containerStatuses") or []
+            statuses = ((runtime.pod["status"].get("containerStatuses") or [])
+                        + (runtime.pod["status"].get("initContainerStatuses") or []))
             state = next((s["state"] for s in statuses if s["name"] == container), {})
             if "waiting" in state or not state:
                 reason = state.get("waiting", {}).get("reason", "ContainerCreating") if state else "PodInitializing"
