@@ -20,6 +20,20 @@ def ended_runs(decisions: Iterable) -> list:
             and any(change.status in RUN_FINAL for change in decision.run_changes)]
 
 
+def release_stopped(run) -> None:
+    """A run (the model) the stop service made final itself, with nothing in flight."""
+    if run.status not in RUN_FINAL or not (run.plan or {}).get("workspace"):
+        return
+    from ..backends import get_backend
+
+    names = set(run.op_runs.exclude(backend="").values_list("backend", flat=True)) or {""}
+    for name in sorted(names):
+        try:
+            get_backend(name or None).end_run(str(run.uuid))
+        except Exception:  # noqa: BLE001 - the run has ended anyway; the backend retries later
+            logger.exception("run %s: releasing what backend %r holds for it failed", run.uuid, name)
+
+
 def release(runs: Iterable, backend_of: Callable) -> None:
     """`end_run` on every backend that ran one of the runs' ops (the default one when none did)."""
     for run in runs:

@@ -100,3 +100,16 @@ def test_a_host_path_at_its_own_path_is_the_same_file_system(backend, tmp_path):
         time.sleep(0.05)
     assert backend.sync([handle])[handle].exit_code == 0
     assert "here" in backend.logs(handle)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_stopped_with_nothing_in_flight_releases_its_workspace(backend, tmp_path):
+    from polyflow.services.runs import stop_run
+
+    project = create_project(get_user_model().objects.create_user("bob", password="pw"), "ml")
+    run = trigger_run(apply_text(project, WORKSPACE).pipelines[0][0])
+    directory = tmp_path / "workspaces" / str(run.uuid)
+    directory.mkdir(parents=True)  # as a first attempt would have made it
+    run = stop_run(run)
+    assert run.status == "stopped"
+    assert not directory.exists()
