@@ -35,7 +35,7 @@ templates:
     name: produce
     container:
       image: python:3.11
-      command: [sh, -c, 'mkdir -p "$POLYFLOW_OUTPUTS_DIR/model"
+      command: [sh, -c, 'cat "$POLYFLOW_PARAMS_FILE"; echo; mkdir -p "$POLYFLOW_OUTPUTS_DIR/model"
                 && printf "hello artifacts" > "$POLYFLOW_OUTPUTS_DIR/data"
                 && echo weights > "$POLYFLOW_OUTPUTS_DIR/model/w.txt"']
   - kind: job
@@ -84,6 +84,7 @@ def test_an_output_written_by_op_1_is_read_by_op_2(sim, store):
     handle = backend.submit(first)
     observation = wait(sim, backend, handle)
     assert observation.state == SUCCEEDED, observation
+    assert sim.log(handle, NAMESPACE, container="main") == "{}\n"  # params.json, mounted alone
     log = sim.log(handle, NAMESPACE, container="polyflow-upload")
     assert "polyflow: uploading output data" in log or "output data" in log, log
     records = read_manifest(store, first.manifest_uri)

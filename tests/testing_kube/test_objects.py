@@ -152,3 +152,27 @@ def test_python_in_a_container_is_the_simulators(api, sim):
         "py", ["sh", "-c", 'python -c "import sys, polyflow; print(sys.prefix)"']))
     assert sim.wait_for_pod("py")["status"]["phase"] == "Succeeded", sim.log("py")
     assert sim.log("py").strip() == sys.prefix
+
+
+def test_init_containers_run_before_a_first_container_whose_executable_is_missing(api, sim, tmp_path):
+    marker = tmp_path / "fetched"
+    manifest = pod_manifest("build", ["/kaniko/executor", "--context=dir:///workspace"])
+    manifest["spec"]["initContainers"] = [{"name": "fetch", "image": "busybox",
+                                           "command": ["sh", "-c", f"echo context > {marker}"]}]
+    api.create_namespaced_pod("default", manifest)
+    pod = sim.wait_for_pod("build")
+    assert pod["status"]["phase"] == "Succeeded"
+    assert marker.read_text() == "context\n"
+    assert "does not exist on this machine" in sim.log("build")
+
+
+def test_an_outcome_rule_runs_no_init_container(api, sim, tmp_path):
+    marker = tmp_path / "ran"
+    sim.inject("outcome", name="scripted", result="succeed")
+    manifest = pod_manifest("scripted", ["true"])
+    manifest["spec"]["initContainers"] = [{"name": "init", "image": "busybox",
+                                           "command": ["sh", "-c", f"touch {marker}"]}]
+    api.create_namespaced_pod("default", manifest)
+    pod = sim.wait_for_pod("scripted")
+    assert pod["status"]["phase"] == "Succeeded" and not marker.exists()
+    assert pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"

@@ -9,7 +9,8 @@ runs at once, each in its own process group and its own `rootfs` directory;
 the pod ends when they all have. A container without a command is reported
 running alongside them and ends with the pod. When the first container is
 simulated (no command, no executable here, an outcome rule, `execute=False`)
-the whole pod is. Volumes are made in the pod's directory (`volumes.py`);
+its other containers are too; its init containers still run, unless the run is
+scripted (an outcome rule) or nothing is executed (`execute=False`). Volumes are made in the pod's directory (`volumes.py`);
 `env` from ConfigMaps and Secrets is read from the simulator's store.
 """
 
@@ -179,7 +180,9 @@ class PodRuntime:
             self._config_error(str(error))
             return
         executed = plan[0] == "run"
-        if executed and self.inits:
+        # Init containers run whenever commands do (also before a first container whose
+        # executable is missing here, such as kaniko's); not for a scripted or simulated pod.
+        if self.outcome is None and self.sim.execute and self.inits:
             if self._run_inits(deadline_at):
                 return
         elif self.inits:
