@@ -10,8 +10,9 @@ the pod ends when they all have. A container without a command is reported
 running alongside them and ends with the pod. When the first container is
 simulated (no command, no executable here, an outcome rule, `execute=False`)
 its other containers are too; its init containers still run, unless the run is
-scripted (an outcome rule) or nothing is executed (`execute=False`). Volumes are made in the pod's directory (`volumes.py`);
-`env` from ConfigMaps and Secrets is read from the simulator's store.
+scripted (an outcome rule) or nothing is executed (`execute=False`). Volumes
+are made in the pod's directory (`volumes.py`); `env` from ConfigMaps and
+Secrets is read from the simulator's store.
 """
 
 from __future__ import annotations
