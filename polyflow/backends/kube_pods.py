@@ -83,6 +83,15 @@ def _terminated(pod: Mapping, name: str, key: str = "containerStatuses") -> dict
     return None
 
 
+def artifact_containers(pod: Mapping) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the artifact containers before the op's, those after it) of an op pod: their logs frame
+    the op's own in the op's log."""
+    spec = pod.get("spec") or {}
+    inits = [c.get("name") for c in spec.get("initContainers") or []]
+    containers = [c.get("name") for c in spec.get("containers") or []]
+    return (tuple(n for n in inits if n == DOWNLOAD_CONTAINER), tuple(n for n in containers if n == UPLOAD_CONTAINER))
+
+
 def artifact_failure(pod: Mapping) -> Observation | None:
     """The attempt failed moving its artifacts (docs/kubernetes.md, "Artifacts in pods"): the
     download init container or the upload container ended with an error; None otherwise."""

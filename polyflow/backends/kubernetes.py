@@ -57,7 +57,15 @@ from .base import LOST, Backend, Observation, Submission, SubmitError
 from .kube_builds import KubeBuilds
 from .kube_client import WHAT, ApiError, KubeClient
 from .kube_logs import LogArchive, parse_time, timestamped_lines
-from .kube_pods import FINISHED_PHASES, expired_pods, main_container, observe_pod, phase_of, valid_name
+from .kube_pods import (
+    FINISHED_PHASES,
+    artifact_containers,
+    expired_pods,
+    main_container,
+    observe_pod,
+    phase_of,
+    valid_name,
+)
 from .kube_watch import PodWatcher
 from .kube_workspaces import Workspaces
 from .manifests import CONTAINER, pod_manifest
@@ -162,7 +170,7 @@ class KubernetesBackend(Backend):
             if phase_of(pod) not in FINISHED_PHASES:
                 # Failed while pending (an image that cannot be pulled): it would wait forever.
                 self._quietly(self.client.delete_pod, handle, 0)
-            self.archive.archive(handle)
+            self.archive.archive(handle, CONTAINER, *artifact_containers(pod))
         return observation
 
     def observed(self, handles: Iterable[str]) -> dict[str, Observation]:
@@ -198,8 +206,11 @@ class KubernetesBackend(Backend):
     def logs(self, handle: str, tail: int | None = None) -> list[str]:
         if not valid_name(handle) or (tail is not None and tail <= 0):
             return []
+        # A finished attempt's archive is its whole log (with its artifact moves): no request.
+        text = self.archive.archived(handle)
         try:
-            text = self.client.read_log(handle, CONTAINER, tail)
+            if text is None:
+                text = self.client.read_log(handle, CONTAINER, tail)
         except ApiError as error:
             text = self.archive.archived(handle)
             if text is None:

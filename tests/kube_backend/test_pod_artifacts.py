@@ -87,6 +87,8 @@ def test_an_output_written_by_op_1_is_read_by_op_2(sim, store):
     assert sim.log(handle, NAMESPACE, container="main") == "{}\n"  # params.json, mounted alone
     log = sim.log(handle, NAMESPACE, container="polyflow-upload")
     assert "polyflow: uploading output data" in log or "output data" in log, log
+    op_log = backend.logs(handle)  # the archive: the op's own lines, then the upload's progress
+    assert op_log[0] == "{}" and any(line.startswith("polyflow: uploading output data") for line in op_log), op_log
     records = read_manifest(store, first.manifest_uri)
     assert set(records) == {"data", "model"}
     assert records["data"].size == len("hello artifacts") and records["model"].kind == "directory"
@@ -104,6 +106,7 @@ def test_an_output_written_by_op_1_is_read_by_op_2(sim, store):
     assert json.loads(observation.outputs) == {"text": "hello artifacts"}
     pod = sim.pod(handle, NAMESPACE)
     assert pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+    assert any(line.startswith("polyflow: downloading input data") for line in backend.logs(handle))
 
 
 def test_an_output_not_written_fails_the_op_naming_the_upload(sim, store):
