@@ -176,3 +176,17 @@ def test_an_outcome_rule_runs_no_init_container(api, sim, tmp_path):
     pod = sim.wait_for_pod("scripted")
     assert pod["status"]["phase"] == "Succeeded" and not marker.exists()
     assert pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+
+
+def test_a_second_container_that_cannot_start_fails_the_pod():
+    from polyflow.testing.kube import KubeSimulator
+
+    with KubeSimulator(port=0, pending_time=0.01, missing_executable="fail") as sim:
+        api = client.CoreV1Api(client.ApiClient(client.Configuration(host=sim.url)))
+        manifest = pod_manifest("two", ["true"])
+        manifest["spec"]["containers"].append({"name": "side", "image": "x", "command": ["/no/such/binary"]})
+        api.create_namespaced_pod("default", manifest)
+        pod = sim.wait_for_pod("two")
+        assert pod["status"]["phase"] == "Failed"
+        side = pod["status"]["containerStatuses"][1]["state"]["terminated"]
+        assert (side["exitCode"], side["reason"]) == (128, "StartError")

@@ -207,6 +207,11 @@ class PodRuntime:
                     return
                 if other[0] == "run":
                     others.append((run, other))
+                elif other[0] == "start_error":
+                    with self.sim.lock:
+                        run.terminated = self._ended(run, 128, "StartError", other[1], started=False)
+                        self._terminate(128, "StartError", "", pod_reason=None, started=False)
+                    return
                 else:
                     run.log.write(other[2])
             for run, (_, argv, env, cwd) in [(self.runs[0], plan), *others]:
