@@ -249,6 +249,35 @@ class KubeClient:
             if error.status != 404:
                 raise
 
+    # -- persistent volume claims (workspaces) ------------------------------------
+    def create_claim(self, manifest: Mapping) -> bool:
+        """Create a PersistentVolumeClaim; True if created, False if it was there already (409)."""
+        name = manifest["metadata"]["name"]
+        try:
+            self.call(f"create persistentvolumeclaim {name}", self.core.create_namespaced_persistent_volume_claim,
+                      self.namespace, manifest, _preload_content=False)
+        except ApiError as error:
+            if error.status == 409 and error.reason == "AlreadyExists":
+                return False
+            raise
+        return True
+
+    def delete_claim(self, name: str) -> None:
+        """Delete a PersistentVolumeClaim (404: already gone, fine). Raises ApiError."""
+        try:
+            self.call(f"delete persistentvolumeclaim {name}", self.core.delete_namespaced_persistent_volume_claim,
+                      name, self.namespace, _preload_content=False)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+
+    def list_claims(self, label_selector: str = SELECTOR) -> dict[str, dict]:
+        """Polyflow's PersistentVolumeClaims in the namespace, by name (one page: a run has one)."""
+        data = _json(self.call(f"list persistentvolumeclaims in {self.namespace}",
+                               self.core.list_namespaced_persistent_volume_claim, self.namespace,
+                               label_selector=label_selector, _preload_content=False))
+        return {item["metadata"]["name"]: item for item in data.get("items") or []}
+
     def read_log(self, name: str, container: str = CONTAINER, tail: int | None = None) -> str:
         return self.read_log_bytes(name, container, tail=tail).decode("utf-8", "replace")
 

@@ -48,16 +48,24 @@ class LogArchive:
         except OSError:
             return None
 
-    def archive(self, name: str, container: str = CONTAINER) -> None:
-        """Keep a finished pod's log (once), so it survives the pod; one log read."""
+    def archive(self, name: str, container: str = CONTAINER, before: tuple[str, ...] = (),
+                after: tuple[str, ...] = ()) -> None:
+        """Keep a finished pod's log (once), so it survives the pod; one log read per container.
+        `before` and `after` are containers whose logs frame the main one's in the op's log (the
+        artifact download and upload, with their progress lines)."""
         if not valid_name(name) or self.path(name).exists():
             return
-        try:
-            text = self.client.read_log(name, container)
-        except ApiError as error:
-            logger.warning("cannot archive the log of %s yet: %s", name, error)
-            return
-        self.write(self.path(name), text)
+        parts = []
+        for each in (*before, container, *after):
+            try:
+                parts.append(self.client.read_log(name, each))
+            except ApiError as error:
+                if each != container and error.status == 400:  # never started: nothing to say
+                    continue
+                logger.warning("cannot archive the log of %s yet: %s", name, error)
+                return
+        self.write(self.path(name), "".join(part if part.endswith("\n") or not part else part + "\n"
+                                            for part in parts[:-1]) + (parts[-1] if parts else ""))
 
     def archive_build_failure(self, key: str, build) -> None:
         """An op failed by its image build: its own log is the build's, under a header saying so."""

@@ -13,6 +13,7 @@ Observations and decisions out. No client, no database.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from .base import FAILED, PENDING, RUNNING, SUCCEEDED, Observation
 from .builds import CONTAINER as BUILD_CONTAINER
 from .manifests import COMPONENT_LABEL, CONTAINER
+from .pod_artifacts import DOWNLOAD_CONTAINER, UPLOAD_CONTAINER
 
 # A container waiting for one of these will not start by itself: the attempt fails.
 FATAL_WAITING = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
@@ -72,6 +74,40 @@ def container_status(pod: Mapping, name: str = CONTAINER) -> dict:
     return statuses[0] if statuses else {}
 
 
+def _terminated(pod: Mapping, name: str, key: str = "containerStatuses") -> dict | None:
+    """The `terminated` state of the container `name` (an init container with key
+    `initContainerStatuses`), or None when it has not ended or is not in the pod."""
+    for status in (pod.get("status") or {}).get(key) or []:
+        if status.get("name") == name:
+            return (status.get("state") or {}).get("terminated")
+    return None
+
+
+def artifact_containers(pod: Mapping) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the artifact containers before the op's, those after it) of an op pod: their logs frame
+    the op's own in the op's log."""
+    spec = pod.get("spec") or {}
+    inits = [c.get("name") for c in spec.get("initContainers") or []]
+    containers = [c.get("name") for c in spec.get("containers") or []]
+    return (tuple(n for n in inits if n == DOWNLOAD_CONTAINER), tuple(n for n in containers if n == UPLOAD_CONTAINER))
+
+
+def artifact_failure(pod: Mapping) -> Observation | None:
+    """The attempt failed moving its artifacts (docs/kubernetes.md, "Artifacts in pods"): the
+    download init container or the upload container ended with an error; None otherwise."""
+    for name, key, reason, what in (
+            (DOWNLOAD_CONTAINER, "initContainerStatuses", "download_failed", "the download of the op's inputs"),
+            (UPLOAD_CONTAINER, "containerStatuses", "upload_failed", "the upload of the op's outputs")):
+        terminated = _terminated(pod, name, key)
+        if terminated and terminated.get("exitCode") not in (None, 0):
+            detail = str(terminated.get("message") or "").strip()[-1000:]
+            message = f"{what} failed (container {name}, exit code {terminated['exitCode']})"
+            return Observation(FAILED, exit_code=terminated.get("exitCode"), reason=reason,
+                               message=message + (f": {detail}" if detail else ""),
+                               finished_at=parse_time(terminated.get("finishedAt")))
+    return None
+
+
 def termination_message(pod: Mapping, container: str = CONTAINER) -> str | None:
     """The message the container left when it ended (outputs, or kaniko's digest)."""
     return ((container_status(pod, container).get("state") or {}).get("terminated") or {}).get("message")
@@ -99,6 +135,15 @@ def observe_pod(pod: Mapping, container: str = CONTAINER) -> Observation:
     terminated = state.get("terminated") or {}
     started = (parse_time(status.get("startTime")) or parse_time((state.get("running") or {}).get("startedAt"))
                or parse_time(terminated.get("startedAt")))
+    if container == CONTAINER and phase in ("Pending", "Running", "Failed"):
+        failed = artifact_failure(pod)
+        if failed is not None and (phase != "Failed" or terminated.get("exitCode") in (None, 0)):
+            return dataclasses.replace(failed, started_at=started, finished_at=failed.finished_at or finished_at(pod))
+        if phase == "Running" and terminated and terminated.get("exitCode") not in (None, 0):
+            # The op failed while its upload container waits: the attempt is over (nothing is uploaded).
+            reason, message = failure_of(status, terminated)
+            return Observation(FAILED, exit_code=terminated.get("exitCode"), reason=reason, message=message,
+                               started_at=started, finished_at=parse_time(terminated.get("finishedAt")))
     if phase == "Pending":
         return _pending(status, waiting)
     if phase == "Running":

@@ -31,7 +31,10 @@ This class only puts together the parts, one concern each (docs/kubernetes.md):
   lines at or before the cursor dropped, a pod that cannot be read skipped this time.
 - Finished pods older than `POLYFLOW["POD_TTL"]` are deleted (their logs
   archived first), from `sync`, at most every `cleanup_interval` seconds.
-- `reconcile`: when a scheduler starts, then every `RECONCILE_INTERVAL`.
+- `reconcile`: when a scheduler starts, then every `RECONCILE_INTERVAL`; it also deletes
+  the workspace claims of runs that ended (`kube_workspaces.py`).
+- `end_run` deletes the run's workspace claim (a pipeline's `workspace`), created by the
+  first submit of the run.
 """
 
 from __future__ import annotations
@@ -54,8 +57,17 @@ from .base import LOST, Backend, Observation, Submission, SubmitError
 from .kube_builds import KubeBuilds
 from .kube_client import WHAT, ApiError, KubeClient
 from .kube_logs import LogArchive, parse_time, timestamped_lines
-from .kube_pods import FINISHED_PHASES, expired_pods, main_container, observe_pod, phase_of, valid_name
+from .kube_pods import (
+    FINISHED_PHASES,
+    artifact_containers,
+    expired_pods,
+    main_container,
+    observe_pod,
+    phase_of,
+    valid_name,
+)
 from .kube_watch import PodWatcher
+from .kube_workspaces import Workspaces
 from .manifests import CONTAINER, pod_manifest
 
 logger = logging.getLogger("polyflow.backends.kubernetes")
@@ -97,6 +109,7 @@ class KubernetesBackend(Backend):
         self.archive = LogArchive(self.client, logs_dir)
         self.builds = KubeBuilds(self.client, self.archive)
         self.watcher = PodWatcher(self.client, backoff=backoff)
+        self.workspaces = Workspaces(self.client)
         self._watched: dict[str, Mapping] = {}  # op pods as the last watch call saw them
 
     @property
@@ -121,6 +134,7 @@ class KubernetesBackend(Backend):
     def submit(self, submission: Submission) -> str:
         if not valid_name(submission.key) or len(submission.key) > 63:
             raise SubmitError(f"invalid attempt key {submission.key!r}: not a DNS-1123 label", permanent=True)
+        self.workspaces.ensure(submission)
         if submission.template.build is not None:
             return self.builds.submit(submission)
         self.client.submit_pod(pod_manifest(submission, self.namespace))
@@ -156,7 +170,7 @@ class KubernetesBackend(Backend):
             if phase_of(pod) not in FINISHED_PHASES:
                 # Failed while pending (an image that cannot be pulled): it would wait forever.
                 self._quietly(self.client.delete_pod, handle, 0)
-            self.archive.archive(handle)
+            self.archive.archive(handle, CONTAINER, *artifact_containers(pod))
         return observation
 
     def observed(self, handles: Iterable[str]) -> dict[str, Observation]:
@@ -192,8 +206,11 @@ class KubernetesBackend(Backend):
     def logs(self, handle: str, tail: int | None = None) -> list[str]:
         if not valid_name(handle) or (tail is not None and tail <= 0):
             return []
+        # A finished attempt's archive is its whole log (with its artifact moves): no request.
+        text = self.archive.archived(handle)
         try:
-            text = self.client.read_log(handle, CONTAINER, tail)
+            if text is None:
+                text = self.client.read_log(handle, CONTAINER, tail)
         except ApiError as error:
             text = self.archive.archived(handle)
             if text is None:
@@ -268,6 +285,14 @@ class KubernetesBackend(Backend):
             logger.info("deleted %d finished pod(s) older than %d s", len(deleted), self.pod_ttl)
         return deleted
 
+    def end_run(self, run_uuid: str) -> None:
+        """Delete the run's workspace claim; a failure is logged and the reconciliation's sweep
+        deletes it later."""
+        try:
+            self.workspaces.release(run_uuid)
+        except ApiError as error:
+            logger.warning("end of run %s: %s (deleted at the next reconciliation)", run_uuid, error)
+
     # -- reconciliation --------------------------------------------------------------
     def reconcile(self, force: bool = False):
         """Compare the pods with the recorded op runs (kubernetes_reconcile.py) when a scheduler
@@ -280,4 +305,5 @@ class KubernetesBackend(Backend):
         report = reconcile(self)
         _last_reconcile[self._key()] = time.monotonic()
         self.stop(report.stray)
+        report.workspaces = self.workspaces.sweep()
         return report

@@ -43,6 +43,7 @@ class ReconcileReport:
     unrecorded: list[str] = field(default_factory=list)  # pods of attempts not recorded yet
     orphans: list[str] = field(default_factory=list)  # pods with no op run to answer for them
     stray: list[str] = field(default_factory=list)  # pods still running for op runs that ended: deleted
+    workspaces: list[str] = field(default_factory=list)  # claims of ended runs deleted (kube_workspaces.py)
 
     def lines(self) -> list[str]:
         return [f"{name}: {', '.join(items)}" for name, items in vars(self).items() if items]

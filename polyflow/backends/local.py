@@ -56,7 +56,7 @@ from ..conf import polyflow_settings
 from ..scheduler.metric_lines import MAX_LINE_BYTES, is_metric_line
 from ..scheduler.outputs import MAX_OUTPUTS_BYTES
 from ..telemetry import instruments
-from . import local_forkserver, local_signal
+from . import local_forkserver, local_signal, local_volumes
 from . import local_runner as files
 from .base import FAILED, LOST, PENDING, RUNNING, SUCCEEDED, Backend, Observation, Submission, SubmitError
 from .container import ENV_PREFIX, as_received, jsonable, param_env, render_command
@@ -203,6 +203,17 @@ class LocalBackend(Backend):
             return self._root
         return Path(polyflow_settings.HOME) / "runs"
 
+    @property
+    def workspaces_root(self) -> Path:
+        """`<POLYFLOW HOME>/workspaces`: a directory per run with a workspace (local_volumes.py)."""
+        return self.root.parent / "workspaces"
+
+    def end_run(self, run_uuid: str) -> None:
+        try:
+            local_volumes.remove_workspace(self.workspaces_root, run_uuid)
+        except OSError as error:
+            logger.warning("end of run %s: cannot remove its workspace: %s", run_uuid, error)
+
     def describe_once(self) -> str:
         return f"backend: local (ops run as processes on this machine; attempts in {self.root})"
 
@@ -234,6 +245,7 @@ class LocalBackend(Backend):
         container = template.container
         if not container.command:
             raise SubmitError(self._no_command_message(submission), permanent=True)
+        local_volumes.check_mounts(submission)
         command, args = render_command(submission)
         directory = self.directory(key)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -255,6 +267,9 @@ class LocalBackend(Backend):
         env = param_env(submission)
         env["POLYFLOW_PARAMS_FILE"] = str(directory / files.PARAMS)
         env["POLYFLOW_OUTPUTS_FILE"] = str(directory / files.OUTPUTS)
+        workspace = local_volumes.ensure_workspace(self.workspaces_root, submission)
+        if workspace:
+            env["POLYFLOW_WORKSPACE"] = workspace
         # What a pod's process would get: the template's `$(VAR)` expanded, params as they are.
         argv, env = as_received(command + args, env)
         spec = {

@@ -27,7 +27,13 @@ plain dict in Kubernetes' own JSON (camelCase), ready for the API server:
   image_pull_secrets → imagePullSecrets, secret_refs / config_map_refs →
   envFrom secretRef / configMapRef, resources cpu and memory → requests and
   limits, gpu → `nvidia.com/gpu` limits (requests only when given, and then
-  equal to the limit, as Kubernetes requires for extended resources).
+  equal to the limit, as Kubernetes requires for extended resources);
+- volumes (DESIGN section 10, `pod_volumes.py`): the template's `environment.volumes` and
+  `container.volume_mounts`, the run's workspace claim at its mount path with
+  `$POLYFLOW_WORKSPACE`; artifacts (`pod_artifacts.py`): a download init container, the outputs
+  directory, the op's command wrapped and an upload container. When another mount lies under
+  /polyflow, params.json is mounted alone (subPath): a mount point cannot be made inside the
+  read-only downwardAPI volume. A pod with none of these is as it was before them.
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ import re
 from collections.abc import Mapping
 
 from ..spec.plan import thaw
+from . import pod_artifacts, pod_volumes
 from .base import Submission, SubmitError
-from .container import jsonable, param_env, render_command
+from .container import jsonable, localized, param_env, render_command
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "polyflow"
@@ -164,6 +171,10 @@ def env_of(submission: Submission, outputs_file: str = OUTPUTS_FILE) -> list[dic
     env = param_env(submission)
     env["POLYFLOW_PARAMS_FILE"] = PARAMS_FILE
     env["POLYFLOW_OUTPUTS_FILE"] = outputs_file
+    if submission.artifact_outputs:
+        env["POLYFLOW_OUTPUTS_DIR"] = pod_artifacts.OUTPUTS_DIR
+    if submission.workspace is not None:
+        env["POLYFLOW_WORKSPACE"] = submission.workspace.mount_path
     return [{"name": name, "value": value} for name, value in env.items()]
 
 
@@ -174,18 +185,31 @@ def env_from_of(submission: Submission) -> list[dict]:
     return env_from
 
 
+def params_mount(mounts: list[dict]) -> dict:
+    """The params volume's mount: the whole /polyflow directory, or params.json alone when another
+    mount lies under /polyflow (a mount point cannot be made inside a read-only volume)."""
+    if any(str(m["mountPath"]).startswith(PARAMS_DIR + "/") for m in mounts):
+        return {"name": PARAMS_VOLUME, "mountPath": PARAMS_FILE, "subPath": "params.json", "readOnly": True}
+    return {"name": PARAMS_VOLUME, "mountPath": PARAMS_DIR, "readOnly": True}
+
+
 def main_container(submission: Submission, image: str | None = None, outputs_file: str = OUTPUTS_FILE) -> dict:
     """The op's container `main`: image, command and args with the params put in, the params'
-    environment, envFrom, resources. Neither the params volume nor the termination message:
-    where the params file and the outputs file live is the caller's (a pod, an Argo template).
+    environment, envFrom, resources; with path outputs, the command wrapped for the upload
+    (`pod_artifacts.wrapped`). Neither volumes nor the termination message: where the params
+    file and the outputs file live is the caller's (a pod, an Argo template).
 
     Raises SubmitError(permanent=True) as `pod_manifest` does.
     """
+    # The params as the op sees them: an artifact input's local path instead of its URI.
+    submission = localized(submission, pod_artifacts.INPUTS_DIR)
     container_spec = submission.template.container
     image = image or container_spec.image
     if not image:
         raise _error(submission, "no image: the template has neither container.image nor a built image")
     command, args = render_command(submission)
+    if submission.artifact_outputs:
+        command, args = pod_artifacts.wrapped(submission, command, args)
     container: dict = {"name": CONTAINER, "image": image}
     if command:
         container["command"] = command
@@ -223,20 +247,32 @@ def placement_of(submission: Submission) -> dict:
 
 
 def pod_manifest(submission: Submission, namespace: str, image: str | None = None,
-                 build: str | None = None) -> dict:
+                 build: str | None = None, artifacts: pod_artifacts.ArtifactSettings | None = None) -> dict:
     """The Pod for one attempt. `image` overrides the template's (a built image);
-    `build` names the build it came from (an annotation).
+    `build` names the build it came from (an annotation); `artifacts` the image and store of
+    the artifact containers (read from settings when the attempt has artifacts and it is None).
 
     Raises SubmitError(permanent=True) for what Kubernetes would refuse or
     cannot run (no image, an expression that cannot be filled in, GPUs that
     are not whole numbers).
     """
     container = main_container(submission, image)
-    container["volumeMounts"] = [{"name": PARAMS_VOLUME, "mountPath": PARAMS_DIR, "readOnly": True}]
+    mounts = (pod_volumes.template_mounts(submission) + pod_volumes.workspace_mount(submission)
+              + pod_artifacts.op_mounts(submission))
+    container["volumeMounts"] = [params_mount(mounts), *mounts]
     container["terminationMessagePath"] = OUTPUTS_FILE
     container["terminationMessagePolicy"] = "File"
 
     spec: dict = {"restartPolicy": "Never", "containers": [container]}
+    if pod_artifacts.has_artifacts(submission):
+        settings = artifacts or pod_artifacts.ArtifactSettings.from_settings()
+        env = pod_artifacts.store_env(settings.store_url, settings.store_options)
+        if submission.artifact_inputs:
+            spec["initContainers"] = [pod_artifacts.download_container(
+                submission, settings.image, env, settings.credentials_secret)]
+        if submission.artifact_outputs:
+            spec["containers"].append(pod_artifacts.upload_container(
+                submission, settings.image, env, settings.credentials_secret))
     if submission.timeout and submission.timeout > 0:
         spec["activeDeadlineSeconds"] = int(submission.timeout)
     spec.update(placement_of(submission))
@@ -246,7 +282,8 @@ def pod_manifest(submission: Submission, namespace: str, image: str | None = Non
             "path": "params.json",
             "fieldRef": {"fieldPath": f"metadata.annotations['{PARAMS_ANNOTATION}']"},
         }]},
-    }]
+    }, *pod_volumes.template_volumes(submission), *pod_volumes.workspace_volume(submission),
+        *pod_artifacts.volumes(submission)]
 
     return {
         "apiVersion": "v1",

@@ -275,7 +275,7 @@ def build_submission(run: RunSnapshot, op: OpState, attempt: int, params: Mappin
         key=attempt_key(run.plan.name, op.name, run.uuid, attempt, trial=op.trial),
         pipeline=run.plan.name, op=op.name, run_uuid=run.uuid, attempt=attempt,
         template=spec.template, params=resolved, globals=globals_, timeout=spec.timeout,
-        project=run.project, trial=op.trial,
+        project=run.project, trial=op.trial, workspace=run.plan.workspace,
     )
 
 

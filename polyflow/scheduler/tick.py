@@ -37,7 +37,7 @@ from ..spec.references import ExpressionError
 from ..statuses import OP_FINAL, OpStatus
 from ..telemetry import heartbeat, instruments
 from ..telemetry.context import about
-from . import claims, handover
+from . import claims, handover, run_end
 from .creation import create_due_runs
 from .decide import BUSY, OpChange, RunDecision, build_submission, decide_run, next_attempt
 from .expansion import expand_group
@@ -316,6 +316,7 @@ class _Worker:
                 if op.handle and status in BUSY:
                     flying[(op.backend, op.handle)] = status
         scheduled = [item for item in written.scheduled if item.run_pk not in failed_runs]
+        run_end.release(run_end.ended_runs(d for d in decisions if d.run.pk not in failed_runs), self.backend)
         if observations and instruments.enabled():
             self.ended_at = _ends(decisions, observations, failed_runs)
         return flying, scheduled, to_stop, again

@@ -12,6 +12,7 @@ from ..backends.naming import attempt_key
 from ..exceptions import Conflict, InvalidInput, NotFound, Unprocessable
 from ..handoff import wake_on_commit
 from ..models import Operation, OperationRun, PipelineRun
+from ..scheduler import run_end
 from ..scheduler.decide import run_outcome
 from ..spec import Plan
 from ..spec.errors import choices_text, describe, format_path, suggest
@@ -109,6 +110,7 @@ def stop_run(run: PipelineRun, *, now=None, reason: str = "stopped",
         if final is not None:
             transition(run, final, reason=reason, message=message, now=now)
     run.refresh_from_db()
+    run_end.release_stopped(run)
     return run
 
 

@@ -51,6 +51,7 @@ def template_spec(data: dict) -> TemplateSpec:
             args=tuple(container.get("args") or ()),
             env=freeze({var["name"]: var["value"] for var in container.get("env") or ()}),
             working_dir=container.get("working_dir"),
+            volume_mounts=freeze(container.get("volume_mounts") or ()),
         ),
         build=None if build is None else BuildSpec(**freeze(build)),
         environment=EnvironmentSpec(**freeze(data.get("environment") or {})),

@@ -15,7 +15,18 @@ from .errors import PathPart, SpecError, SpecValidationError, choices_text, desc
 from .graph import CycleError, topological_order
 from .limits import DEFAULT_LIMITS
 from .matrix_checks import lacking, mapping_output_problem, matrix_problems
-from .plan import ActionRef, ActionSpec, EventSpec, IOSpec, MatrixSpec, OpSpec, Plan, TemplateSpec, freeze
+from .plan import (
+    ActionRef,
+    ActionSpec,
+    EventSpec,
+    IOSpec,
+    MatrixSpec,
+    OpSpec,
+    Plan,
+    TemplateSpec,
+    WorkspaceSpec,
+    freeze,
+)
 from .references import GLOBAL_TYPES, GLOBALS, ExpressionError, Reference, references_in, walk_strings
 from .types import STRING_TYPES, reference_compatible, value_error
 
@@ -247,6 +258,7 @@ class _PipelineCompiler:
             concurrency=self.data.get("concurrency"),
             timeout=self.data.get("timeout"),
             events=tuple(event["name"] for event in self.data.get("events") or ()),
+            workspace=WorkspaceSpec(**self.data["workspace"]) if self.data.get("workspace") else None,
         )
 
     def _collect_templates(self) -> None:

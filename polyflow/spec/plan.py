@@ -77,6 +77,8 @@ class ContainerSpec:
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = _empty_mapping()
     working_dir: str | None = None
+    # {name, mount_path, read_only, sub_path} each, naming environment.volumes (DESIGN section 10).
+    volume_mounts: tuple[Mapping, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class EnvironmentSpec:
     labels: Mapping[str, str] = _empty_mapping()
     annotations: Mapping[str, str] = _empty_mapping()
     max_restarts: int | None = None
+    # Kubernetes volumes as Kubernetes writes them: {name, <source>: {...}} (camelCase inside).
+    volumes: tuple[Mapping, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -292,6 +296,7 @@ class Plan:
     concurrency: int | None = None
     timeout: int | None = None
     events: tuple[str, ...] = ()
+    workspace: WorkspaceSpec | None = None
 
     @cached_property
     def edges(self) -> tuple[tuple[str, str], ...]:
@@ -351,6 +356,7 @@ _THAW = {(MatrixSpec, "params"): _spaces_to_dict}
 _NESTED = {
     (Plan, "ops"): lambda items: tuple(_build(OpSpec, item) for item in items),
     (Plan, "schedule"): lambda data: data and _build(ScheduleSpec, data),
+    (Plan, "workspace"): lambda data: data and _build(WorkspaceSpec, data),
     (OpSpec, "template"): lambda data: data and template_from_dict(data),
     (OpSpec, "action"): lambda data: data and _build(ActionRef, data),
     (TemplateSpec, "inputs"): lambda items: tuple(map(_io, items)),

@@ -352,18 +352,21 @@ def test_the_tick_reconciles_when_a_scheduler_starts_then_every_interval(project
 
     def verbs():
         # Metrics are read from each running pod's log (docs/metrics.md): not what this counts.
-        found = [r["verb"] for r in sim.requests if r["verb"] != "log"]
+        found = [r["verb"] if r["resource"] == "pods" else f'{r["verb"]} {r["resource"]}'
+                 for r in sim.requests if r["verb"] != "log"]
         sim.reset_requests()
         return found
 
     tick(NOW, backend)
-    assert verbs() == ["list", "create", "list"]  # the first tick of this process reconciles, then submits
+    # The first tick of this process reconciles (pods, then the workspace claims of ended runs),
+    # then submits.
+    assert verbs() == ["list", "list persistentvolumeclaims", "create", "list"]
     sim.wait_for_pod(key(run, "a"), NAMESPACE, phases=("Running",))
     report = tick(NOW, backend)
     assert verbs() == ["list"] * report.passes  # its syncs only: not due before RECONCILE_INTERVAL
     backend.reconcile_interval = 0
     report = tick(NOW, backend)
-    assert verbs() == ["list"] * (report.passes + 1)
+    assert verbs() == ["list", "list persistentvolumeclaims"] + ["list"] * report.passes
 
 
 PATIENT = """

@@ -22,7 +22,7 @@ OPS = "ops:\n  - {name: a, template: {name: t}}\n"
         (
             "opz: []\n" + OPS,
             "opz: unknown field 'opz' in pipeline; did you mean 'ops'? (fields: concurrency, "
-            "description, events, kind, name, ops, schedule, tags, templates, timeout, version)",
+            "description, events, kind, name, ops, schedule, tags, templates, timeout, version, workspace)",
         ),
     ],
 )

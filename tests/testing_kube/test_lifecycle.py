@@ -154,14 +154,21 @@ def test_other_restart_policies_are_accepted(api, sim):
     assert sim.wait_for_pod("always")["status"]["phase"] == "Succeeded"  # not restarted: only Never is simulated
 
 
-def test_only_the_first_container_runs(api, sim):
+def test_every_container_with_a_command_runs_and_the_pod_ends_with_the_last(api, sim):
     manifest = pod_manifest("two", ["sh", "-c", "echo main"])
-    manifest["spec"]["containers"].append({"name": "sidecar", "image": "envoy", "command": ["false"]})
+    manifest["spec"]["containers"].append({"name": "sidecar", "image": "envoy",
+                                           "command": ["sh", "-c", "sleep 0.3; echo side; exit 3"]})
+    manifest["spec"]["containers"].append({"name": "quiet", "image": "envoy"})  # no command: ends with the pod
     api.create_namespaced_pod("default", manifest)
+    running = sim.wait_for_pod("two", phases=["Running"])
+    assert running["status"]["phase"] == "Running"
     pod = sim.wait_for_pod("two")
-    assert pod["status"]["phase"] == "Succeeded"
-    assert [s["name"] for s in pod["status"]["containerStatuses"]] == ["main", "sidecar"]
+    assert pod["status"]["phase"] == "Failed"  # one container failed
+    states = {s["name"]: s["state"]["terminated"] for s in pod["status"]["containerStatuses"]}
+    assert [states["main"]["exitCode"], states["sidecar"]["exitCode"], states["quiet"]["exitCode"]] == [0, 3, 0]
+    assert states["main"]["finishedAt"] <= states["sidecar"]["finishedAt"]
     assert api.read_namespaced_pod_log("two", "default", container="main") == "main\n"
+    assert api.read_namespaced_pod_log("two", "default", container="sidecar") == "side\n"
     with pytest.raises(client.ApiException) as caught:
         api.read_namespaced_pod_log("two", "default")
     assert caught.value.status == 400  # a container name must be specified

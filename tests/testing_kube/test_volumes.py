@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from kubernetes import client
@@ -130,14 +131,30 @@ def test_a_mount_path_under_tmp_does_not_rewrite_twice(api, sim):
 
 
 def test_other_volume_kinds_are_accepted_but_not_mounted(api, sim):
-    manifest = pod_manifest("secret", ["sh", "-c", 'echo "$S"; test -e /etc/creds || echo absent'],
+    manifest = pod_manifest("nfs", ["sh", "-c", 'echo "$S"; test -e /etc/creds || echo absent'],
                             env={"S": "/etc/creds/token"},
                             container={"volumeMounts": [{"name": "creds", "mountPath": "/etc/creds"}]})
+    manifest["spec"]["volumes"] = [{"name": "creds", "nfs": {"server": "nfs.example", "path": "/x"}}]
+    api.create_namespaced_pod("default", manifest)
+    pod = sim.wait_for_pod("nfs")
+    assert pod["status"]["phase"] == "Succeeded"
+    assert sim.log("nfs") == "/etc/creds/token\nabsent\n"
+
+
+def test_a_secret_volume_of_a_secret_that_does_not_exist_cannot_start(api, sim):
+    manifest = pod_manifest("secret", ["true"], container={"volumeMounts": [{"name": "creds", "mountPath": "/c"}]})
     manifest["spec"]["volumes"] = [{"name": "creds", "secret": {"secretName": "creds"}}]
     api.create_namespaced_pod("default", manifest)
-    pod = sim.wait_for_pod("secret")
-    assert pod["status"]["phase"] == "Succeeded"
-    assert sim.log("secret") == "/etc/creds/token\nabsent\n"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        statuses = (sim.pod("secret")["status"].get("containerStatuses") or [{}])
+        if (statuses[0].get("state") or {}).get("waiting", {}).get("reason") == "CreateContainerConfigError":
+            break
+        time.sleep(0.02)
+    pod = sim.pod("secret")
+    assert pod["status"]["phase"] == "Pending"
+    assert pod["status"]["containerStatuses"][0]["state"]["waiting"] == {
+        "reason": "CreateContainerConfigError", "message": 'secret "creds" not found'}
     assert pod["spec"]["volumes"][0]["secret"] == {"secretName": "creds", "defaultMode": 0o644}
 
 

@@ -9,6 +9,7 @@ from .base import StrictSchema, validates_always
 from .matrix import MatrixSchema
 from .schedule import ScheduleField
 from .template import TemplateSchema
+from .volumes import WorkspaceSchema
 
 TRIGGER_RULES = (
     "all_succeeded", "all_failed", "all_done",
@@ -72,6 +73,7 @@ class PipelineSchema(StrictSchema):
     ops = f.List(f.Nested(OpSchema), required=True)
     templates = f.List(f.Nested(TemplateSchema))
     events = f.List(f.Nested(EventSubscriptionSchema))
+    workspace = f.Nested(WorkspaceSchema)
 
     @validates_always
     def _at_least_one_op(self, data, **kwargs):

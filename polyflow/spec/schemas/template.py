@@ -9,6 +9,11 @@ from marshmallow import ValidationError, validates_schema
 from .. import fields as f
 from ..types import IO_TYPES, type_error, value_error
 from .base import StrictSchema, validates_always
+from .volumes import VolumeMountSchema, VolumesField, mount_errors
+
+# Paths a pod of Polyflow's mounts itself (docs/kubernetes.md): no volume mount may overlap them.
+RESERVED_MOUNT_PATHS = ("/polyflow/params.json", "/polyflow/inputs", "/polyflow/outputs", "/polyflow/status",
+                        "/dev/termination-log")
 
 TEMPLATE_KINDS = ("job", "experiment")
 TOLERATION_OPERATORS = ("Exists", "Equal")
@@ -68,6 +73,7 @@ class ContainerSchema(StrictSchema):
     args = f.StrList(f.Str(allow_empty=True))
     env = f.List(f.Nested(EnvVarSchema))
     working_dir = f.Str()
+    volume_mounts = f.List(f.Nested(VolumeMountSchema))
 
     @validates_always
     def _check_container(self, data, **kwargs):
@@ -150,6 +156,7 @@ class EnvironmentSchema(StrictSchema):
     labels = f.StrMap()
     annotations = f.StrMap()
     max_restarts = f.Count(minimum=0, maximum=1000)
+    volumes = VolumesField()
 
     @validates_always
     def _check_kubernetes_names(self, data, **kwargs):
@@ -207,6 +214,11 @@ class TemplateSchema(StrictSchema):
             errors.setdefault("container", []).append(
                 "container.image and build are exclusive: the build makes the image"
             )
+        volumes = (data.get("environment") or {}).get("volumes") or []
+        mounts = mount_errors(container.get("volume_mounts") or [], volumes, RESERVED_MOUNT_PATHS)
+        if mounts:
+            previous = errors.get("container")
+            errors["container"] = {"volume_mounts": mounts, **({"_schema": previous} if previous else {})}
         if errors:
             raise ValidationError(errors)
 

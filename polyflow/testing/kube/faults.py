@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 REQUEST_KINDS = ("error", "throttle", "delay", "drop_watch")
 POD_KINDS = ("evict", "oom", "vanish")
 OUTCOME_RESULTS = ("succeed", "fail", "oom", "evict", "vanish", "hang", "pending")
-VERBS = ("create", "get", "list", "watch", "delete", "deletecollection", "log", "discovery")
+VERBS = ("create", "get", "list", "watch", "delete", "deletecollection", "update", "log", "discovery")
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
 _ids = itertools.count(1)

@@ -1,12 +1,18 @@
 """What a kubelet would do with a pod: one thread per pod moves it through
-Pending, Running and Succeeded or Failed, runs its first container's command
-as a local process (or simulates the run), and carries out deletions,
+Pending, Running and Succeeded or Failed, runs its containers' commands as
+local processes (or simulates the run), and carries out deletions,
 evictions, OOM kills and deadlines.
 
-Only the first container is executed. The other containers (and init
-containers) are not run: they are reported running alongside it and ending
-with it. Its downwardAPI and emptyDir volumes are made in the pod's directory
-(`volumes.py`).
+When the first container's command is run, the init containers run first, one
+after the other (a failure fails the pod), then every container with a command
+runs at once, each in its own process group and its own `rootfs` directory;
+the pod ends when they all have. A container without a command is reported
+running alongside them and ends with the pod. When the first container is
+simulated (no command, no executable here, an outcome rule, `execute=False`)
+its other containers are too; its init containers still run, unless the run is
+scripted (an outcome rule) or nothing is executed (`execute=False`). Volumes
+are made in the pod's directory (`volumes.py`); `env` from ConfigMaps and
+Secrets is read from the simulator's store.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import TYPE_CHECKING
 from ...backends.container import kube_expand as expand
 from .errors import now
 from .logs import ContainerLog
-from .volumes import Volumes
+from .volumes import ConfigError, Volumes, claims_of, decoded
 
 if TYPE_CHECKING:
     from .faults import Fault
@@ -57,23 +63,36 @@ class PodRuntime:
         self.directory = directory
         self.outcome = outcome
         spec = pod["spec"]
-        self.containers = [c["name"] for c in spec["containers"]]
-        self.first = spec["containers"][0]
         os.makedirs(directory, exist_ok=True)
+        self.inits = [ContainerRun(c, directory, True) for c in spec.get("initContainers") or []]
+        self.runs = [ContainerRun(c, directory, index > 0) for index, c in enumerate(spec["containers"])]
+        self.containers = [run.name for run in self.runs]
+        self.init_containers = [run.name for run in self.inits]
+        self.first = spec["containers"][0]
         # Each container's log, with the time of every line (logs.py): what the log endpoint reads.
-        self.logs = {name: ContainerLog(os.path.join(directory, f"{name}.log")) for name in self.containers}
-        self.message_file = os.path.join(directory, "termination-log")
+        self.logs = {run.name: run.log for run in self.inits + self.runs}
+        self.message_file = self.runs[0].message_file
         self.removed = False  # deleted from the store
         self.done = False  # the lifecycle thread is over
         self.started = False  # the container was started (its log exists)
         self.actions: list[tuple] = []
         self.wakeup = threading.Event()
-        self.process: subprocess.Popen | None = None
-        self.volumes: Volumes | None = None  # made when the command is run
+        self.watching: list[ContainerRun] = []  # the containers whose processes run now
         self.start_clock: float | None = None
         self.thread = threading.Thread(target=self._main, name=f"pod {namespace}/{name}", daemon=True)
         self.container_id = "containerd://" + hashlib.sha256(pod["metadata"]["uid"].encode()).hexdigest()
-        open(self.message_file, "wb").close()
+        for run in self.inits + self.runs:
+            open(run.message_file, "wb").close()
+
+    @property
+    def process(self) -> subprocess.Popen | None:
+        """The first container's process."""
+        return self.runs[0].process
+
+    @property
+    def volumes(self) -> Volumes | None:
+        """The first container's volumes (made when its command is run)."""
+        return self.runs[0].volumes
 
     # -- called by the simulator (under its lock) ---------------------------
 
@@ -123,8 +142,9 @@ class PodRuntime:
             with self.sim.lock:
                 if self.actions:
                     return self.actions.pop(0)
-            if self.process is not None and self.process.poll() is not None:
-                return ("exited",)
+            for run in self.watching:
+                if run.process is not None and run.terminated is None and run.process.poll() is not None:
+                    return ("exited", run)
             if self.sim.stopping:
                 return ("kill",)
             timeout = None if until is None else until - time.monotonic()
@@ -145,6 +165,8 @@ class PodRuntime:
                 action = self._next_action(None)
                 if self._before_start(action):
                     return
+        if self._wait_for_claims():
+            return
         with self.sim.lock:
             self._schedule()
             if self.removed:  # deleted meanwhile
@@ -153,32 +175,56 @@ class PodRuntime:
         deadline = self.pod["spec"].get("activeDeadlineSeconds")
         deadline_at = self.start_clock + deadline if deadline else None
 
-        plan = self._plan()
-        for name in self.containers[1:]:
-            self.logs[name].write(f"kube-simulator: container '{name}' is not run (only a pod's first container "
-                                  f"is executed)\n")
+        try:
+            plan = self._plan()
+        except ConfigError as error:
+            self._config_error(str(error))
+            return
+        executed = plan[0] == "run"
+        # Init containers run whenever commands do (also before a first container whose
+        # executable is missing here, such as kaniko's); not for a scripted or simulated pod.
+        if self.outcome is None and self.sim.execute and self.inits:
+            if self._run_inits(deadline_at):
+                return
+        elif self.inits:
+            with self.sim.lock:
+                for run in self.inits:  # simulated with the pod: done at once
+                    run.log.write(f"kube-simulator: init container '{run.name}' is not run (the pod's run is "
+                                  f"simulated)\n")
+                    run.terminated = self._ended(run, 0, "Completed", "")
         if plan[0] == "start_error":
             with self.sim.lock:
                 self._terminate(128, "StartError", plan[1], pod_reason=None, started=False)
             return
-        if plan[0] == "run":
-            argv, env, cwd = plan[1:]
-            output = self.logs[self.first["name"]].attach()
-            try:
-                self.process = subprocess.Popen(
-                    argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                    start_new_session=True, close_fds=True,
-                )
-            except OSError as error:
-                os.close(output)
-                with self.sim.lock:
-                    self._terminate(128, "StartError", f"failed to start container process: {error}",
-                                    pod_reason=None, started=False)
-                return
-            os.close(output)  # the command has it: the log ends when the command's group closes it
-            threading.Thread(target=self._reap, daemon=True, name=f"wait {self.name}").start()
-            ends_at = None
+        ends_at = None
+        if executed:
+            others = []
+            for run in self.runs[1:]:
+                try:
+                    other = self._plan_of(run)
+                except ConfigError as error:
+                    self._config_error(str(error))
+                    return
+                if other[0] == "run":
+                    others.append((run, other))
+                elif other[0] == "start_error":
+                    with self.sim.lock:
+                        run.terminated = self._ended(run, 128, "StartError", other[1], started=False)
+                        self._terminate(128, "StartError", "", pod_reason=None, started=False)
+                    return
+                else:
+                    run.log.write(other[2])
+            for run, (_, argv, env, cwd) in [(self.runs[0], plan), *others]:
+                error = self._start(run, argv, env, cwd)
+                if error is not None:
+                    self._kill_group(signal.SIGKILL)
+                    with self.sim.lock:
+                        self._terminate(128, "StartError", error, pod_reason=None, started=False)
+                    return
         else:
+            for name in self.containers[1:]:
+                self.logs[name].write(f"kube-simulator: container '{name}' is not run (the pod's run is "
+                                      f"simulated)\n")
             duration = plan[1]
             ends_at = None if duration is None else self.start_clock + duration
             self._write_log(plan[2])
@@ -201,11 +247,19 @@ class PodRuntime:
                 return
             kind = action[0]
             if kind == "exited":
-                code = _signal_exit(self.process.returncode)
-                self._kill_group(signal.SIGKILL)  # what it left running goes with the container
-                self._drain()
+                run = action[1]
+                code = _signal_exit(run.process.returncode)
+                run.kill(signal.SIGKILL)  # what it left running goes with the container
+                run.log.drain()
                 with self.sim.lock:
-                    self._terminate(code, "Completed" if code == 0 else "Error", self._message(code))
+                    run.terminated = self._ended(run, code, "Completed" if code == 0 else "Error",
+                                                 self._message(code, run))
+                    if any(other.terminated is None for other in self.watching):
+                        self.pod["status"]["containerStatuses"] = self._statuses(None, ready=False)
+                        self.sim._commit(self, "MODIFIED")
+                        continue
+                    first = self.runs[0].terminated
+                    self._terminate(first["exitCode"], first["reason"], first.get("message", ""))
                 return
             if kind == "delete":
                 code = self._stop_process(action[1])
@@ -229,6 +283,118 @@ class PodRuntime:
                 with self.sim.lock:
                     self._terminate(137, "OOMKilled", self._read_message())
                 return
+
+    def _start(self, run: ContainerRun, argv: list[str], env: dict[str, str], cwd: str) -> str | None:
+        """Start a container's process; the StartError message when it cannot be started."""
+        output = run.log.attach()
+        try:
+            run.process = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True,
+            )
+        except OSError as error:
+            os.close(output)
+            return f"failed to start container process: {error}"
+        os.close(output)  # the command has it: the log ends when the command's group closes it
+        self.watching.append(run)
+        threading.Thread(target=self._reap, args=(run.process,), daemon=True, name=f"wait {self.name}").start()
+        return None
+
+    def _run_inits(self, deadline_at: float | None) -> bool:
+        """Run the init containers in order; True when the pod is over (one failed, a delete came)."""
+        for run in self.inits:
+            try:
+                plan = self._plan_of(run)
+            except ConfigError as error:
+                self._config_error(str(error), init=run)
+                return True
+            with self.sim.lock:
+                if self.removed:
+                    return True
+                run.state = {"running": {"startedAt": now()}}
+                self._init_statuses()
+                self.sim._commit(self, "MODIFIED")
+            if plan[0] == "start_error":
+                with self.sim.lock:
+                    run.terminated = self._ended(run, 128, "StartError", plan[1], started=False)
+                    self._terminate(128, "StartError", "", pod_reason=None, started=False, init_failed=True)
+                return True
+            if plan[0] == "simulate":
+                run.log.write(plan[2])
+                code = 0
+            else:
+                error = self._start(run, *plan[1:])
+                if error is not None:
+                    with self.sim.lock:
+                        run.terminated = self._ended(run, 128, "StartError", error, started=False)
+                        self._terminate(128, "StartError", "", pod_reason=None, started=False, init_failed=True)
+                    return True
+                action = self._next_action(deadline_at)
+                if action is None or action[0] != "exited":
+                    # A deadline, delete, eviction or OOM kill ends the pod during its init.
+                    self._kill_group(signal.SIGKILL)
+                    self.watching.remove(run)
+                    run.log.drain()
+                    if action is None:
+                        with self.sim.lock:
+                            run.terminated = self._ended(run, 137, "Error", "")
+                            self._terminate(137, "Error", "", pod_reason="DeadlineExceeded",
+                                            pod_message=DEADLINE_MESSAGE, init_failed=True)
+                        return True
+                    if not self._before_start(action):
+                        with self.sim.lock:
+                            self._terminate(137, "Error", "", init_failed=True)
+                    return True
+                code = _signal_exit(run.process.returncode)
+                run.log.drain()
+                self.watching.remove(run)
+            with self.sim.lock:
+                run.terminated = self._ended(run, code, "Completed" if code == 0 else "Error",
+                                             self._message(code, run))
+                if code != 0:
+                    self._terminate(code, "Error", "", pod_reason=None, init_failed=True)
+                    return True
+                self._init_statuses()
+                self.sim._commit(self, "MODIFIED")
+        return False
+
+    def _config_error(self, message: str, init: ContainerRun | None = None) -> None:
+        """A container whose env or volumes name a ConfigMap, Secret or key that does not exist: it
+        waits with CreateContainerConfigError (the pod stays Pending) until the pod is deleted."""
+        with self.sim.lock:
+            waiting = {"waiting": {"reason": "CreateContainerConfigError", "message": message}}
+            if init is not None:
+                init.state = waiting
+                self._init_statuses()
+            else:
+                for run in self.runs:
+                    run.state = waiting
+                self.pod["status"]["containerStatuses"] = self._statuses(None, ready=False)
+            self.sim._commit(self, "MODIFIED")
+        while True:
+            action = self._next_action(None)
+            if self._before_start(action):
+                return
+
+    def _wait_for_claims(self) -> bool:
+        """A pod whose PersistentVolumeClaims do not exist is not scheduled (Pending, Unschedulable)
+        until they do, as with a real scheduler; True when the pod is over meanwhile."""
+        said = None
+        while True:
+            missing = [name for name in claims_of(self.pod)
+                       if self.sim.object("persistentVolumeClaim", self.namespace, name) is None]
+            if not missing:
+                return False
+            message = f'persistentvolumeclaim "{missing[0]}" not found'
+            if message != said:
+                with self.sim.lock:
+                    self.pod["status"]["conditions"] = [self._condition(
+                        "PodScheduled", False, "Unschedulable", f"0/1 nodes are available: {message}.")]
+                    self.sim._commit(self, "MODIFIED")
+                said = message
+            action = self._next_action(time.monotonic() + 0.05)
+            if action is not None and self._before_start(action):
+                return True
 
     def _before_start(self, action: tuple) -> bool:
         """Handle an action that came while the pod was not started; True when the pod is over."""
@@ -286,11 +452,19 @@ class PodRuntime:
         if not sim.execute:
             return ("simulate", sim.run_time,
                     f"kube-simulator: simulated a successful run of image '{image}' (commands are not executed)\n")
+        return self._plan_of(self.runs[0])
+
+    def _plan_of(self, run: ContainerRun) -> tuple:
+        """What to do with one container of a pod that is executed: run its command, simulate it
+        (no command) or fail it (an executable missing, with missing_executable="fail").
+        Raises ConfigError for env or volumes that name what does not exist."""
+        sim, container = self.sim, run.spec
+        image = container.get("image", "")
         if not container.get("command"):
             return ("simulate", sim.run_time,
                     f"kube-simulator: simulated a successful run of image '{image}': the container has no "
                     f"command (the image's entrypoint cannot run here)\n")
-        argv, env, cwd = self._command()
+        argv, env, cwd = self._command(run)
         executable = argv[0]
         if os.sep in executable:
             found = os.path.isfile(executable) and os.access(executable, os.X_OK)
@@ -325,80 +499,122 @@ class PodRuntime:
             return (pod["metadata"].get(match.group(1)) or {}).get(match.group(2), "")
         return None
 
-    def _command(self) -> tuple[list[str], dict[str, str], str]:
-        """The argv, environment and working directory of the first container, mapped to this machine.
+    def _command(self, run: ContainerRun) -> tuple[list[str], dict[str, str], str]:
+        """The argv, environment and working directory of a container, mapped to this machine.
 
-        The environment is the simulator's, plus HOSTNAME and the container's
-        `env` (values, with `$(VAR)` expansion, and `fieldRef`s; secrets,
-        config maps and `envFrom` are not available here). The termination
-        message path P becomes a file of the pod's directory: `$TERMINATION_LOG`
-        names it, every env value equal to P and every P inside the command
-        and args are replaced by it. The downwardAPI and emptyDir volumes are
-        made in the pod's directory (`volumes.py`) and their mount paths in env
-        values, command and args are rewritten to point there. Expansion is
-        done with the values the container would see, rewriting after it.
+        The environment is the simulator's, plus HOSTNAME, a PATH whose first directory has
+        `python` and `python3` standing for the simulator's own Python (the images' Python), and
+        the container's `envFrom` (ConfigMaps and Secrets of the simulator's store, with their
+        `prefix`), then its `env` (values, with `$(VAR)` expansion, `fieldRef`s,
+        `configMapKeyRef`s and `secretKeyRef`s; `resourceFieldRef` is not available here). A
+        ConfigMap, Secret or key that does not exist and is not `optional` raises ConfigError.
+        The termination message path P becomes a file of the pod's directory:
+        `$TERMINATION_LOG` names it, every env value equal to P and every P inside the command
+        and args are replaced by it. The container's volumes are made in the pod's directory
+        (`volumes.py`) and their mount paths in env values, command and args are rewritten to
+        point into its rootfs. Expansion is done with the values the container would see,
+        rewriting after it.
         """
-        container = self.first
+        container = run.spec
         path = container.get("terminationMessagePath") or DEFAULT_MESSAGE_PATH
         defined: dict[str, str] = {}  # as the container sees them
+        for source in container.get("envFrom") or []:
+            kind = "configMap" if "configMapRef" in source else "secret"
+            ref = source.get("configMapRef") or source.get("secretRef") or {}
+            data = self._data(kind, ref.get("name", ""), bool(ref.get("optional")))
+            for key, value in (data or {}).items():
+                defined[str(source.get("prefix") or "") + key] = value
         for variable in container.get("env") or []:
             name = variable["name"]
             if "valueFrom" in variable:
-                field_ref = (variable["valueFrom"] or {}).get("fieldRef")
-                value = self._field(field_ref.get("fieldPath", "")) if field_ref else None
+                value_from = variable["valueFrom"] or {}
+                field_ref = value_from.get("fieldRef")
+                key_ref = value_from.get("configMapKeyRef") or value_from.get("secretKeyRef")
+                if field_ref:
+                    value = self._field(field_ref.get("fieldPath", ""))
+                elif key_ref:
+                    kind = "configMap" if "configMapKeyRef" in value_from else "secret"
+                    value = self._key(kind, key_ref)
+                else:
+                    value = None
                 if value is None:
-                    continue  # secretKeyRef, configMapKeyRef, resourceFieldRef: not available here
+                    continue  # resourceFieldRef: not available here; an optional key absent
             else:
                 value = expand(str(variable.get("value", "")), defined)
             defined[name] = value
         defined.setdefault("TERMINATION_LOG", path)
-        self.volumes = Volumes(self.pod, container, self.directory, defined, message=(path, self.message_file))
+        run.volumes = Volumes(self.pod, container, self.directory, defined, message=(path, run.message_file),
+                              rootfs=run.rootfs_name, lookup=self._data, claim_dir=self.sim.claim_directory)
         env = dict(os.environ)
+        env["PATH"] = self.sim.python_dir() + os.pathsep + env.get("PATH", "")
         env["HOSTNAME"] = self.name
-        env.update({name: self.message_file if value == path else self.volumes.rewrite(value)
+        env.update({name: run.message_file if value == path else run.volumes.rewrite(value)
                     for name, value in defined.items()})
         argv = [
-            self.volumes.rewrite(expand(str(part), defined), message=True)
+            run.volumes.rewrite(expand(str(part), defined), message=True)
             for part in list(container.get("command") or []) + list(container.get("args") or [])
         ]
-        cwd = os.path.join(self.directory, "rootfs", (container.get("workingDir") or "").lstrip("/"))
+        cwd = os.path.join(self.directory, run.rootfs_name, (container.get("workingDir") or "").lstrip("/"))
         os.makedirs(cwd, exist_ok=True)
         return argv, env, cwd
 
+    def _data(self, kind: str, name: str, optional: bool = False) -> dict[str, str] | None:
+        """A ConfigMap's or Secret's data as text (a Secret's decoded); None when it does not exist and
+        is optional. Raises ConfigError when it does not exist and is not."""
+        found = self.sim.object(kind, self.namespace, name)
+        if found is None:
+            if optional:
+                return None
+            raise ConfigError(f'{kind.lower()} "{name}" not found')
+        return decoded(kind, found)
+
+    def _key(self, kind: str, ref: dict) -> str | None:
+        data = self._data(kind, ref.get("name", ""), bool(ref.get("optional")))
+        if data is None:
+            return None
+        key = ref.get("key", "")
+        if key not in data:
+            if ref.get("optional"):
+                return None
+            raise ConfigError(f"couldn't find key {key} in {kind} {self.namespace}/{ref.get('name', '')}")
+        return data[key]
+
     # -- processes ------------------------------------------------------------
 
-    def _reap(self) -> None:
-        process = self.process
-        if process is not None:
-            process.wait()
+    def _reap(self, process: subprocess.Popen) -> None:
+        process.wait()
         self.wakeup.set()
 
     def _kill_group(self, signum: int) -> None:
-        process = self.process
-        if process is None:
-            return
-        try:
-            os.killpg(process.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """Signal every container's process group (those still running)."""
+        for run in self.inits + self.runs:
+            run.kill(signum)
 
     def _stop_process(self, grace: float | None) -> int:
-        """SIGTERM, `grace` seconds, SIGKILL, as a kubelet stops a container; the exit code.
+        """SIGTERM, `grace` seconds, SIGKILL, as a kubelet stops a pod's containers; the first's exit code.
 
         A simulated container ends as a process killed by SIGTERM (143).
         """
-        process = self.process
-        if process is None:
-            return 143
-        if process.poll() is None:
-            self._kill_group(signal.SIGTERM)
+        running = [run for run in self.watching if run.process is not None and run.terminated is None]
+        for run in running:
+            if run.process.poll() is None:
+                run.kill(signal.SIGTERM)
+        end = time.monotonic() + max(float(grace or 0), 0.0)
+        for run in running:
             try:
-                process.wait(timeout=max(float(grace or 0), 0.0))
+                run.process.wait(timeout=max(end - time.monotonic(), 0.0))
             except subprocess.TimeoutExpired:
-                self._kill_group(signal.SIGKILL)
-                process.wait()
+                run.kill(signal.SIGKILL)
+                run.process.wait()
         self._kill_group(signal.SIGKILL)
-        self._drain()
+        for run in running:
+            run.log.drain()
+            if run is not self.runs[0]:
+                code = _signal_exit(run.process.returncode)
+                run.terminated = self._ended(run, code, "Completed" if code == 0 else "Error", "")
+        process = self.process
+        if process is None or self.runs[0].terminated is not None:
+            return 143 if process is None else self.runs[0].terminated["exitCode"]
         return _signal_exit(process.returncode)
 
     def _write_log(self, text: str) -> None:
@@ -406,21 +622,23 @@ class PodRuntime:
             self.logs[self.first["name"]].write(text)
 
     def _drain(self) -> None:
-        """Before the container is reported ended: its log holds everything it printed."""
-        self.logs[self.first["name"]].drain()
+        """Before the containers are reported ended: their logs hold everything they printed."""
+        for run in self.runs:
+            run.log.drain()
 
-    def _read_message(self) -> str:
+    def _read_message(self, run: ContainerRun | None = None) -> str:
         try:
-            with open(self.message_file, "rb") as handle:
+            with open((run or self.runs[0]).message_file, "rb") as handle:
                 return handle.read(MESSAGE_LIMIT).decode("utf-8", errors="replace")
         except OSError:
             return ""
 
-    def _message(self, exit_code: int) -> str:
+    def _message(self, exit_code: int, run: ContainerRun | None = None) -> str:
         """The termination message: the file, or the log's tail with FallbackToLogsOnError on failure."""
-        message = self._read_message()
-        if not message and exit_code != 0 and self.first.get("terminationMessagePolicy") == "FallbackToLogsOnError":
-            tail = self.logs[self.first["name"]].text()[-FALLBACK_BYTES:].decode("utf-8", errors="replace")
+        run = run or self.runs[0]
+        message = self._read_message(run)
+        if not message and exit_code != 0 and run.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            tail = run.log.text()[-FALLBACK_BYTES:].decode("utf-8", errors="replace")
             message = "\n".join(tail.splitlines()[-FALLBACK_LINES:])
         return message
 
@@ -438,17 +656,39 @@ class PodRuntime:
             condition["message"] = message
         return condition
 
-    def _container_statuses(self, state: dict, ready: bool, started: bool, running: bool) -> list[dict]:
-        statuses = []
-        for container in self.pod["spec"]["containers"]:
-            status = {"name": container["name"], "image": container.get("image", ""), "imageID": "",
-                      "ready": ready, "restartCount": 0, "started": started, "state": state, "lastState": {}}
-            if running or "terminated" in state:
-                image = container.get("image", "")
-                status["imageID"] = f"{image.split('@')[0]}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
-                status["containerID"] = self.container_id
-            statuses.append(status)
-        return statuses
+    def _status_of(self, run: ContainerRun, ready: bool) -> dict:
+        state = run.terminated and {"terminated": run.terminated} or run.state
+        started = "running" in state
+        status = {"name": run.name, "image": run.spec.get("image", ""), "imageID": "",
+                  "ready": ready and started, "restartCount": 0, "started": started, "state": state,
+                  "lastState": {}}
+        if "running" in state or "terminated" in state:
+            image = run.spec.get("image", "")
+            status["imageID"] = f"{image.split('@')[0]}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+            status["containerID"] = run.container_id(self.container_id)
+        return status
+
+    def _statuses(self, state: dict | None, ready: bool) -> list[dict]:
+        """The containers' statuses, each from its own state; `state` (when given) becomes the
+        state of every container that has not ended."""
+        if state is not None:
+            for run in self.runs:
+                if run.terminated is None:
+                    run.state = state
+        return [self._status_of(run, ready) for run in self.runs]
+
+    def _init_statuses(self) -> None:
+        if self.inits:
+            self.pod["status"]["initContainerStatuses"] = [self._status_of(run, False) for run in self.inits]
+
+    def _ended(self, run: ContainerRun, code: int, reason: str, message: str, started: bool = True) -> dict:
+        terminated = {"exitCode": code, "reason": reason,
+                      "startedAt": ((run.state.get("running") or {}).get("startedAt")
+                                    or getattr(self, "running_since", None)) if started else None,
+                      "finishedAt": now(), "containerID": run.container_id(self.container_id)}
+        if message:
+            terminated["message"] = message
+        return terminated
 
     def _unready(self) -> str:
         return f"containers with unready status: [{' '.join(self.containers)}]"
@@ -478,8 +718,11 @@ class PodRuntime:
             self._condition("ContainersReady", False, "ContainersNotReady", self._unready()),
             self._condition("PodScheduled", True),
         ]
-        status["containerStatuses"] = self._container_statuses(
-            {"waiting": {"reason": "ContainerCreating"}}, ready=False, started=False, running=False)
+        waiting = "PodInitializing" if self.inits else "ContainerCreating"
+        status["containerStatuses"] = self._statuses({"waiting": {"reason": waiting}}, ready=False)
+        for run in self.inits:
+            run.state = {"waiting": {"reason": "PodInitializing"}}
+        self._init_statuses()
         self.sim._commit(self, "MODIFIED")
 
     def _run(self) -> None:
@@ -498,18 +741,44 @@ class PodRuntime:
             self._condition("PodScheduled", True),
         ]
         self.running_since = now()
-        status["containerStatuses"] = self._container_statuses(
-            {"running": {"startedAt": self.running_since}}, ready=True, started=True, running=True)
+        status["containerStatuses"] = self._statuses({"running": {"startedAt": self.running_since}}, ready=True)
+        self._init_statuses()
         self.sim._commit(self, "MODIFIED")
 
     def _terminate(self, exit_code: int | None, reason: str, message: str, pod_reason: str | None = None,
-                   pod_message: str = "", started: bool = True, disruption: bool = False) -> None:
-        """The container ended with `exit_code` (None: never created); the pod becomes Succeeded or Failed."""
+                   pod_message: str = "", started: bool = True, disruption: bool = False,
+                   init_failed: bool = False) -> None:
+        """The first container ended with `exit_code` (None: never created), or an init container
+        failed (`init_failed`: the containers never start); the pod becomes Succeeded or Failed.
+        Containers that ended before keep their own state; the others end with the first."""
         if self.removed or self.terminal:
             return
         status = self.pod["status"]
         finished = now()
-        succeeded = exit_code == 0 and pod_reason is None
+        first = self.runs[0]
+        if init_failed:
+            for run in self.runs:
+                run.state = {"waiting": {"reason": "PodInitializing"}}
+        elif first.terminated is None:
+            if exit_code is None:
+                first.terminated = {"exitCode": 137, "reason": "ContainerStatusUnknown",
+                                    "message": "The container could not be located when the pod was terminated",
+                                    "startedAt": None, "finishedAt": finished}
+            else:
+                first.terminated = {"exitCode": exit_code, "reason": reason,
+                                    "startedAt": getattr(self, "running_since", None) if started else None,
+                                    "finishedAt": finished, "containerID": self.container_id}
+                if message:
+                    first.terminated["message"] = message
+        if not init_failed:
+            for run in self.runs[1:]:
+                if run.terminated is None:  # not run, or still running: it ends with the first one
+                    run.terminated = {
+                        "exitCode": 0 if exit_code == 0 else 137, "reason": "Completed" if exit_code == 0 else "Error",
+                        "startedAt": first.terminated["startedAt"], "finishedAt": finished,
+                        "containerID": run.container_id(self.container_id)}
+        succeeded = (not init_failed and pod_reason is None
+                     and all(run.terminated["exitCode"] == 0 for run in self.runs))
         status["phase"] = "Succeeded" if succeeded else "Failed"
         if pod_reason:
             status["reason"] = pod_reason
@@ -520,28 +789,41 @@ class PodRuntime:
             conditions.append(self._condition("DisruptionTarget", True, "TerminationByKubelet", pod_message))
         conditions += [
             self._condition("PodReadyToStartContainers", False),
-            self._condition("Initialized", True),
+            self._condition("Initialized", not init_failed, "PodCompleted" if init_failed else ""),
             self._condition("Ready", False, ready_reason),
             self._condition("ContainersReady", False, ready_reason),
             self._condition("PodScheduled", "nodeName" in self.pod["spec"]),
         ]
         status["conditions"] = conditions
-        if exit_code is None:
-            state = {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
-                                    "message": "The container could not be located when the pod was terminated",
-                                    "startedAt": None, "finishedAt": finished}}
-        else:
-            terminated = {"exitCode": exit_code, "reason": reason,
-                          "startedAt": getattr(self, "running_since", None) if started else None,
-                          "finishedAt": finished, "containerID": self.container_id}
-            if message:
-                terminated["message"] = message
-            state = {"terminated": terminated}
-        statuses = self._container_statuses(state, ready=False, started=False, running=started)
-        for other in statuses[1:]:  # containers not run: they end with the first one
-            other["state"] = {"terminated": {
-                "exitCode": 0 if exit_code == 0 else 137, "reason": "Completed" if exit_code == 0 else "Error",
-                "startedAt": state["terminated"]["startedAt"], "finishedAt": finished,
-                "containerID": self.container_id + "-" + other["name"]}}
-        status["containerStatuses"] = statuses
+        status["containerStatuses"] = [self._status_of(run, False) for run in self.runs]
+        self._init_statuses()
         self.sim._commit(self, "MODIFIED")
+
+
+class ContainerRun:
+    """One container of a simulated pod: its log, its termination message file, its process and
+    rootfs (the first container's is `<pod dir>/rootfs`, another's `<pod dir>/rootfs-<name>`)."""
+
+    def __init__(self, spec: dict, directory: str, own: bool):
+        self.spec = spec
+        self.name = spec["name"]
+        suffix = f"-{self.name}" if own else ""
+        self.first = not own
+        self.rootfs_name = "rootfs" + suffix
+        self.message_file = os.path.join(directory, "termination-log" + suffix)
+        self.log = ContainerLog(os.path.join(directory, f"{self.name}.log"))
+        self.process: subprocess.Popen | None = None
+        self.volumes: Volumes | None = None
+        self.state: dict = {"waiting": {"reason": "ContainerCreating"}}
+        self.terminated: dict | None = None
+
+    def container_id(self, base: str) -> str:
+        return base if self.first else f"{base}-{self.name}"
+
+    def kill(self, signum: int) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass

@@ -30,10 +30,14 @@ from .selectors import SelectorError, parse_field_selector, parse_label_selector
 if TYPE_CHECKING:
     from .simulator import KubeSimulator
 
+OBJECT_KINDS = {"persistentvolumeclaims": "PersistentVolumeClaim", "configmaps": "ConfigMap", "secrets": "Secret"}
+RESOURCE_NAMES = {"Pod": "pods", **{kind: resource for resource, kind in OBJECT_KINDS.items()}}
 BODY_LIMIT = 3 * 1024 * 1024  # the API server's request size limit
 DEFAULT_WATCH_TIMEOUT = 1800.0  # seconds; a real server picks 30 to 60 minutes
 _POD_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/pods(?:/([^/]+)(?:/(log|status))?)?$")
 _NAMESPACE_PATH = re.compile(r"^/api/v1/namespaces(?:/([^/]+))?$")
+_OBJECT_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/(persistentvolumeclaims|configmaps|secrets)(?:/([^/]+))?$")
+_ALL_OBJECTS_PATH = re.compile(r"^/api/v1/(persistentvolumeclaims|configmaps|secrets)$")
 
 API_RESOURCES = {
     "kind": "APIResourceList",
@@ -46,13 +50,21 @@ API_RESOURCES = {
          "categories": ["all"]},
         {"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod", "verbs": ["get"]},
         {"name": "pods/status", "singularName": "", "namespaced": True, "kind": "Pod", "verbs": ["get"]},
+        {"name": "persistentvolumeclaims", "singularName": "persistentvolumeclaim", "namespaced": True,
+         "kind": "PersistentVolumeClaim", "verbs": ["create", "delete", "get", "list"], "shortNames": ["pvc"]},
+        {"name": "configmaps", "singularName": "configmap", "namespaced": True, "kind": "ConfigMap",
+         "verbs": ["create", "delete", "get", "list", "update"], "shortNames": ["cm"]},
+        {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret",
+         "verbs": ["create", "delete", "get", "list", "update"]},
     ],
 }
 
 
 class _Route:
-    def __init__(self, verb: str, action, namespace: str | None = None, name: str | None = None):
+    def __init__(self, verb: str, action, namespace: str | None = None, name: str | None = None,
+                 kind: str = "Pod"):
         self.verb, self.action, self.namespace, self.name = verb, action, namespace, name
+        self.kind = kind  # Pod, PersistentVolumeClaim, ConfigMap or Secret
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -281,7 +293,8 @@ class Handler(BaseHTTPRequestHandler):
                 route = self.route(method, path, query)
             finally:
                 self.sim.record(entry)  # in the order of arrival; the status is set when answered
-            entry.update(verb=route.verb, namespace=route.namespace, name=route.name)
+            entry.update(verb=route.verb, namespace=route.namespace, name=route.name,
+                         resource=RESOURCE_NAMES.get(route.kind, "") if route.verb != "discovery" else "")
             if route.verb == "create":  # the record names the pod even when the create fails
                 entry["name"] = _body_name(body)
             delay, failure, drop = self.sim.request_faults(method, route.verb, path)
@@ -293,6 +306,7 @@ class Handler(BaseHTTPRequestHandler):
                 if failure.processed:
                     self.process_quietly(route, query, body)
                 raise self.fault_error(failure)
+            self._kind = route.kind
             route.action(entry, query, body, drop)
         except ApiError as error:
             self.answer_error(error, entry)
@@ -317,7 +331,12 @@ class Handler(BaseHTTPRequestHandler):
     def process_quietly(self, route: _Route, query: dict, body: bytes) -> None:
         """Carry out a create or delete whose answer an `error` fault with `processed` replaces."""
         try:
-            if route.verb == "create":
+            if route.kind != "Pod":
+                if route.verb == "create":
+                    self.sim.objects.create(route.kind, route.namespace, self.parse_body(body))
+                elif route.verb == "delete":
+                    self.sim.objects.delete(route.kind, route.namespace, route.name)
+            elif route.verb == "create":
                 self.sim.create_pod(route.namespace, self.parse_body(body), dry_run=query.get("dryRun") == "All")
             elif route.verb == "delete":
                 options = self.parse_body(body) if body.strip() else {}
@@ -378,9 +397,25 @@ class Handler(BaseHTTPRequestHandler):
                 return allow({"GET": _Route("get", self.get, namespace, name)})
             return allow({"GET": _Route("get", self.get, namespace, name),
                           "DELETE": _Route("delete", self.delete, namespace, name)})
+        match = _OBJECT_PATH.match(path)
+        if match:
+            namespace, resource, name = match.groups()
+            kind = OBJECT_KINDS[resource]
+            if name is None:
+                return allow({"GET": _Route("list", self.list_objects, namespace, kind=kind),
+                              "POST": _Route("create", self.create_object, namespace, kind=kind)})
+            routes = {"GET": _Route("get", self.get_object, namespace, name, kind=kind),
+                      "DELETE": _Route("delete", self.delete_object, namespace, name, kind=kind)}
+            if kind != "PersistentVolumeClaim":
+                routes["PUT"] = _Route("update", self.replace_object, namespace, name, kind=kind)
+            return allow(routes)
+        match = _ALL_OBJECTS_PATH.match(path)
+        if match:
+            return allow({"GET": _Route("list", self.list_objects, None, kind=OBJECT_KINDS[match.group(1)])})
         match = _NAMESPACE_PATH.match(path)
         if match:
-            return allow({"GET": _Route("get" if match.group(1) else "list", self.namespaces, None, match.group(1))})
+            return allow({"GET": _Route("get" if match.group(1) else "list", self.namespaces, None, match.group(1),
+                                        kind="Namespace")})
         raise ApiError(404, "the server could not find the requested resource")
 
     # -- discovery ----------------------------------------------------------------
@@ -420,6 +455,36 @@ class Handler(BaseHTTPRequestHandler):
             item.pop("kind"), item.pop("apiVersion")
         self.answer(entry, 200, {"kind": "NamespaceList", "apiVersion": "v1",
                                  "metadata": {"resourceVersion": str(self.sim.resource_version)}, "items": items})
+
+    # -- persistentvolumeclaims, configmaps, secrets ------------------------------
+
+    def create_object(self, entry, query, body, drop) -> None:
+        kind = self._kind
+        created = self.sim.objects.create(kind, entry["namespace"], self.parse_body(body),
+                                          dry_run=query.get("dryRun") == "All")
+        entry["name"] = created["metadata"]["name"]
+        self.answer(entry, 201, created)
+
+    def get_object(self, entry, query, body, drop) -> None:
+        found = self.sim.objects.get(self._kind, entry["namespace"], entry["name"])
+        if found is None:
+            raise not_found(entry["name"], self._kind.lower() + "s")
+        self.answer(entry, 200, found)
+
+    def list_objects(self, entry, query, body, drop) -> None:
+        kind = self._kind
+        items = self.sim.objects.list(kind, entry["namespace"], query.get("labelSelector"))
+        for item in items:
+            item.pop("kind", None), item.pop("apiVersion", None)
+        self.answer(entry, 200, {"kind": kind + "List", "apiVersion": "v1",
+                                 "metadata": {"resourceVersion": str(self.sim.resource_version)}, "items": items})
+
+    def replace_object(self, entry, query, body, drop) -> None:
+        self.answer(entry, 200, self.sim.objects.replace(self._kind, entry["namespace"], entry["name"],
+                                                         self.parse_body(body)))
+
+    def delete_object(self, entry, query, body, drop) -> None:
+        self.answer(entry, 200, self.sim.objects.delete(self._kind, entry["namespace"], entry["name"]))
 
     # -- pods -------------------------------------------------------------------
 
@@ -596,11 +661,12 @@ class Handler(BaseHTTPRequestHandler):
                     raise ApiError(400, f"a container name must be specified for pod {entry['name']}, choose one "
                                         f"of: [{' '.join(runtime.containers)}]")
                 container = runtime.containers[0]
-            if container not in runtime.containers:
+            if container not in runtime.containers and container not in runtime.init_containers:
                 raise ApiError(400, f"container {container} is not valid for pod {entry['name']}")
             if _boolean(query, "previous"):
                 raise ApiError(400, f'previous terminated container "{container}" in pod "{entry["name"]}" not found')
-            statuses = runtime.pod["status"].get("containerStatuses") or []
+            statuses = ((runtime.pod["status"].get("containerStatuses") or [])
+                        + (runtime.pod["status"].get("initContainerStatuses") or []))
             state = next((s["state"] for s in statuses if s["name"] == container), {})
             if "waiting" in state or not state:
                 reason = state.get("waiting", {}).get("reason", "ContainerCreating") if state else "PodInitializing"

@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -27,6 +28,7 @@ from http.server import ThreadingHTTPServer
 
 from .errors import ApiError, not_found, now
 from .faults import POD_KINDS, REQUEST_KINDS, Fault, FaultError, make_fault
+from .objects import ObjectStore
 from .runtime import PodRuntime
 from .selectors import parse_field_selector, parse_label_selector
 from .validation import kube_version as default_kube_version
@@ -83,6 +85,8 @@ class KubeSimulator:
         for name in (*DEFAULT_NAMESPACES, *SYSTEM_NAMESPACES, *namespaces):
             self.add_namespace(name)
         self._pods: dict[tuple[str, str], PodRuntime] = {}
+        self.objects = ObjectStore(self)  # PersistentVolumeClaims, ConfigMaps, Secrets
+        self._python_dir: str | None = None
         self._rv = 1
         self._events: deque[Event] = deque(maxlen=max(1, history))
         self._compacted = 0  # events up to this resourceVersion are forgotten
@@ -199,6 +203,43 @@ class KubeSimulator:
             self._compacted = self._events[0].rv
         self._events.append(Event(self._rv, event_type, runtime.namespace, copy.deepcopy(runtime.pod)))
         self.changed.notify_all()
+
+    def _bump(self) -> int:
+        """The next resourceVersion (under self.lock), for objects that are not pods."""
+        self._rv += 1
+        return self._rv
+
+    def object(self, store_kind: str, namespace: str, name: str) -> dict | None:
+        """A stored PersistentVolumeClaim, ConfigMap or Secret ("persistentVolumeClaim",
+        "configMap", "secret"): what a pod's volumes and env read."""
+        with self.lock:
+            found = self.objects.find(store_kind, namespace, name)
+            return copy.deepcopy(found) if found is not None else None
+
+    def claim_directory(self, namespace: str, name: str) -> str:
+        """The directory that stands for a claim's volume, shared by the pods that mount it."""
+        return self.objects.claim_directory(namespace, name)
+
+    def claims(self, namespace: str | None = None, label_selector: str | None = None) -> list[dict]:
+        """Copies of the stored PersistentVolumeClaims."""
+        return self.objects.list("PersistentVolumeClaim", namespace, label_selector)
+
+    def python_dir(self) -> str:
+        """A directory put first on every container's PATH, whose `python` and `python3` run this
+        simulator's own Python: an image's Python stood for by the one running here."""
+        with self.lock:
+            if self._python_dir is None:
+                directory = os.path.join(self.workdir, "bin")
+                os.makedirs(directory, exist_ok=True)
+                for name in ("python", "python3"):
+                    path = os.path.join(directory, name)
+                    with open(path, "w", encoding="utf-8") as handle:
+                        # A script, not a link: a virtual environment's Python finds its
+                        # packages from the path it is started by.
+                        handle.write(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+                    os.chmod(path, 0o755)
+                self._python_dir = directory
+            return self._python_dir
 
     def _remove(self, runtime: PodRuntime) -> None:
         """Delete the pod from the store (under self.lock): a DELETED event; its process is killed."""
@@ -492,6 +533,7 @@ class KubeSimulator:
             self._requests.clear()
             for runtime in list(self._pods.values()):
                 self._remove(runtime)
+            self.objects.items.clear()
 
 
 def _in_seconds(seconds: int) -> str:

@@ -413,3 +413,25 @@ def pod_causes(pod: dict, version: str) -> list[Cause]:
         if cause not in causes:
             causes.append(cause)
     return causes
+
+
+def object_causes(obj: dict, version: str) -> list[tuple[str, str]]:
+    """(field, message) of the schema errors of another core/v1 object (a PersistentVolumeClaim,
+    ConfigMap, Secret) for Kubernetes `version`, strict; the first one, as kubernetes-validate
+    reports it, and a Secret's data that is not base64."""
+    import base64
+    import binascii
+
+    utils = _schemas()
+    causes: list[tuple[str, str]] = []
+    try:
+        utils.validate(obj, version, strict=True)
+    except utils.ValidationError as error:
+        causes += [(cause.field, cause.message) for cause in _schema_causes(error)]
+    if obj.get("kind") == "Secret" and isinstance(obj.get("data"), dict):
+        for key, value in obj["data"].items():
+            try:
+                base64.b64decode(str(value), validate=True)
+            except (binascii.Error, ValueError):
+                causes.append((f"data[{key}]", "Invalid value: not base64"))
+    return causes

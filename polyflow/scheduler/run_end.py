@@ -1,0 +1,45 @@
+"""What a backend holds for a run is released once the run is final (`Backend.end_run`, DESIGN
+section 10): today a run's workspace (a PersistentVolumeClaim, a directory on the local
+backend). Called after the round that wrote the run's end is committed; a failure is the
+backend's to log and retry (the Kubernetes reconciliation deletes claims left behind)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from ..statuses import RUN_FINAL
+
+logger = logging.getLogger("polyflow.scheduler")
+
+
+def ended_runs(decisions: Iterable) -> list:
+    """The runs these decisions made final that hold something for their backends (a workspace)."""
+    return [decision.run for decision in decisions
+            if decision.run.plan.workspace is not None
+            and any(change.status in RUN_FINAL for change in decision.run_changes)]
+
+
+def release_stopped(run) -> None:
+    """A run (the model) the stop service made final itself, with nothing in flight."""
+    if run.status not in RUN_FINAL or not (run.plan or {}).get("workspace"):
+        return
+    from ..backends import get_backend
+
+    names = set(run.op_runs.exclude(backend="").values_list("backend", flat=True)) or {""}
+    for name in sorted(names):
+        try:
+            get_backend(name or None).end_run(str(run.uuid))
+        except Exception:  # noqa: BLE001 - the run has ended anyway; the backend retries later
+            logger.exception("run %s: releasing what backend %r holds for it failed", run.uuid, name)
+
+
+def release(runs: Iterable, backend_of: Callable) -> None:
+    """`end_run` on every backend that ran one of the runs' ops (the default one when none did)."""
+    for run in runs:
+        names = {op.backend or "" for op in run.every_op() if op.backend} or {""}
+        for name in sorted(names):
+            try:
+                backend_of(name).end_run(run.uuid)
+            except Exception:  # noqa: BLE001 - the run has ended anyway; the backend retries later
+                logger.exception("run %s: releasing what backend %r holds for it failed", run.uuid, name)
