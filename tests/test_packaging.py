@@ -111,10 +111,13 @@ def test_the_default_dependencies_hold_no_extra():
                 for r in requirements}
 
     assert not names(project["dependencies"]) & {"kubernetes", "kubernetes-validate", "celery", "psycopg",
-                                                  "psycopg2", "psycopg-binary", "redis"}
+                                                  "psycopg2", "psycopg-binary", "redis", "s3fs", "gcsfs",
+                                                  "adlfs", "boto3", "botocore"}
     extras = project["optional-dependencies"]
     assert extras["postgres"] == ["psycopg>=3.1,<4"]  # a library does not force the binary wheel
-    assert extras["all"] == ["polyflow[kubernetes,postgres,celery,kube-simulator]"]
+    assert extras["all"] == ["polyflow[kubernetes,postgres,celery,kube-simulator,s3]"]
+    # The artifact store's object stores are extras; file:// needs fsspec alone.
+    assert extras["s3"] == ["s3fs>=2024.6"] and "fsspec>=2024.6" in project["dependencies"]
     assert "polyflow[all]" in extras["test"]
     # setup.py is a shim for tools that look for one: the metadata is pyproject.toml's alone.
     assert "setup()" in (ROOT / "setup.py").read_text()
