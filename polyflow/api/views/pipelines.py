@@ -22,6 +22,7 @@ from ..serializers.runs import (
     RunFilterSerializer,
     RunSerializer,
     TriggerSerializer,
+    run_filters,
 )
 from .base import ApiView
 
@@ -100,10 +101,8 @@ class PipelineRuns(ApiView):
          responses={200: RunSerializer(many=True)})
     def get(self, request, owner, project, name):
         pipeline = get_pipeline(self.project(Access.READ), name)
-        filters = self.query(RunFilterSerializer)
-        runs = runs_of(pipeline.project, pipeline=pipeline.name, statuses=filters.get("status", ()),
-                       created_after=filters.get("created_after"), created_before=filters.get("created_before"),
-                       ordering=filters["ordering"])
+        filters = run_filters(self.query(RunFilterSerializer))
+        runs = runs_of(pipeline.project, **{**filters, "pipeline": pipeline.name})
         return self.paginated(runs, RunSerializer)
 
     @doc(summary="Trigger a run now, with param overrides per op", request=TriggerSerializer,
