@@ -13,6 +13,7 @@ urlpatterns = [
     path("", views.projects, name="projects"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("runs/", views.all_runs, name="all-runs"),
     # Owner-level pages come before {owner}/{project}/, as in the API: their names are reserved.
     path("<seg:owner>/actions/", views.actions, name="actions"),
     path("<seg:owner>/actions/<seg:name>/", views.action, name="action"),

@@ -420,7 +420,15 @@
         element.setAttribute("data-zone", zone);
       });
     }
-    document.addEventListener("DOMContentLoaded", function () { rewrite(document); });
+    document.addEventListener("DOMContentLoaded", function () {
+      rewrite(document);
+      // The runs filters' From and To are typed on the viewer's clock: the server is told which.
+      var field = document.getElementById("filter-tz");
+      if (field) {
+        field.value = zone;
+        document.querySelectorAll("#run-filters .zone-name").forEach(function (label) { label.textContent = zone; });
+      }
+    });
     return {rewrite: rewrite, text: text, zone: zone};
   })();
 
