@@ -48,6 +48,7 @@ urlpatterns = [
     path(PIPELINE + "runs/", pipelines.PipelineRuns.as_view(), name="api-pipeline-runs"),
     path(PIPELINE + "backfill/", pipelines.PipelineBackfill.as_view(), name="api-pipeline-backfill"),
     path(PIPELINE + "grid/", pipelines.PipelineGrid.as_view(), name="api-pipeline-grid"),
+    path(PIPELINE + "specs/", pipelines.PipelineSpecs.as_view(), name="api-pipeline-specs"),
     path(P + "runs/", runs.RunList.as_view(), name="api-runs"),
     path(RUN, runs.RunDetail.as_view(), name="api-run"),
     path(RUN + "stop/", runs.RunStop.as_view(), name="api-run-stop"),

@@ -22,6 +22,7 @@ urlpatterns = [
     path(P, views.project, name="project"),
     path(P + "runs/", views.project_runs, name="runs"),
     path(P + "pipelines/<seg:name>/", views.pipeline, name="pipeline"),
+    path(P + "pipelines/<seg:name>/history/", views.pipeline_history, name="pipeline-history"),
     path(P + "runs/<uuid:uuid>/", views.run, name="run"),
     path(P + "runs/<uuid:uuid>/live/", views.run_live, name="run-live"),
     path(P + "runs/<uuid:uuid>/ops/<seg:op>/", views.run_op, name="run-op"),

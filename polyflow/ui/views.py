@@ -153,6 +153,21 @@ def pipeline(request, owner, project, name):
     })
 
 
+@page
+def pipeline_history(request, owner, project, name):
+    """The pipeline's applied specs, newest first, and a unified diff of two of them (`version`
+    against `base`; by default the newest against the one before)."""
+    from ..selectors.spec_history import history_page
+
+    project_obj = get_project(request.user, owner, project)
+    pipeline_obj = get_pipeline(project_obj, name)
+    versions, shown, compared, diff = history_page(pipeline_obj, request.GET.get("version"), request.GET.get("base"))
+    return show(request, "polyflow/ui/pipeline_history.html", {
+        "project": project_obj, "pipeline": pipeline_obj, "versions": versions, "shown": shown,
+        "compared": compared, "diff": diff, "text": highlight_yaml(shown.content) if shown else "",
+    })
+
+
 GRID_RUNS = 25  # columns of the pipeline page's grid
 
 

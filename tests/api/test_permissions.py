@@ -46,6 +46,7 @@ ENDPOINTS = [
     ("POST", "alice/vision/pipelines/train/resume/", None, ACT, 200),
     ("GET", "alice/vision/pipelines/train/runs/", None, READ, 200),
     ("GET", "alice/vision/pipelines/train/grid/", None, READ, 200),
+    ("GET", "alice/vision/pipelines/train/specs/", None, READ, 200),
     # `train` has no schedule: whoever may act is told so (422), the others never get that far.
     ("POST", "alice/vision/pipelines/train/backfill/", {"start": "2026-01-01T00:00:00Z",
                                                        "end": "2026-01-02T00:00:00Z"}, ACT, 422),

@@ -41,6 +41,7 @@ EXPECTED = {
     P + "pipelines/{name}/runs/": {"get", "post"},
     P + "pipelines/{name}/backfill/": {"post"},
     P + "pipelines/{name}/grid/": {"get"},
+    P + "pipelines/{name}/specs/": {"get"},
     P + "runs/": {"get"},
     RUN: {"get"},
     RUN + "stop/": {"post"},

@@ -453,3 +453,31 @@ def test_the_runs_of_every_project(client, users, seeded, playground, django_ass
         assert client.get("/ui/runs/").status_code == 200
     client.force_login(users["stranger"])
     assert "No runs yet." in client.get("/ui/runs/").content.decode()
+
+
+def test_the_history_of_a_pipelines_specs_with_diffs(client, users, seeded, django_assert_max_num_queries):
+    from polyflow.services.apply import apply_text
+
+    project, pipeline = seeded
+    first = pipeline.content
+    apply_text(project, first.replace("lr: 0.05", "lr: 0.07"), user=users["member"])
+    apply_text(project, first.replace("lr: 0.05", "lr: 0.07").replace("frequency: 120", "frequency: 300"),
+               user=users["owner"])
+    client.force_login(users["viewer"])
+    url = "/ui/alice/seed/pipelines/test-pipeline/history/"
+    with django_assert_max_num_queries(8):  # session, user, project, member role, pipeline, versions, health
+        page = client.get(url).content.decode()
+    assert re.findall(r'<tr data-version="(\d+)"', page) == ["3", "2", "1"]
+    assert "Changes from v2 to v3" in page
+    assert '<span class="d-del">-  frequency: 120</span>' in page
+    assert '<span class="d-add">+  frequency: 300</span>' in page
+    assert "lr: 0.05" not in page[page.index('id="diff"'):]  # only what changed, with its context
+    page = client.get(url + "?version=3&base=1").content.decode()
+    assert "Changes from v1 to v3" in page and '<span class="d-add">+      lr: 0.07</span>' in page
+    assert "mona" in page
+    page = client.get(url + "?version=1").content.decode()
+    assert 'id="diff"' not in page  # nothing before v1
+    assert 'href="/ui/alice/seed/pipelines/test-pipeline/history/" id="spec-history"' in client.get(
+        "/ui/alice/seed/pipelines/test-pipeline/").content.decode()
+    client.force_login(users["stranger"])
+    assert client.get(url).status_code == 404

@@ -53,3 +53,12 @@ class PipelineDetailSerializer(PipelineSerializer):
     def get_ops(self, pipeline):
         return OpSummarySerializer(pipeline.plan.get("ops", []), many=True).data
 
+
+
+class SpecVersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(help_text="1 for the first text applied, then one more for each text "
+                                                 "that differed from the one before")
+    content = serializers.CharField(help_text="the document as applied (YAML or JSON)")
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None,
+                                       help_text="who applied it; null when unknown")
+    created_at = serializers.DateTimeField()

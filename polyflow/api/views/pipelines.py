@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from ...access import Access
 from ...selectors.pipelines import get_pipeline, pipelines_of
 from ...selectors.runs import recent_runs_grid, runs_in_slot_order, runs_of
+from ...selectors.spec_history import spec_versions
 from ...services.apply import apply_documents
 from ...services.backfill import backfill
 from ...services.pipelines import delete_pipeline, set_paused
@@ -14,7 +15,7 @@ from ..documents import documents_from_body
 from ..parsers import YAML_PARSERS, StrictJSONParser
 from ..schema import doc
 from ..serializers.documents import document_request
-from ..serializers.pipelines import PipelineDetailSerializer, PipelineSerializer
+from ..serializers.pipelines import PipelineDetailSerializer, PipelineSerializer, SpecVersionSerializer
 from ..serializers.runs import (
     BackfillSerializer,
     GridQuerySerializer,
@@ -92,6 +93,18 @@ class PipelineResume(ApiView):
     @doc(summary="Resume a paused pipeline", request=None, responses={200: PipelineSerializer})
     def post(self, request, owner, project, name):
         return _set_paused(self, name, False)
+
+
+class PipelineSpecs(ApiView):
+    schema_tags = ["pipelines"]
+
+    @doc(summary="The history of the pipeline's applied specs, newest first",
+         description="Every text applied (apply, PUT, `polyflow apply`) that differed from the one before, "
+                     "numbered from 1; applying the same text again adds none.",
+         responses={200: SpecVersionSerializer(many=True)})
+    def get(self, request, owner, project, name):
+        pipeline = get_pipeline(self.project(Access.READ), name)
+        return self.paginated(spec_versions(pipeline), SpecVersionSerializer)
 
 
 class PipelineRuns(ApiView):
