@@ -321,7 +321,8 @@ def run_op(request, owner, project, uuid, op):
     keys = {"owner": owner, "project": project, "uuid": str(run_obj.uuid)}
     progress = group_progress(run_obj.pk)
     (row,) = timeline.build([op_run], detail.op_history, now).rows
-    panel = panels.build(run_obj, detail.plan, [op_run], progress, now).get(op)
+    panel = panels.build(run_obj, detail.plan, [op_run], progress, now,
+                         pages={op: _page_number(request.GET.get("trials"))}).get(op)
     return render(request, "polyflow/ui/_op_body.html", {
         "op": _op_entry(op_run, detail.plan.op(op) if op in detail.plan.order else None,
                         detail.op_history.get(op, ()), row.bars, panel, progress.get(op), now, _op_urls(keys)),
@@ -343,8 +344,27 @@ def run_live(request, owner, project, uuid):
     return render(request, "polyflow/ui/_live.html", {
         "dag": _run_dag(run_obj, plan, op_runs, progress),
         "progress": progress,
-        "panels": panels.build(run_obj, plan, op_runs, progress, timezone.now(), only=request.GET.getlist("op")),
+        "panels": panels.build(run_obj, plan, op_runs, progress, timezone.now(), only=request.GET.getlist("op"),
+                               pages=_trial_pages(request.GET.getlist("trials"))),
     })
+
+
+def _page_number(text: str | None) -> int:
+    """A page number as a query gives it: 1 for nothing, or what is no number."""
+    try:
+        return max(int(text or 1), 1)
+    except ValueError:
+        return 1
+
+
+def _trial_pages(values: list[str]) -> dict[str, int]:
+    """`?trials=tune:3`: the page of group tune's trials that is open on the page, redrawn as it is."""
+    pages = {}
+    for value in values:
+        name, _, number = value.rpartition(":")
+        if name:
+            pages[name] = _page_number(number)
+    return pages
 
 
 def _run_dag(run_obj, plan, op_runs, progress):

@@ -362,7 +362,7 @@ def test_a_large_runs_op_bodies_are_fetched_when_opened(client, users, seeded, d
     assert f'data-lazy="/ui/alice/seed/runs/{run.uuid}/ops/op-3/"' in page
     with django_assert_max_num_queries(12):
         body = client.get(f"/ui/alice/seed/runs/{run.uuid}/ops/op-3/").content.decode()
-    assert body.startswith('<div class="op-body">')
+    assert body.startswith('<div class="op-body" data-body="')
     assert f'data-url="/api/v1/alice/seed/runs/{run.uuid}/ops/op-3/retry/"' in body
     assert "<dt>lr</dt>" in body and 'data-logs-attempt="op-3"' in body
     assert client.get(f"/ui/alice/seed/runs/{run.uuid}/ops/nothing/").status_code == 404
