@@ -404,3 +404,18 @@ def test_login_with_a_username_and_password(site, tmp_path):
     assert result.returncode == 0 and result.stdout == local(site, "runs", "list", "--project", "alice/ml").stdout
     usage = login("--username", "alice", "--token", "x", password="")
     assert usage.returncode == 2 and "not both" in usage.stderr
+
+
+def test_runs_watch_draws_the_live_table_on_a_terminal_against_a_server(site):
+    from tests.test_cli_run import on_a_terminal
+
+    uuid = remote(site, "trigger", "talker", "--project", "alice/ml").stdout.split()[1]
+    text = on_a_terminal(["--server", site["url"], "--token", site["token"], "runs", "watch", uuid[:8]], site["env"])
+    assert "\x1b[?25l" in text and text.count("\x1b[?25h") >= 1  # the cursor hidden, then shown again
+    assert re.search(r"\x1b\[2KOP +STATUS +ATTEMPT +DURATION +LOG", text)
+    assert "(Ctrl-C exits, the run goes on)" in text
+    # Its last log line, read over the API, while it runs (the status coloured).
+    assert re.search(r"talk +\x1b\[33mrunning\x1b\[0m +1 +\S+ +line \d", text), repr(text)
+    summary = text[text.rindex("\x1b[?25h"):]
+    assert f"run {uuid} of alice/ml/talker: succeeded in " in summary
+    assert re.search(r"talk +succeeded +1 ", summary)
