@@ -88,15 +88,6 @@ def client() -> Client | None:
     return Client(server, token)
 
 
-def database_only(command: str) -> None:
-    """Refuse a command that has no remote variant yet while a server is configured: it would act on
-    a local database instead of the server's."""
-    api = client()
-    if api is not None:
-        raise click.ClickException(f"{command} does not work against a server yet ({api.server}): run it on the "
-                                   "server's database, or give --server '' to use the local one")
-
-
 class Client:
     def __init__(self, server: str, token: str | None):
         self.server = server
