@@ -47,7 +47,7 @@ def login(server_url: str, username: str | None, password_stdin: bool, given_tok
             password = click.prompt("Password", hide_input=True)
         if not password:
             raise click.UsageError("no password given: type it when asked, or give it on stdin with --password-stdin")
-        answer = remote.Client(server, None).post("token/", {"username": username.strip(), "password": password})
+        answer = remote.Client(server, None).post(remote.TOKEN, {"username": username.strip(), "password": password})
         token = answer["token"]
     else:
         token = given_token if given_token is not None else stdin.readline()

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import click
 
 API = "/api/v1/"
+TOKEN = "token/"  # POST a username and password: their API token (polyflow login)
 TIMEOUT = 30  # seconds for one request
 # Runs read per page while looking for a prefix (the API's largest page).
 PAGE = 1000
@@ -127,7 +128,7 @@ class Client:
         if not isinstance(error, dict) or "message" not in error:
             raise click.ClickException(f"the server at {self.server} answered {answer.status_code} "
                                        f"{answer.reason} to {method} {API}{path}")
-        if answer.status_code == 401:
+        if answer.status_code == 401 and path != TOKEN:  # the token endpoint's 401 is a wrong password
             raise click.ClickException(f"{error['message']} (server {self.server}): log in with `polyflow login "
                                        f"--server {self.server}`, or give a token (--token, POLYFLOW_TOKEN)")
         problems = [item for item in error.get("errors") or [] if isinstance(item, dict)]

@@ -45,9 +45,10 @@ def parse_param_filter(text: str) -> ParamFilter:
 
 
 def uuid_digits(prefix: str) -> str:
-    """The hex digits of a UUID prefix given with or without dashes; InvalidInput when it is not one."""
+    """The hex digits of a UUID prefix given with or without dashes; InvalidInput when it is not one
+    (more than a UUID's 32 digits is a prefix of none: see with_uuid_prefix)."""
     digits = prefix.strip().lower().replace("-", "")
-    if not digits or not _HEX.fullmatch(digits) or len(digits) > 32:
+    if not digits or not _HEX.fullmatch(digits):
         raise InvalidInput(f"uuid {prefix!r}: expected the start of a run's UUID (hex digits, dashes optional)",
                            [{"source": "query", "path": "uuid", "message": "expected hex digits"}])
     return digits
@@ -67,7 +68,8 @@ def dashed(digits: str) -> str:
 
 
 def with_uuid_prefix(runs: QuerySet, prefix: str) -> QuerySet:
-    return runs.filter(uuid__startswith=dashed(uuid_digits(prefix)))
+    digits = uuid_digits(prefix)
+    return runs.none() if len(digits) > 32 else runs.filter(uuid__startswith=dashed(digits))
 
 
 def with_params(runs: QuerySet, filters: list[ParamFilter]) -> QuerySet:

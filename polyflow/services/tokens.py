@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.apps import apps
 from django.contrib.auth import authenticate
 
-from ..exceptions import InvalidInput, NotFound
+from ..exceptions import AuthenticationFailed, NotFound
 
 AUTHTOKEN_APP = "rest_framework.authtoken"
 
@@ -25,6 +25,6 @@ def issue_token(username: str, password: str, request=None) -> tuple[str, object
 
     user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
-        raise InvalidInput("wrong username or password")
+        raise AuthenticationFailed("wrong username or password")
     token, _ = Token.objects.get_or_create(user=user)
     return token.key, user

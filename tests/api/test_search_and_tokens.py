@@ -27,6 +27,8 @@ def test_runs_are_found_by_a_prefix_of_their_uuid(world, alice_api):
     assert uuids(alice_api.get("alice/vision/runs/", params={"uuid": stopped})) == {stopped}
     body = assert_error(alice_api.get("alice/vision/runs/", params={"uuid": "xyz"}), 400)
     assert body["errors"][0]["path"] == "uuid"
+    # More digits than a UUID has: the start of none.
+    assert uuids(alice_api.get("alice/vision/runs/", params={"uuid": active.replace("-", "") + "0"})) == set()
 
 
 def test_runs_are_found_by_a_param_value(world, alice_api):
@@ -80,7 +82,7 @@ def test_a_token_for_a_username_and_password(world):
     assert first == Token.objects.get(user=world.users["ed"]).key
     assert api.post("token/", json={"username": "ed", "password": "pw"}).json()["token"] == first
     for body in ({"username": "vera", "password": "nope"}, {"username": "nobody", "password": "pw"}):
-        error = assert_error(api.post("token/", json=body), 400, "invalid")
+        error = assert_error(api.post("token/", json=body), 401, "authentication_failed")
         assert error["message"] == "wrong username or password"
     assert_error(api.post("token/", json={"username": "vera"}), 400)
 

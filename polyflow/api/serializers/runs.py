@@ -223,13 +223,13 @@ class RunFilterSerializer(serializers.Serializer):
     created_before = serializers.DateTimeField(required=False, help_text="ISO 8601; created before")
     trigger = serializers.ListField(child=serializers.ChoiceField(choices=PipelineRun.Trigger.choices),
                                     required=False, help_text="only runs started this way (repeat for several)")
-    uuid = serializers.RegexField(r"^[0-9a-fA-F-]{1,36}$", required=False,
+    uuid = serializers.RegexField(r"^-*[0-9a-fA-F][0-9a-fA-F-]{0,35}$", required=False,
                                   error_messages={"invalid": "expected the start of a run's UUID: hex digits, "
                                                              "dashes optional"},
                                   help_text="only runs whose UUID starts with these hex digits (dashes optional), "
                                             "e.g. `ed2298c4`")
     param = serializers.ListField(
-        child=serializers.RegexField(r"^[^.=]+\.[^=]+=", max_length=MAX_PARAM_FILTER,
+        child=serializers.RegexField(r"^[^.=\x00]+\.[^=\x00]+=[^\x00]*$", max_length=MAX_PARAM_FILTER,
                                      error_messages={"invalid": "expected OP.NAME=VALUE, e.g. train.lr=0.1"}),
         required=False,
         help_text="only runs triggered with this param value, `OP.NAME=VALUE` as `polyflow trigger --param` "

@@ -32,7 +32,7 @@ class TokenView(ApiView):
 
     @doc(summary="Your API token, for your username and password (`polyflow login`)",
          description="The same token every time (made on the first call); a wrong username or password is a "
-                     "400 that does not say which. A server whose Django project does not have "
+                     "401 that does not say which. A server whose Django project does not have "
                      "`rest_framework.authtoken` installed issues no tokens: 404, saying so.",
          request=TokenRequestSerializer, responses={200: TokenSerializer})
     def post(self, request):
