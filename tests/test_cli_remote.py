@@ -406,10 +406,28 @@ def test_login_with_a_username_and_password(site, tmp_path):
     assert usage.returncode == 2 and "not both" in usage.stderr
 
 
+SLOW_TALKER = """\
+version: 1
+kind: pipeline
+name: slow-talker
+ops:
+  - {name: talk, template: {name: talk}}
+templates:
+  - kind: job
+    name: talk
+    container:
+      image: python:3.11
+      command: [python, -c, "import time\\nfor i in range(16):\\n    print('line', i, flush=True); time.sleep(0.5)"]
+"""
+
+
 def test_runs_watch_draws_the_live_table_on_a_terminal_against_a_server(site):
     from tests.test_cli_run import on_a_terminal
 
-    uuid = remote(site, "trigger", "talker", "--project", "alice/ml").stdout.split()[1]
+    # Long enough to be running when the table is first drawn, however busy the machine.
+    (site["base"] / "slow.yaml").write_text(SLOW_TALKER)
+    local(site, "apply", str(site["base"] / "slow.yaml"), "--project", "alice/ml")
+    uuid = remote(site, "trigger", "slow-talker", "--project", "alice/ml").stdout.split()[1]
     text = on_a_terminal(["--server", site["url"], "--token", site["token"], "runs", "watch", uuid[:8]], site["env"])
     assert "\x1b[?25l" in text and text.count("\x1b[?25h") >= 1  # the cursor hidden, then shown again
     assert re.search(r"\x1b\[2KOP +STATUS +ATTEMPT +DURATION +LOG", text)
@@ -417,5 +435,5 @@ def test_runs_watch_draws_the_live_table_on_a_terminal_against_a_server(site):
     # Its last log line, read over the API, while it runs (the status coloured).
     assert re.search(r"talk +\x1b\[33mrunning\x1b\[0m +1 +\S+ +line \d", text), repr(text)
     summary = text[text.rindex("\x1b[?25h"):]
-    assert f"run {uuid} of alice/ml/talker: succeeded in " in summary
+    assert f"run {uuid} of alice/ml/slow-talker: succeeded in " in summary
     assert re.search(r"talk +succeeded +1 ", summary)
