@@ -84,6 +84,13 @@ class Conflict(PolyflowError):
     code = "conflict"
 
 
+class AuthenticationFailed(PolyflowError):
+    """Credentials that identify nobody: a wrong username or password (HTTP 401)."""
+
+    status_code = 401
+    code = "authentication_failed"
+
+
 class PermissionDenied(PolyflowError):
     """Visible to the user, but their role does not allow the action (HTTP 403)."""
 

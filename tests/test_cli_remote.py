@@ -127,10 +127,17 @@ def test_a_matrix_op_is_shown_as_on_the_database(site):
                  ("runs", "list", "--project", "alice/ml", "--pipeline", "sweep")):
         assert remote(site, *args).stdout == local(site, *args).stdout, args
     assert "tune  succeeded" in remote(site, "runs", "show", uuid, "--project", "alice/ml").stdout
-    # The API serves no trial's log yet: said, not an empty answer.
-    error = remote(site, "logs", uuid, "tune", "--project", "alice/ml", code=1).stderr
-    assert error == ("Error: the logs of a matrix op's trials are not served by the API yet: `polyflow logs` on "
-                     "the server's database has them\n")
+    # The trials' logs, each prefixed, one trial's alone, and an attempt of one.
+    for args in (("logs", uuid, "tune"), ("logs", uuid), ("logs", uuid, "tune[1]"),
+                 ("logs", uuid, "tune[2]", "--attempt", "1"), ("logs", uuid, "tune[7]")):
+        code = 1 if args[-1] == "tune[7]" else 0
+        over_api, on_database = remote(site, *args, code=code), local(site, *args, code=code)
+        assert (over_api.stdout, over_api.stderr) == (on_database.stdout, on_database.stderr), args
+    assert remote(site, "logs", uuid, "tune[1]").stdout.endswith("\nn is 2\n")
+    assert "tune[0] | n is 1\n" in remote(site, "logs", uuid, "tune").stdout
+    # The summary of a watched group: its trials, its best.
+    over_api, on_database = remote(site, "runs", "watch", uuid), local(site, "runs", "watch", uuid)
+    assert without_log_paths(over_api.stdout) == without_log_paths(on_database.stdout)
 
 
 def test_backfill_and_delete_a_pipeline(site, tmp_path):
@@ -247,17 +254,19 @@ def test_refusals_are_the_apis_messages_with_the_same_exit_status(site):
         assert over_api.stdout == on_database.stdout == "", args
     assert remote(site, "trigger", "chain", "--project", "alice/ml", "--param", "b.n=x", code=1).stderr == (
         "params.b.n: expected an integer (type int), got 'x'\nnothing was triggered.\n")
+    # A prefix or a UUID is found in every project the token sees, as on the database.
+    for args in (("runs", "show", "abcd12"), ("runs", "show", "0" * 32)):
+        over_api, on_database = remote(site, *args, code=1), local(site, *args, code=1)
+        assert over_api.stderr == on_database.stderr, args
     # What the API cannot find without a project is asked for.
-    error = remote(site, "runs", "show", "abcd12", code=1).stderr
-    assert error.startswith("Error: run 'abcd12': against a server, name the project with --project OWNER/PROJECT")
-    error = remote(site, "runs", "list", code=1).stderr
-    assert "--project OWNER/PROJECT" in error
-    # A command with no remote variant yet refuses rather than act on a local database.
-    error = remote(site, "runs", "watch", "alice/ml/chain@latest", code=1).stderr
-    assert error == (f"Error: polyflow runs watch does not work against a server yet ({site['url']}): run it on "
-                     "the server's database, or give --server '' to use the local one\n")
-    error = remote(site, "trigger", "chain", "--project", "alice/ml", "--watch", code=1).stderr
-    assert error.startswith("Error: polyflow trigger --watch does not work against a server yet")
+    error = remote(site, "runs", "show", "chain@latest", code=1).stderr
+    assert error.startswith("Error: run 'chain@latest': against a server, name the project with --project")
+    # Every project's runs, as on the database (alice sees them all).
+    assert remote(site, "runs", "list", "--status", "succeeded").stdout == local(
+        site, "runs", "list", "--status", "succeeded").stdout
+    # --tick drives a database: against a server, a usage error.
+    error = remote(site, "runs", "watch", "alice/ml/chain@latest", "--tick", code=2).stderr
+    assert "the server at" in error and "runs its own" in error
 
 
 def test_pause_resume_and_fire_an_event(site):
@@ -334,3 +343,97 @@ def test_remote_commands_load_nothing_of_django(site):
     for args in (("runs", "show", "alice/ml@latest"), ("pipelines", "list", "--project", "alice/ml"),
                  ("logs", "alice/ml/chain@latest")):
         assert of(loaded(env, *args), "django", "polyflow.models") == [], args
+
+
+def without_log_paths(text: str) -> str:
+    """The summary without what only the database mode can name: the log files on the server's disk."""
+    text = re.sub(r"\n      or output\.log in each op's attempt directory under .*\n      .*", "", text)
+    return re.sub(r"(log lines?) of \S+:", r"\1:", text)
+
+
+def test_runs_watch_and_trigger_watch_show_what_the_database_mode_shows(site):
+    run = wait(site, "alice/ml/chain@latest", ended)
+    short = run["uuid"][:8]
+    # An ended run: its changes, then its summary, at once; the short id found in every project.
+    over_api, on_database = remote(site, "runs", "watch", short), local(site, "runs", "watch", short)
+    assert without_log_paths(over_api.stdout) == without_log_paths(on_database.stdout)
+    assert f"run {run['uuid']} of alice/ml/chain: succeeded" in over_api.stdout
+    assert re.search(r"^\d\d:\d\d:\d\d a: running \(attempt 1\)$", over_api.stdout, re.M), over_api.stdout
+
+    # Followed while it runs, until it ends: the same lines as the database's watcher, exit 0.
+    out = remote(site, "trigger", "talker", "--project", "alice/ml", "--watch").stdout
+    first, rest = out.split("\n", 1)
+    uuid = re.fullmatch(r"run (\S+) of alice/ml/talker: triggered \(1 op\)", first).group(1)
+    assert without_log_paths(rest) == without_log_paths(local(site, "runs", "watch", uuid).stdout)
+    assert "talk: succeeded (attempt 1)" in rest
+
+    # A failed run: exit 1, its failed op's last log lines.
+    (site["base"] / "flaky-passes").unlink(missing_ok=True)
+    out = remote(site, "trigger", "flaky", "--project", "alice/ml", "--watch", code=1).stdout
+    uuid = out.split()[1]
+    assert "check failed (attempt 1)" in out and "    checking\n" in out
+    assert without_log_paths(out.split("\n", 1)[1]) == without_log_paths(
+        local(site, "runs", "watch", uuid, code=1).stdout)
+
+
+def test_login_with_a_username_and_password(site, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**site["env"], "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    path = tmp_path / "config" / "polyflow" / "credentials.json"
+
+    def login(*args, password: str):
+        result = subprocess.run([sys.executable, "-m", "polyflow.cli", "login", "--server", site["url"], *args],
+                                input=password + "\n", cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert_no_traceback(result)
+        return result
+
+    refused = login("--username", "alice", "--password-stdin", password="wrong")
+    assert (refused.returncode, refused.stderr) == (1, "Error: wrong username or password\n")
+    assert not path.exists()
+    result = login("--username", "alice", "--password-stdin", password="not-a-secret")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"logged in to {site['url']} as alice (stored in {path})\n"
+    # The server's token is stored, never the password.
+    assert json.loads(path.read_text()) == {"server": site["url"], "token": site["token"]}
+    result = polyflow("runs", "list", "--project", "alice/ml", env=env)
+    assert result.returncode == 0 and result.stdout == local(site, "runs", "list", "--project", "alice/ml").stdout
+    usage = login("--username", "alice", "--token", "x", password="")
+    assert usage.returncode == 2 and "not both" in usage.stderr
+
+
+SLOW_TALKER = """\
+version: 1
+kind: pipeline
+name: slow-talker
+ops:
+  - {name: talk, template: {name: talk}}
+templates:
+  - kind: job
+    name: talk
+    container:
+      image: python:3.11
+      command: [python, -c, "import time\\nfor i in range(16):\\n    print('line', i, flush=True); time.sleep(0.5)"]
+"""
+
+
+def test_runs_watch_draws_the_live_table_on_a_terminal_against_a_server(site):
+    from tests.test_cli_run import on_a_terminal
+
+    # Long enough to be running when the table is first drawn, however busy the machine.
+    (site["base"] / "slow.yaml").write_text(SLOW_TALKER)
+    local(site, "apply", str(site["base"] / "slow.yaml"), "--project", "alice/ml")
+    uuid = remote(site, "trigger", "slow-talker", "--project", "alice/ml").stdout.split()[1]
+    text = on_a_terminal(["--server", site["url"], "--token", site["token"], "runs", "watch", uuid[:8]], site["env"])
+    assert "\x1b[?25l" in text and text.count("\x1b[?25h") >= 1  # the cursor hidden, then shown again
+    assert re.search(r"\x1b\[2KOP +STATUS +ATTEMPT +DURATION +LOG", text)
+    assert "(Ctrl-C exits, the run goes on)" in text
+    # Its last log line, read over the API, while it runs (the status coloured).
+    assert re.search(r"talk +\x1b\[33mrunning\x1b\[0m +1 +\S+ +line \d", text), repr(text)
+    summary = text[text.rindex("\x1b[?25h"):]
+    assert f"run {uuid} of alice/ml/slow-talker: succeeded in " in summary
+    assert re.search(r"talk +succeeded +1 ", summary)

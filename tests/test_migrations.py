@@ -104,3 +104,28 @@ def test_schema_json_applies_only_to_the_apps_and_migrations_it_was_made_for():
     assert not schema.applies(LOCAL_APPS)
     assert schema.migration_names("polyflow.migrations") >= {"0001_initial", "0005_matrix"}
     assert schema.migration_names("no_such_package.migrations") == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipelines_applied_before_the_spec_history_start_it_at_version_1():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("polyflow", "0007_marks_attempts_backfill")], [("polyflow", "0008_pipeline_spec_history")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps
+        owner = old.get_model("auth", "User").objects.create(username="olda")
+        project = old.get_model("polyflow", "Project").objects.create(owner=owner, name="legacy")
+        old.get_model("polyflow", "Pipeline").objects.create(project=project, name="p", content="kind: pipeline\n",
+                                                             plan={}, created_by=owner)
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+        new = executor.loader.project_state(after).apps
+        versions = list(new.get_model("polyflow", "PipelineSpecVersion").objects.values_list(
+            "version", "content", "created_by__username"))
+        assert versions == [(1, "kind: pipeline\n", "olda")]
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())

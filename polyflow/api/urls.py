@@ -3,7 +3,7 @@ owner (a username) and project. Runs are named by UUID, everything else by name.
 
 from django.urls import path, re_path, register_converter
 
-from .views import contexts, docs, pipelines, projects, registry, runs
+from .views import contexts, docs, pipelines, projects, registry, runs, tokens
 
 
 class SegmentConverter:
@@ -30,6 +30,8 @@ urlpatterns = [
     path("", docs.ApiIndex.as_view(), name="api-index"),
     path("schema/", docs.SchemaView.as_view(), name="api-schema"),
     path("docs/", docs.DocsView.as_view(), name="api-docs"),
+    path("token/", tokens.TokenView.as_view(), name="api-token"),
+    path("runs/", runs.AllRunList.as_view(), name="api-all-runs"),
     # Owner-level paths come before {owner}/{project}/: their names are reserved project names.
     path("<seg:owner>/projects/", projects.ProjectList.as_view(), name="api-projects"),
     path("<seg:owner>/actions/", registry.ActionList.as_view(), name="api-actions"),
@@ -48,11 +50,13 @@ urlpatterns = [
     path(PIPELINE + "backfill/", pipelines.PipelineBackfill.as_view(), name="api-pipeline-backfill"),
     path(PIPELINE + "grid/", pipelines.PipelineGrid.as_view(), name="api-pipeline-grid"),
     path(PIPELINE + "export/", pipelines.PipelineExport.as_view(), name="api-pipeline-export"),
+    path(PIPELINE + "specs/", pipelines.PipelineSpecs.as_view(), name="api-pipeline-specs"),
     path(P + "runs/", runs.RunList.as_view(), name="api-runs"),
     path(RUN, runs.RunDetail.as_view(), name="api-run"),
     path(RUN + "stop/", runs.RunStop.as_view(), name="api-run-stop"),
     path(RUN + "retry/", runs.RunRetry.as_view(), name="api-run-retry"),
     path(RUN + "statuses/", runs.RunStatuses.as_view(), name="api-run-statuses"),
+    path(RUN + "op-statuses/", runs.RunOpStatuses.as_view(), name="api-run-op-statuses"),
     path(OP, runs.OpRunDetail.as_view(), name="api-op-run"),
     path(OP + "statuses/", runs.OpRunStatuses.as_view(), name="api-op-run-statuses"),
     path(OP + "stop/", runs.OpRunStop.as_view(), name="api-op-run-stop"),
@@ -62,5 +66,6 @@ urlpatterns = [
     path(OP + "metrics/", runs.OpRunMetrics.as_view(), name="api-op-run-metrics"),
     path(OP + "trials/<seg:index>/", runs.TrialDetail.as_view(), name="api-trial"),
     path(OP + "trials/<seg:index>/metrics/", runs.TrialMetrics.as_view(), name="api-trial-metrics"),
+    path(OP + "trials/<seg:index>/logs/", runs.TrialLogs.as_view(), name="api-trial-logs"),
     re_path(r"^", docs.NoSuchEndpoint.as_view()),
 ]

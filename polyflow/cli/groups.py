@@ -16,10 +16,17 @@ TRIAL_HEADER = ["TRIAL", "STATUS", "ATTEMPT", "DURATION", "PARAMS", "METRICS / O
 
 
 def split(op_runs: Iterable) -> tuple[list, dict[str, list]]:
-    """The ops of a run in order (a group is one op), and each group's trials in trial order."""
-    from polyflow.selectors.runs import ops_and_trials  # the models: once Django is set up
-
-    return ops_and_trials(op_runs)
+    """The ops of a run in order (a group is one op), and each group's trials in trial order:
+    as polyflow.selectors.runs.ops_and_trials, without the models (remote mode has none)."""
+    ops, trials = [], {}
+    for op_run in op_runs:
+        if op_run.trial is None:
+            ops.append(op_run)
+        else:
+            trials.setdefault(op_run.name, []).append(op_run)
+    for group in trials.values():
+        group.sort(key=lambda trial: trial.trial)
+    return ops, trials
 
 
 def value_text(value) -> str:

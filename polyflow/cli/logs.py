@@ -85,43 +85,44 @@ def _remote_logs(api, run_ref: str, project, op: str | None, attempt: int | None
 
     run = remote.resolve_run(api, run_ref, project)
     path = remote.run_api_path(run)
-    name = None
+    name = trial = None
     if op is not None:
         name, trial = _name_and_trial(op)
-        # The API's answer for an unknown op names the run's ops.
+        # The API's answer for an unknown op (or trial) names the run's ops (or the op's trials).
         api.get(f"{path}ops/{name}/" + (f"trials/{trial}/" if trial is not None else ""))
-    printed: dict[tuple[str, int], int] = {}  # (op, attempt) -> lines printed
+    printed: dict[tuple[str, int], int] = {}  # (op run, attempt) -> lines printed
     failures_said: set[tuple[str, int]] = set()
     shown = failed = 0
     try:
         while True:
             run = api.get(path)
-            ops = [each for each in run["op_runs"] if name is None or each["name"] == name]
-            if any(each["trials"] for each in ops):
-                raise click.ClickException("the logs of a matrix op's trials are not served by the API yet: "
-                                           "`polyflow logs` on the server's database has them")
+            ops = _remote_op_runs(run, name, trial)
+            prefixed = name is None or (trial is None and any(each["trial"] is not None for each in ops))
+            selected = [each for each in run["op_runs"] if each["name"] == name]
             if not follow or run["status"] in RUN_FINAL:
                 ended = True
             elif name is not None and attempt is not None:
                 ended = attempt < ops[0]["attempt"]  # an earlier attempt does not change
             else:
-                ended = name is not None and all(each["status"] in OP_FINAL for each in ops)
-            width = max([len(each["name"]) for each in ops] + [1])
+                ended = name is not None and all(each["status"] in OP_FINAL for each in [*ops, *selected])
+            width = max([len(each["label"]) for each in ops] + [1])
             for each in ops:
-                prefix = f"{each['name'].ljust(width)} | " if name is None else ""
+                prefix = f"{each['label'].ljust(width)} | " if prefixed else ""
                 number = attempt or each["attempt"]
-                key = (each["name"], number)
+                key = (each["label"], number)
                 if attempt is None and not each["handle"]:
                     if each["status"] == OpStatus.FAILED and key not in failures_said:
                         failures_said.add(key)
                         failed += 1
                         why = " ".join((each["message"] or each["reason"] or "failed").split())
-                        what = prefix if name is None else f"op {each['name']!r} "
+                        what = prefix if prefixed else f"op {each['label']!r} "
                         click.echo(f"{what}failed before it ran (attempt {number}): {why}", err=True)
                     continue
-                lines = api.get(f"{path}ops/{each['name']}/logs/", attempt=attempt)["lines"]
+                where = f"{path}ops/{each['name']}/" + (f"trials/{each['trial']}/" if each["trial"] is not None
+                                                        else "")
+                lines = api.get(where + "logs/", attempt=attempt)["lines"]
                 if key not in printed:
-                    if any(k[0] == each["name"] for k in printed):
+                    if any(k[0] == each["label"] for k in printed):
                         click.echo(f"{prefix}--- attempt {number} ---")
                     # --tail: the last lines of the first read; what comes after, all of it.
                     printed[key] = max(len(lines) - tail, 0) if tail else 0
@@ -136,11 +137,27 @@ def _remote_logs(api, run_ref: str, project, op: str | None, attempt: int | None
         return 128 + signal.SIGINT
     if shown == 0 and failed == 0 and not any(each["handle"] for each in ops):
         if name is not None and len(ops) == 1:
-            click.echo(f"no logs yet: op {ops[0]['name']!r} of run {run['uuid']} is {ops[0]['status']} and was "
+            click.echo(f"no logs yet: op {ops[0]['label']!r} of run {run['uuid']} is {ops[0]['status']} and was "
                        "never submitted", err=True)
-        elif name is None:
+        elif name is not None:
+            click.echo(f"no logs yet: no trial of op {name!r} of run {run['uuid']} was submitted", err=True)
+        else:
             click.echo(f"no logs yet: no op of run {run['uuid']} was submitted", err=True)
     return 1 if shown == 0 and failed else 0
+
+
+def _remote_op_runs(run: dict, name: str | None, trial: int | None) -> list[dict]:
+    """The op runs of the API's run whose logs are read, each with its `label`: OP, or its trials
+    for a matrix op (a group runs nothing itself), or trial `trial` of OP, or all of them."""
+    found = []
+    for each in run["op_runs"]:
+        if name is not None and each["name"] != name:
+            continue
+        for item in each["trials"] or [each]:
+            if trial is None or item["trial"] == trial:
+                label = item["name"] if item["trial"] is None else f"{item['name']}[{item['trial']}]"
+                found.append({**item, "label": label})
+    return found
 
 
 def _is_group(op_run) -> bool:

@@ -185,26 +185,49 @@ class Watcher:
             self._write(f"{_clock(dt.datetime.now(dt.UTC))} {message}\n")
 
     # -- while running ------------------------------------------------------------
+    # -- what is read: the database here, the API in remote_watch.RemoteWatcher ----------------
+    def op_runs_of(self, run) -> list:
+        """The run's op runs (trials included), in the order they were made."""
+        return list(run.op_runs.order_by("id"))
+
+    def run_records(self, run, after: int):
+        """The run's status changes after record `after`, oldest first."""
+        from polyflow.models import PipelineRunStatus
+
+        return PipelineRunStatus.objects.filter(run=run, pk__gt=after).order_by("id")
+
+    def op_records(self, run, after: int):
+        """Its op runs' status changes after record `after`, oldest first; each with its `op_run`
+        (name, trial, label and, for a group, summary)."""
+        from polyflow.models import OperationRunStatus
+
+        return (OperationRunStatus.objects.filter(op_run__run=run, pk__gt=after)
+                .select_related("op_run").only("pk", "status", "previous", "message", "attempt", "created_at",
+                                               "op_run__name", "op_run__trial", "op_run__summary").order_by("id"))
+
+    def trials_of(self, run, names: list[str]) -> list:
+        """The trials of these matrix ops (name, trial and status read)."""
+        from polyflow.models import OperationRun
+
+        return list(OperationRun.objects.filter(run=run, trial__isnull=False, name__in=names)
+                    .only("name", "trial", "status"))
+
     def update(self, run, stopping: bool = False) -> None:
         if self.live:
-            self._draw(run, list(run.op_runs.order_by("id")), stopping)
+            self._draw(run, self.op_runs_of(run), stopping)
         else:
             self._print_changes(run)
 
     def _print_changes(self, run) -> None:
-        from polyflow.models import OperationRunStatus, PipelineRunStatus
-
         events = []
-        for record in PipelineRunStatus.objects.filter(run=run, pk__gt=self.last_run_history).order_by("id"):
+        for record in self.run_records(run, self.last_run_history):
             self.last_run_history = record.pk
             if record.previous:
                 # At the same time, a run starts before its ops and ends after them.
                 order = 2 if record.status in _FINAL else 0
                 events.append((record.created_at, order, record.pk, f"run: {record.status}"
                                + (f" ({record.message})" if record.message and record.status != "succeeded" else "")))
-        records = (OperationRunStatus.objects.filter(op_run__run=run, pk__gt=self.last_op_history)
-                   .select_related("op_run").only("pk", "status", "previous", "message", "attempt", "created_at",
-                                                  "op_run__name", "op_run__trial", "op_run__summary").order_by("id"))
+        records = self.op_records(run, self.last_op_history)
         trials_ended: dict[str, tuple] = {}  # group -> (time, record pk) of its latest trial end
         for record in records:
             self.last_op_history = record.pk
@@ -252,10 +275,7 @@ class Watcher:
         last tenth is the group's own end."""
         if not trials_ended:
             return []
-        from polyflow.models import OperationRun
-
-        _, trials = split(OperationRun.objects.filter(run=run, trial__isnull=False, name__in=list(trials_ended))
-                          .only("name", "trial", "status"))
+        _, trials = split(self.trials_of(run, list(trials_ended)))
         lines = []
         for name, (created_at, pk) in trials_ended.items():
             group = trials.get(name, [])
@@ -358,7 +378,7 @@ class Watcher:
         self.stream.flush()
 
     def summary(self, run, width: int | None = None) -> list[str]:
-        op_runs = list(run.op_runs.order_by("id"))
+        op_runs = self.op_runs_of(run)
         project = run.pipeline.project
         now = dt.datetime.now(dt.UTC)
         took = _duration(run.started_at, run.finished_at, now)

@@ -18,11 +18,14 @@ from types import SimpleNamespace
 import click
 
 API = "/api/v1/"
+TOKEN = "token/"  # POST a username and password: their API token (polyflow login)
 TIMEOUT = 30  # seconds for one request
 # Runs read per page while looking for a prefix (the API's largest page).
 PAGE = 1000
 _HEX = re.compile(r"[0-9a-f]+")
 LATEST = "@latest"
+# How many runs an ambiguous prefix lists (polyflow.selectors.lookup.MATCHES_SHOWN).
+MATCHES_SHOWN = 10
 
 
 def credentials_path() -> Path:
@@ -86,15 +89,6 @@ def client() -> Client | None:
     return Client(server, token)
 
 
-def database_only(command: str) -> None:
-    """Refuse a command that has no remote variant yet while a server is configured: it would act on
-    a local database instead of the server's."""
-    api = client()
-    if api is not None:
-        raise click.ClickException(f"{command} does not work against a server yet ({api.server}): run it on the "
-                                   "server's database, or give --server '' to use the local one")
-
-
 class Client:
     def __init__(self, server: str, token: str | None):
         self.server = server
@@ -134,7 +128,7 @@ class Client:
         if not isinstance(error, dict) or "message" not in error:
             raise click.ClickException(f"the server at {self.server} answered {answer.status_code} "
                                        f"{answer.reason} to {method} {API}{path}")
-        if answer.status_code == 401:
+        if answer.status_code == 401 and path != TOKEN:  # the token endpoint's 401 is a wrong password
             raise click.ClickException(f"{error['message']} (server {self.server}): log in with `polyflow login "
                                        f"--server {self.server}`, or give a token (--token, POLYFLOW_TOKEN)")
         problems = [item for item in error.get("errors") or [] if isinstance(item, dict)]
@@ -197,7 +191,8 @@ def needs_project(what: str, option: str = "--project OWNER/PROJECT") -> click.C
 
 def resolve_run(api: Client, ref: str, project: tuple[str, str] | None) -> dict:
     """The run RUN names, as the API's JSON (with its op runs): the rules of the database mode
-    (polyflow.selectors.lookup.resolve_run), within a project, the one the API needs to find a run."""
+    (polyflow.selectors.lookup.resolve_run), among the runs the token sees (in `project` when given).
+    PIPELINE@latest needs the project: a pipeline's name alone may be in several."""
     text = ref.strip()
     if text.endswith(LATEST):
         parts = [part for part in text[: -len(LATEST)].split("/")] if text != LATEST else []
@@ -206,10 +201,12 @@ def resolve_run(api: Client, ref: str, project: tuple[str, str] | None) -> dict:
         if any(not part for part in parts) or len(parts) > 3:
             raise click.ClickException(f"run {ref!r} not found: expected @latest, PIPELINE@latest, "
                                        "OWNER/PROJECT@latest or OWNER/PROJECT/PIPELINE@latest")
-        if len(parts) < 2:
-            raise needs_project(f"run {ref!r}", f"--project OWNER/PROJECT (or OWNER/PROJECT/{text.lstrip('@')})"
-                                if parts else "--project OWNER/PROJECT (or OWNER/PROJECT@latest)")
-        if len(parts) == 2:
+        if len(parts) == 1:
+            raise needs_project(f"run {ref!r}", f"--project OWNER/PROJECT (or OWNER/PROJECT/{text.lstrip('@')})")
+        if not parts:
+            # The newest run of every project the token sees, as the database mode's of the database.
+            path, what = "runs/", "the database"
+        elif len(parts) == 2:
             path, what = f"{parts[0]}/{parts[1]}/runs/", f"project {parts[0]}/{parts[1]}"
             api.get(f"{parts[0]}/{parts[1]}/")  # an unknown project: the API's 404, not "no runs"
         else:
@@ -222,19 +219,17 @@ def resolve_run(api: Client, ref: str, project: tuple[str, str] | None) -> dict:
     if not digits or not _HEX.fullmatch(digits) or len(digits) > 32:
         raise click.ClickException(f"run {ref!r} not found: expected a UUID, a prefix of one (e.g. ed2298c4) "
                                    "or @latest (PIPELINE@latest, OWNER/PROJECT@latest)")
-    if project is None:
-        raise needs_project(f"run {ref!r}")
-    if len(digits) == 32:
-        return api.get(f"{project_path(project)}runs/{uuid.UUID(digits)}/")
-    # The API has no prefix filter: the project's runs, newest first, are looked through.
-    found = [run for run in api.all_pages(f"{project_path(project)}runs/", ordering="-created_at")
-             if run["uuid"].replace("-", "").startswith(digits)]
+    where = f" in project {project[0]}/{project[1]}" if project is not None else ""
+    if project is not None:
+        api.get(project_path(project))  # an unknown project: the API's 404, not "no runs"
+    # The API finds runs by the start of their UUID, in a project or in every project the token sees.
+    found = api.get(f"{project_path(project)}runs/" if project is not None else "runs/", uuid=digits,
+                    page_size=MATCHES_SHOWN + 1, ordering="-created_at")["results"]
     if not found:
-        raise click.ClickException(f"run {ref!r} not found: no run's UUID in project {project[0]}/{project[1]} "
-                                   f"starts with {digits}")
+        if len(digits) == 32:
+            raise click.ClickException(f"run {uuid.UUID(digits)} not found{where}")
+        raise click.ClickException(f"run {ref!r} not found: no run's UUID{where} starts with {digits}")
     if len(found) > 1:
-        from polyflow.selectors.lookup import MATCHES_SHOWN
-
         listed = "; ".join(f"{run['uuid']} ({run['owner']}/{run['project']}/{run['pipeline']}, {run['status']})"
                            for run in found[:MATCHES_SHOWN])
         more = " and more" if len(found) > MATCHES_SHOWN else ""

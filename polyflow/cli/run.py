@@ -205,7 +205,7 @@ def _note_schedule(pipeline) -> None:
                    "runs; this command runs it once, now")
 
 
-def watch_run(run_ref: str | None, *, drive: bool, log_lines: int, run=None) -> None:
+def watch_run(run_ref: str | None, *, drive: bool, log_lines: int, run=None, project=None) -> None:
     """`polyflow runs watch` and `polyflow trigger --watch`: the live table and summary of
     `polyflow run` for the run RUN names (or `run`), until it ends; exits with run's status.
     Looks only, unless `drive`: then it ticks as `run` does. Ctrl-C leaves the run as it is."""
@@ -216,7 +216,7 @@ def watch_run(run_ref: str | None, *, drive: bool, log_lines: int, run=None) -> 
         setup_database()
         with command_errors():
             if run is None:
-                run = resolve(run_ref)
+                run = resolve(run_ref, project)
         backend_object = _backend(None) if drive else _backend_for_logs()
 
         from polyflow.cli.progress import Watcher

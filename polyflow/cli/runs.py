@@ -46,9 +46,9 @@ def list_runs(project, pipeline, statuses, limit, output) -> None:
 
     api = remote.client()
     if api is not None:
-        if project is None:
-            raise remote.needs_project("runs list")
-        found = api.all_pages(f"{remote.project_path(project)}runs/", limit=limit, pipeline=pipeline,
+        # Without a project: the runs of every project the token sees, as the database mode's of all.
+        where = f"{remote.project_path(project)}runs/" if project is not None else "runs/"
+        found = api.all_pages(where, limit=limit, pipeline=pipeline,
                               status=list(statuses) or None, ordering="-created_at")
         rows = [remote.run_object(run) for run in found]
         counts = {run["uuid"]: remote.op_counts(run) for run in found}
@@ -164,12 +164,13 @@ def _echo_run(run, op_runs, trials, matrix_ops, output, with_trials) -> None:
 
 @runs.command("watch")
 @run_argument
+@project_option
 @click.option("--tick", "drive", is_flag=True,
               help="Also run the scheduler in this process, as `polyflow run` does (for a database that no "
                    "`polyflow server`, Celery worker or `polyflow tick` loop serves).")
 @click.option("--log-lines", default=10, show_default=True, type=click.IntRange(min=0, max=10_000), metavar="N",
               help="How many log lines of each failed op the summary shows.")
-def watch(run_ref, drive, log_lines) -> None:
+def watch(run_ref, project, drive, log_lines) -> None:
     """Show a run live until it ends, as `polyflow run` does.
 
     On a terminal a table of the ops is redrawn in place; otherwise one line
@@ -179,6 +180,10 @@ def watch(run_ref, drive, log_lines) -> None:
     tick` loop) advances it, unless --tick makes this command do it too.
     Ctrl-C exits and leaves the run as it is.
 
+    Against a server (--server, `polyflow login`) the run is read from its API
+    every 0.5 s, with the same table, lines and summary (its log files, on the
+    server, are not named); --tick is for a database only.
+
     RUN: a UUID, a unique prefix of it, or @latest (see `polyflow runs --help`).
 
     Exit status: 0 when the run succeeded, 1 when it failed or was stopped (or
@@ -186,10 +191,16 @@ def watch(run_ref, drive, log_lines) -> None:
     """
     from polyflow.cli import remote
 
-    remote.database_only("polyflow runs watch")
+    api = remote.client()
+    if api is not None:
+        if drive:
+            raise click.UsageError(f"--tick runs the scheduler on a database: the server at {api.server} runs its own")
+        from polyflow.cli import remote_watch
+
+        remote_watch.watch(api, remote.resolve_run(api, run_ref, project), log_lines)
     from polyflow.cli.run import watch_run
 
-    watch_run(run_ref, drive=drive, log_lines=log_lines)
+    watch_run(run_ref, drive=drive, log_lines=log_lines, project=project)
 
 
 @runs.command("retry")

@@ -41,10 +41,8 @@ def trigger(pipeline, project, params, watching, drive) -> None:
 
     api = remote.client()
     if api is not None:
-        if watching:
-            raise click.ClickException(f"polyflow trigger --watch does not work against a server yet "
-                                       f"({api.server}): trigger, then `polyflow logs RUN -f --project "
-                                       "OWNER/PROJECT`")
+        if drive:
+            raise click.UsageError(f"--tick runs the scheduler on a database: the server at {api.server} runs its own")
         if project is None:
             raise remote.needs_project(f"pipeline {pipeline!r}")
         path = f"{remote.project_path(project)}pipelines/{pipeline}/"
@@ -54,6 +52,10 @@ def trigger(pipeline, project, params, watching, drive) -> None:
         paused = " (the pipeline is paused: the run starts once it is resumed)" if found["is_paused"] else ""
         click.echo(f"run {run['uuid']} of {run['owner']}/{run['project']}/{run['pipeline']}: triggered "
                    f"({count} op{'s' if count != 1 else ''}){paused}")
+        if watching:
+            from polyflow.cli import remote_watch
+
+            remote_watch.watch(api, run, log_lines=10)
         return
     setup_database()
     from polyflow.selectors.lookup import find_pipeline, pipeline_path

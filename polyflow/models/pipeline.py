@@ -49,3 +49,24 @@ class Operation(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PipelineSpecVersion(models.Model):
+    """A spec text of a pipeline as applied, kept when it differs from the one before: the history
+    that the pipeline's history page diffs. Version 1 is the first applied (or, for a pipeline
+    older than this history, its text when the history began)."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="spec_versions")
+    version = models.PositiveIntegerField()
+    content = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pipeline", "version"],
+                                               name="polyflow_pipeline_spec_version")]
+        ordering = ["pipeline", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline} v{self.version}"

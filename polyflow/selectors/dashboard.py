@@ -221,27 +221,50 @@ def uuid_prefix(text: str) -> str | None:
     return prefix + "-" if len(digits) in (8, 12, 16, 20) else prefix
 
 
-def project_runs(project, *, statuses: Iterable[str] = (), pipelines: Iterable[str] = (),
-                 triggers: Iterable[str] = (), created_after: dt.datetime | None = None,
-                 created_before: dt.datetime | None = None, search: str = "", page: int | str = 1,
-                 per_page: int = RUNS_PER_PAGE) -> Page:
-    """A page of the project's runs, newest first, filtered, each with its pipeline and its op runs
+def project_runs(project, **filters) -> Page:
+    """A page of the project's runs (see `runs_page`)."""
+    return runs_page(PipelineRun.objects.filter(pipeline__project=project), **filters)
+
+
+def visible_runs(user, **filters) -> Page:
+    """A page of the runs of every project `user` can see (see `runs_page`)."""
+    return runs_page(PipelineRun.objects.filter(pipeline__project__in=visible_projects(user).values("pk")),
+                     **filters)
+
+
+def runs_page(runs, *, statuses: Iterable[str] = (), pipelines: Iterable[str] = (),
+              triggers: Iterable[str] = (), created_after: dt.datetime | None = None,
+              created_before: dt.datetime | None = None, search: str = "", params: Iterable = (),
+              page: int | str = 1, per_page: int = RUNS_PER_PAGE) -> Page:
+    """A page of these runs, newest first, filtered, each with its pipeline and its op runs
     (a matrix op as its group): three queries whatever the page holds (the count, the runs, their ops).
-    `search`: a prefix of the run's UUID; text that cannot be one finds nothing."""
-    runs = runs_of(project, statuses=statuses, created_after=created_after, created_before=created_before)
-    pipelines, triggers = list(pipelines), list(triggers)
+    `search`: a prefix of the run's UUID; text that cannot be one finds nothing. `params`:
+    selectors.run_search.ParamFilter, every one matched."""
+    from .run_search import with_params
+    from .runs import filtered_runs
+
+    runs = filtered_runs(runs, statuses=statuses, triggers=triggers, created_after=created_after,
+                         created_before=created_before)
+    pipelines = list(pipelines)
     if pipelines:
         runs = runs.filter(pipeline__name__in=pipelines)
-    if triggers:
-        runs = runs.filter(trigger__in=triggers)
     if search.strip():
         prefix = uuid_prefix(search)
         runs = runs.filter(uuid__startswith=prefix) if prefix else runs.none()
+    params = list(params)
+    if params:
+        runs = with_params(runs, params)
     return Paginator(ops_only(runs), per_page).get_page(page)
 
 
 def pipeline_names(project) -> list[str]:
     return list(Pipeline.objects.filter(project=project).order_by("name").values_list("name", flat=True))
+
+
+def visible_pipeline_names(user) -> list[str]:
+    """The names of the pipelines of every project `user` can see, each once."""
+    return list(Pipeline.objects.filter(project__in=visible_projects(user).values("pk")).order_by("name")
+                .values_list("name", flat=True).distinct())
 
 
 # -- The header: the scheduler's health ----------------------------------------------------

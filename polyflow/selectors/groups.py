@@ -23,7 +23,7 @@ from .runs import thinned
 
 TRIALS_SHOWN = 1000  # the trials a group's table lists (trials 0..999); the page says when there are more
 POINTS_PER_SERIES = 200  # a series with more points is thinned to about this many (its last point kept)
-POINTS_PER_CHART = 20_000  # fewer per series when a chart has many series (a group of many trials)
+POINTS_PER_CHART = 10_000  # fewer per series when a chart has many series: 10 each for 1,000 trials
 MIN_POINTS = 10
 
 

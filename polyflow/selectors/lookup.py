@@ -12,14 +12,13 @@ import uuid
 from ..exceptions import NotFound
 from ..models import Event, OperationRun, Pipeline, PipelineRun
 from ..spec.errors import choices_text
+from .run_search import dashed
 from .runs import with_op_runs
 
 LATEST = "@latest"
 # How many runs an ambiguous prefix lists.
 MATCHES_SHOWN = 10
 _HEX = re.compile(r"[0-9a-f]+")
-# Where a UUID's text puts its dashes: after 8, 12, 16 and 20 hex digits.
-_DASHES = (8, 12, 16, 20)
 
 
 def resolve_run(ref: str, project: tuple[str, str] | None = None) -> PipelineRun:
@@ -49,7 +48,7 @@ def resolve_run(ref: str, project: tuple[str, str] | None = None) -> PipelineRun
     if len(digits) == 32:
         runs = runs.filter(uuid=uuid.UUID(digits))
     else:
-        runs = runs.filter(uuid__startswith=_dashed(digits))
+        runs = runs.filter(uuid__startswith=dashed(digits))
     found = list(runs.select_related("pipeline__project__owner").order_by("-created_at", "-id")
                  [: MATCHES_SHOWN + 1].only("uuid", "status", "created_at", "pipeline__name",
                                             "pipeline__project__name", "pipeline__project__owner"))
@@ -67,19 +66,6 @@ def resolve_run(ref: str, project: tuple[str, str] | None = None) -> PipelineRun
 def run_path(run: PipelineRun) -> str:
     project = run.pipeline.project
     return f"{project.owner.get_username()}/{project.name}/{run.pipeline.name}"
-
-
-def _dashed(digits: str) -> str:
-    """A prefix of a UUID's hex digits as the prefix of its text (PostgreSQL compares the text with
-    dashes; elsewhere Django compares without them either way)."""
-    parts, start = [], 0
-    for end in _DASHES:
-        if len(digits) <= end:
-            break
-        parts.append(digits[start:end])
-        start = end
-    parts.append(digits[start:])
-    return "-".join(parts)
 
 
 def _with_op_runs(pk: int) -> PipelineRun:

@@ -7,9 +7,6 @@ subscriber is listed only when its project is one the user may read (selectors.p
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass
-
 import yaml
 
 from ..access import Access
@@ -17,6 +14,7 @@ from ..exceptions import NotFound
 from ..models import Event, EventSubscription
 from .projects import visible_projects
 from .registry import action_versions, events_of, latest_actions
+from .versions import diff_lines, pick_versions
 
 
 def registry_owner(user, username: str):
@@ -50,32 +48,10 @@ def action_text(action) -> str:
                                              "template": action.template}, sort_keys=False)
 
 
-@dataclass
-class DiffLine:
-    kind: str  # "add", "del", "hunk", "same"
-    text: str
-
-
-def diff_lines(old: str, new: str, old_label: str, new_label: str, context: int = 3) -> list[DiffLine]:
-    lines = []
-    for line in difflib.unified_diff(old.splitlines(), new.splitlines(), old_label, new_label, lineterm="",
-                                     n=context):
-        if line.startswith(("---", "+++")):
-            continue
-        kind = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")
-        lines.append(DiffLine(kind, line))
-    return lines
-
-
 def action_page(owner, name: str, version: str | None = None, base: str | None = None):
     """(every version newest first, the one shown, the one it is compared to or None, the diff)."""
     versions = action_versions(owner, name)
-    by_number = {str(item.version): item for item in versions}
-    shown = by_number.get(str(version), versions[0]) if version else versions[0]
-    if base:
-        compared = by_number.get(str(base))
-    else:  # the version before the one shown
-        compared = next((item for item in versions if item.version < shown.version), None)
+    shown, compared = pick_versions(versions, version, base)
     diff = diff_lines(action_text(compared), action_text(shown), f"v{compared.version}", f"v{shown.version}") \
         if compared is not None and compared.pk != shown.pk else []
     return versions, shown, compared, diff

@@ -23,25 +23,51 @@ def with_op_runs(runs: QuerySet) -> QuerySet:
     )
 
 
-def runs_of(
-    project,
+def runs_of(project, **filters) -> QuerySet:
+    """The project's runs, filtered (see `filtered_runs`)."""
+    return filtered_runs(PipelineRun.objects.filter(pipeline__project=project), **filters)
+
+
+def runs_visible_to(user, **filters) -> QuerySet:
+    """The runs of every project `user` can see, filtered (see `filtered_runs`)."""
+    from .projects import visible_projects
+
+    return filtered_runs(PipelineRun.objects.filter(pipeline__project__in=visible_projects(user).values("pk")),
+                         **filters)
+
+
+def filtered_runs(
+    runs: QuerySet,
     *,
     pipeline: str | None = None,
     statuses: Iterable[str] = (),
+    triggers: Iterable[str] = (),
     created_after=None,
     created_before=None,
+    uuid_prefix: str | None = None,
+    params: Iterable[str] = (),
     ordering: str = "-created_at",
 ) -> QuerySet:
-    runs = PipelineRun.objects.filter(pipeline__project=project)
+    """`params`: `OP.NAME=VALUE` texts, every one matched (selectors.run_search)."""
+    from .run_search import parse_param_filter, with_params, with_uuid_prefix
+
     if pipeline is not None:
         runs = runs.filter(pipeline__name=pipeline)
     statuses = list(statuses)
     if statuses:
         runs = runs.filter(status__in=statuses)
+    triggers = list(triggers)
+    if triggers:
+        runs = runs.filter(trigger__in=triggers)
     if created_after is not None:
         runs = runs.filter(created_at__gte=created_after)
     if created_before is not None:
         runs = runs.filter(created_at__lt=created_before)
+    if uuid_prefix:
+        runs = with_uuid_prefix(runs, uuid_prefix)
+    params = [parse_param_filter(text) for text in params]
+    if params:
+        runs = with_params(runs, params)
     if ordering.lstrip("-") not in RUN_ORDERINGS:
         raise ValueError(f"unknown ordering {ordering!r}")
     return with_op_runs(runs).order_by(ordering, "-id")
@@ -122,6 +148,14 @@ def run_statuses(run: PipelineRun) -> QuerySet:
 
 def op_run_statuses(op_run: OperationRun) -> QuerySet:
     return OperationRunStatus.objects.filter(op_run=op_run).select_related("user").order_by("created_at", "id")
+
+
+def op_statuses_of_run(run: PipelineRun, after: int = 0) -> QuerySet:
+    """Every change of the run's op runs after record `after`, in the order they were written."""
+    return (OperationRunStatus.objects.filter(op_run__run=run, pk__gt=after)
+            .select_related("user", "op_run").only("pk", "status", "previous", "reason", "message", "attempt",
+                                                  "created_at", "user__username", "op_run__name", "op_run__trial")
+            .order_by("id"))
 
 
 def runs_by_ids(ids: Iterable[int], visible_project_ids: Iterable[int]) -> list[PipelineRun]:

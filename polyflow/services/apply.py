@@ -17,7 +17,7 @@ from django.utils import timezone
 from ..backends.requirements import missing_settings, settings_now
 from ..conf import polyflow_settings
 from ..exceptions import Conflict, InvalidSpec, MissingSettings, NotFound, Unprocessable
-from ..models import Action, Event, EventSubscription, Operation, Pipeline
+from ..models import Action, Event, EventSubscription, Operation, Pipeline, PipelineSpecVersion
 from ..spec import ActionSpec, Plan, RawDocument, Registry, SpecValidationError, check, parse_yaml
 from ..spec.limits import Limits, limits_from
 from ..spec.plan import ScheduleSpec, template_from_dict, thaw
@@ -220,12 +220,23 @@ def _store_pipeline(project, plan: Plan, content: str, user, mode: str, now) -> 
         pipeline.next_slot_at = None
         pipeline.schedule_done = False
     pipeline.description = plan.description
+    changed = created or pipeline.content != content
     pipeline.content = content
     pipeline.plan = plan_data
     pipeline.save()
+    if changed:
+        keep_spec_version(pipeline, content, user, first=created)
     _sync_operations(pipeline, plan, plan_data["ops"], created)
     _sync_subscriptions(pipeline, plan, created)
     return pipeline, created
+
+
+def keep_spec_version(pipeline: Pipeline, content: str, user, first: bool = False) -> PipelineSpecVersion:
+    """The text just applied as the pipeline's next version (under the pipeline's row lock, which
+    _store_pipeline holds: two applies never take the same number); `first`: a new pipeline's."""
+    latest = 0 if first else pipeline.spec_versions.aggregate(latest=Max("version"))["latest"] or 0
+    return PipelineSpecVersion.objects.create(pipeline=pipeline, version=latest + 1, content=content,
+                                              created_by=user)
 
 
 def schedule_anchor(old_schedule: Mapping | None, schedule: ScheduleSpec | None, anchor: dt.datetime | None,

@@ -41,6 +41,14 @@ STRAIGHTEN_PASSES = 6
 CORNER = 5
 WRAP_ROWS = 16  # a layer of more ops than this (and no edge passing through) wraps into several columns
 SUB_GAP = 28  # between the columns of a wrapped layer
+# A long, flat drawing (a chain of 200 ops would be 48,000 px wide and 66 high) is cut into bands
+# of at most BAND_WIDTH px, one under the other, read like lines of text; an edge from the end of a
+# band goes down the gap after it, left along the gap between the bands and into the next one.
+BAND_WIDTH = 1920
+BANDS_WHEN_WIDER = 2 * BAND_WIDTH  # and no higher than FLAT_HEIGHT
+FLAT_HEIGHT = 320
+BAND_GAP = 40  # between two bands: where the edges that wrap run
+WRAP_LEFT = 24  # room left of a band for the edges coming into it
 
 
 @dataclass(frozen=True)
@@ -128,18 +136,47 @@ def layout(names: Sequence[str], edges: Iterable[tuple[str, str]]) -> Layout:
         x += count * NODE_W + (count - 1) * SUB_GAP + LAYER_GAP
     rights = [left + count * NODE_W + (count - 1) * SUB_GAP for left, count in zip(xs, columns, strict=True)]
 
+    strip = max((y + (DUMMY_H if node in dummy_layer else NODE_H) for node, y in ys.items()), default=0) + MARGIN
+    bands = _bands(xs, rights, strip) if rights and rights[-1] + MARGIN > BANDS_WHEN_WIDER and strip <= FLAT_HEIGHT \
+        else None
+    if bands is not None:
+        xs, rights = bands.xs, bands.rights
     boxes: dict[str, Box] = {}
     for index, layer in enumerate(layers):
+        shift = bands.ys[index] if bands is not None else 0.0
         for order, node in enumerate(layer):
             column = place.get(node, 0)
-            boxes[node] = Box(node, index, order, xs[index] + column * (NODE_W + SUB_GAP), ys[node],
+            boxes[node] = Box(node, index, order, xs[index] + column * (NODE_W + SUB_GAP), ys[node] + shift,
                               node in dummy_layer, column, column == columns[index] - 1)
-    routed = _route(edge_list, chains, boxes, layers, rights)
+    routed = _route(edge_list, chains, boxes, layers, rights, bands)
     height = max((box.y + box.height for box in boxes.values()), default=0) + MARGIN
-    width = (rights[-1] + MARGIN) if rights else 2 * MARGIN
+    # Banded, the edges leaving a band turn in the gap after its last layer: inside the drawing.
+    width = (max(rights) + (LAYER_GAP if bands is not None else MARGIN)) if rights else 2 * MARGIN
     real_layers = [[node for node in layer if node not in dummy_layer] for layer in layers]
     return Layout({name: boxes[name] for name in names}, routed, real_layers, width, max(height, 2 * MARGIN),
                   crossings, len(dummy_layer))
+
+
+@dataclass
+class _Bands:
+    xs: list[float]  # each layer's left, in its band
+    rights: list[float]
+    ys: list[float]  # each layer's shift down: its band's
+    starts: dict[int, tuple[float, float]]  # layer that starts a band (not the first) -> (gap y above it, left x)
+
+
+def _bands(xs: list[float], rights: list[float], strip: float) -> _Bands:
+    """The layers cut into bands of at most BAND_WIDTH px, each band under the one before."""
+    new_xs, new_rights, shifts, starts = [], [], [], {}
+    band, origin = 0, xs[0] - MARGIN - WRAP_LEFT
+    for index, (left, right) in enumerate(zip(xs, rights, strict=True)):
+        if index and right - origin > BAND_WIDTH:
+            band, origin = band + 1, left - MARGIN - WRAP_LEFT
+            starts[index] = (band * (strip + BAND_GAP) - BAND_GAP / 2, MARGIN + WRAP_LEFT / 2)
+        new_xs.append(left - origin)
+        new_rights.append(right - origin)
+        shifts.append(band * (strip + BAND_GAP))
+    return _Bands(new_xs, new_rights, shifts, starts)
 
 
 def _longest_path_layers(names: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
@@ -280,7 +317,7 @@ def _spread(wanted: list[float], pitches: list[float]) -> list[float]:
     return [round(z + o, 1) for z, o in zip(result, offsets, strict=True)]
 
 
-def _route(edge_list, chains, boxes: dict[str, Box], layers, rights) -> list[Edge]:
+def _route(edge_list, chains, boxes: dict[str, Box], layers, rights, bands: _Bands | None = None) -> list[Edge]:
     # Each node that has edges leaving it turns in its own vertical track of the gap after its layer.
     has_down = {node for chain in chains.values() for node in chain[:-1]}
     track: dict[str, float] = {}
@@ -313,6 +350,12 @@ def _route(edge_list, chains, boxes: dict[str, Box], layers, rights) -> list[Edg
         for previous, node in zip(chain, chain[1:], strict=False):
             box = boxes[node]
             turn = track[previous]
+            if bands is not None and box.layer in bands.starts:
+                # Into the next band: down the gap after this one, left along the gap between the
+                # bands, down beside the band's first layer; then on as within a band.
+                channel, left = bands.starts[box.layer]
+                points += [(turn, y), (turn, channel), (left, channel)]
+                turn = left
             if node == down:
                 if target.column:
                     # Into a wrapped layer: along the gap above the op's row, then down into its left side.

@@ -23,6 +23,9 @@ from . import charts
 from .dag import NodeBadge
 from .timeline import duration
 
+# The trials a group's table lists at once: a page (its charts draw every trial shown). With a
+# page of 100, the body of a 1,000-trial group stays under 1 MB (bench/dashboard_bench.py).
+TRIALS_PER_PAGE = 100
 # Spaces whose values spread over decades: their axes are logarithmic.
 LOG_SPACES = frozenset({"logspace", "geomspace", "loguniform", "qloguniform", "lognormal", "qlognormal"})
 
@@ -55,8 +58,11 @@ class GroupPanel:
     matrix: MatrixSpec
     progress: Progress
     params: list[str]  # the table's param columns
-    rows: list[TrialRow]
+    rows: list[TrialRow]  # the table's page
     best: Trial | None
+    page: int = 1
+    pages: int = 1
+    listed: int = 0  # trials read (the charts draw them all), of which `rows` are a page
     scatters: list[SafeString] = field(default_factory=list)
     parallel: SafeString | None = None
     lines: SafeString | None = None
@@ -75,8 +81,17 @@ class GroupPanel:
 
     @property
     def hidden_trials(self) -> int:
-        """Trials past the table's bound."""
-        return max(self.progress.total - len(self.rows), 0)
+        """Trials past what is read at all (selectors.groups.TRIALS_SHOWN)."""
+        return max(self.progress.total - self.listed, 0)
+
+    @property
+    def first_row(self) -> int:
+        """The 1-based position of the page's first row among the trials listed."""
+        return (self.page - 1) * TRIALS_PER_PAGE + 1
+
+    @property
+    def last_row(self) -> int:
+        return self.first_row + len(self.rows) - 1
 
     @property
     def early_stopping(self) -> str:
@@ -110,8 +125,9 @@ def badges(progress: Mapping[str, Progress]) -> dict[str, NodeBadge]:
 
 
 def build(run, plan: Plan, op_runs: Sequence, progress: Mapping[str, Progress], now: dt.datetime,
-          only: Collection[str] | None = None) -> dict[str, Panel]:
-    """{op name: its panel} for the ops that have one (among `only`, when given)."""
+          only: Collection[str] | None = None, pages: Mapping[str, int] | None = None) -> dict[str, Panel]:
+    """{op name: its panel} for the ops that have one (among `only`, when given); `pages`: the
+    page of a group's trials table to draw (the first by default)."""
     specs = {op.name: op for op in plan.ops}
     kinds = {op_run.name: kind for op_run in op_runs
              if (only is None or op_run.name in only) and (kind := panel_kind(specs.get(op_run.name), op_run))}
@@ -124,20 +140,28 @@ def build(run, plan: Plan, op_runs: Sequence, progress: Mapping[str, Progress], 
     for op_run in op_runs:
         if kinds.get(op_run.name) == "group":
             panels[op_run.name] = group_panel(op_run, groups[op_run.name], progress.get(op_run.name, Progress()),
-                                              trials[op_run.name], series, now)
+                                              trials[op_run.name], series, now, (pages or {}).get(op_run.name, 1))
         elif kinds.get(op_run.name) == "metrics":
             panels[op_run.name] = metrics_panel(op_run, series)
     return panels
 
 
+def trials_page(count: int, page: int) -> tuple[int, int]:
+    """(the page, clamped to those there are, how many pages) of a table of `count` trials."""
+    pages = max((count + TRIALS_PER_PAGE - 1) // TRIALS_PER_PAGE, 1)
+    return min(max(page, 1), pages), pages
+
+
 def group_panel(op_run, matrix: MatrixSpec, progress: Progress, trials: list[Trial], series: Series,
-                now: dt.datetime) -> GroupPanel:
+                now: dt.datetime, page: int = 1) -> GroupPanel:
     metric = matrix.metric
     best = reads.mark_best(trials, op_run.summary, metric and metric.optimization)
     params = list(matrix.params) or list(dict.fromkeys(name for trial in trials for name in trial.params))
+    page, pages = trials_page(len(trials), page)
+    start = (page - 1) * TRIALS_PER_PAGE
     rows = [TrialRow(trial, [_cell(trial.params.get(name)) for name in params], _cell(trial.metric),
-                     _duration(trial.seconds(now))) for trial in trials]
-    panel = GroupPanel(op_run, matrix, progress, params, rows, best)
+                     _duration(trial.seconds(now))) for trial in trials[start:start + TRIALS_PER_PAGE]]
+    panel = GroupPanel(op_run, matrix, progress, params, rows, best, page, pages, len(trials))
     if metric is None:
         return panel
     label = metric.name

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", views.projects, name="projects"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("runs/", views.all_runs, name="all-runs"),
     # Owner-level pages come before {owner}/{project}/, as in the API: their names are reserved.
     path("<seg:owner>/actions/", views.actions, name="actions"),
     path("<seg:owner>/actions/<seg:name>/", views.action, name="action"),
@@ -21,6 +22,7 @@ urlpatterns = [
     path(P, views.project, name="project"),
     path(P + "runs/", views.project_runs, name="runs"),
     path(P + "pipelines/<seg:name>/", views.pipeline, name="pipeline"),
+    path(P + "pipelines/<seg:name>/history/", views.pipeline_history, name="pipeline-history"),
     path(P + "runs/<uuid:uuid>/", views.run, name="run"),
     path(P + "runs/<uuid:uuid>/live/", views.run_live, name="run-live"),
     path(P + "runs/<uuid:uuid>/ops/<seg:op>/", views.run_op, name="run-op"),

@@ -8,7 +8,6 @@ as the API's answer is, so names do not leak; anonymous users are sent to log in
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from functools import wraps
 
@@ -33,7 +32,7 @@ from ..selectors.pipelines import get_pipeline
 from ..selectors.projects import get_project
 from ..spec import Plan
 from ..statuses import OP_ACTIVE, OP_RETRYABLE, RUN_ACTIVE, OpStatus, RunStatus
-from . import forms, panels, timeline
+from . import filters, forms, panels, timeline
 from .dag import plan_svg
 from .highlight import highlight_yaml
 
@@ -155,6 +154,21 @@ def pipeline(request, owner, project, name):
                     for target in available_targets()],
         "run_url": reverse("polyflow:ui:run", kwargs={"uuid": UUID_PLACEHOLDER, **keys}),
         "uuid_placeholder": UUID_PLACEHOLDER,
+    })
+
+
+@page
+def pipeline_history(request, owner, project, name):
+    """The pipeline's applied specs, newest first, and a unified diff of two of them (`version`
+    against `base`; by default the newest against the one before)."""
+    from ..selectors.spec_history import history_page
+
+    project_obj = get_project(request.user, owner, project)
+    pipeline_obj = get_pipeline(project_obj, name)
+    versions, shown, compared, diff = history_page(pipeline_obj, request.GET.get("version"), request.GET.get("base"))
+    return show(request, "polyflow/ui/pipeline_history.html", {
+        "project": project_obj, "pipeline": pipeline_obj, "versions": versions, "shown": shown,
+        "compared": compared, "diff": diff, "text": highlight_yaml(shown.content) if shown else "",
     })
 
 
@@ -312,7 +326,8 @@ def run_op(request, owner, project, uuid, op):
     keys = {"owner": owner, "project": project, "uuid": str(run_obj.uuid)}
     progress = group_progress(run_obj.pk)
     (row,) = timeline.build([op_run], detail.op_history, now).rows
-    panel = panels.build(run_obj, detail.plan, [op_run], progress, now).get(op)
+    panel = panels.build(run_obj, detail.plan, [op_run], progress, now,
+                         pages={op: _page_number(request.GET.get("trials"))}).get(op)
     return render(request, "polyflow/ui/_op_body.html", {
         "op": _op_entry(op_run, detail.plan.op(op) if op in detail.plan.order else None,
                         detail.op_history.get(op, ()), row.bars, panel, progress.get(op), now, _op_urls(keys)),
@@ -334,8 +349,27 @@ def run_live(request, owner, project, uuid):
     return render(request, "polyflow/ui/_live.html", {
         "dag": _run_dag(run_obj, plan, op_runs, progress),
         "progress": progress,
-        "panels": panels.build(run_obj, plan, op_runs, progress, timezone.now(), only=request.GET.getlist("op")),
+        "panels": panels.build(run_obj, plan, op_runs, progress, timezone.now(), only=request.GET.getlist("op"),
+                               pages=_trial_pages(request.GET.getlist("trials"))),
     })
+
+
+def _page_number(text: str | None) -> int:
+    """A page number as a query gives it: 1 for nothing, or what is no number."""
+    try:
+        return max(int(text or 1), 1)
+    except ValueError:
+        return 1
+
+
+def _trial_pages(values: list[str]) -> dict[str, int]:
+    """`?trials=tune:3`: the page of group tune's trials that is open on the page, redrawn as it is."""
+    pages = {}
+    for value in values:
+        name, _, number = value.rpartition(":")
+        if name:
+            pages[name] = _page_number(number)
+    return pages
 
 
 def _run_dag(run_obj, plan, op_runs, progress):
@@ -351,39 +385,43 @@ def _seconds(item, now) -> float | None:
     return max(((item.finished_at or now) - item.started_at).total_seconds(), 0.0)
 
 
-def _moment(text: str):
-    """A `datetime-local` field's value (the viewer's clock, sent as UTC by the page's script) or ISO 8601."""
-    from django.utils.dateparse import parse_datetime
-
-    try:
-        value = parse_datetime(text.strip()) if text and text.strip() else None
-    except ValueError:
-        return None
-    if value is not None and timezone.is_naive(value):
-        value = timezone.make_aware(value, dt.UTC)
-    return value
-
-
 @page
 def project_runs(request, owner, project):
     """The project's runs: filters by status, pipeline, trigger and creation time (a range, or the
-    last hour, day, week, month), and search by a run UUID's prefix. Every filter is a query
-    parameter, so a filtered page is a link."""
+    last hour, day, week, month), and search by a run UUID's prefix or a param's value. Every filter
+    is a query parameter, so a filtered page is a link."""
     project_obj = get_project(request.user, owner, project)
+    return _runs_page(request, dashboard.pipeline_names(project_obj), project_obj,
+                      lambda **filters: dashboard.project_runs(project_obj, **filters))
+
+
+@page
+def all_runs(request):
+    """The runs of every project the viewer can see, with the filters of a project's runs page."""
+    return _runs_page(request, dashboard.visible_pipeline_names(request.user), None,
+                      lambda **filters: dashboard.visible_runs(request.user, **filters))
+
+
+def _runs_page(request, names: list[str], project_obj, read):
     query = request.GET
     statuses = [value for value in query.getlist("status") if value in RunStatus.values()]
     triggers = [value for value in query.getlist("trigger") if value in PipelineRun.Trigger.values]
-    names = dashboard.pipeline_names(project_obj)
     pipelines = [value for value in query.getlist("pipeline") if value in names]
     since = query.get("since", "")
-    created_after, created_before = _moment(query.get("from", "")), _moment(query.get("to", ""))
+    # From and To are the viewer's wall-clock times: the page's script sends its zone along (`tz`).
+    zone = filters.viewer_zone(query.get("tz"))
+    created_after, created_before = filters.moment(query.get("from"), zone), filters.moment(query.get("to"), zone)
     now = timezone.now()
     if since in dashboard.TIME_RANGES:
         created_after = now - dashboard.TIME_RANGES[since]
     search = query.get("q", "")[:64]
-    runs = dashboard.project_runs(project_obj, statuses=statuses, pipelines=pipelines, triggers=triggers,
-                                  created_after=created_after, created_before=created_before, search=search,
-                                  page=query.get("page", 1))
+    param_texts = query.getlist("param")[:10]
+    params, param_error = filters.param_filters(param_texts)
+    if param_error:
+        runs = read(search="-")  # "-" is no UUID prefix: a search that cannot be run finds no run
+    else:
+        runs = read(statuses=statuses, pipelines=pipelines, triggers=triggers, created_after=created_after,
+                    created_before=created_before, search=search, params=params, page=query.get("page", 1))
     kept = query.copy()
     kept.pop("page", None)
     return show(request, "polyflow/ui/runs.html", {
@@ -396,9 +434,12 @@ def project_runs(request, owner, project):
         "since": since, "ranges": [("", "any time"), ("1h", "last hour"), ("24h", "last 24 hours"),
                                    ("7d", "last 7 days"), ("30d", "last 30 days")],
         "created_after": "" if since else query.get("from", ""), "created_before": query.get("to", ""),
-        "search": search,
-        "filtered": bool(statuses or triggers or pipelines or created_after or created_before or search.strip()),
+        "zone": filters.zone_name(zone),
+        "search": search, "param": (param_texts or [""])[0], "param_error": param_error,
+        "filtered": bool(statuses or triggers or pipelines or created_after or created_before or search.strip()
+                         or params or param_error),
         "page_query": kept.urlencode(),
+        "nav": "runs" if project_obj is None else None,
     })
 
 

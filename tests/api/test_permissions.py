@@ -55,6 +55,7 @@ ENDPOINTS = [
     ("GET", "alice/vision/pipelines/train/runs/", None, READ, 200),
     ("GET", "alice/vision/pipelines/train/grid/", None, READ, 200),
     ("GET", "alice/vision/pipelines/train/export/?to=airflow", None, READ, 200),
+    ("GET", "alice/vision/pipelines/train/specs/", None, READ, 200),
     # `train` has no schedule: whoever may act is told so (422), the others never get that far.
     ("POST", "alice/vision/pipelines/train/backfill/", {"start": "2026-01-01T00:00:00Z",
                                                        "end": "2026-01-02T00:00:00Z"}, ACT, 422),
@@ -64,6 +65,7 @@ ENDPOINTS = [
     ("POST", RUN + "stop/", None, ACT, 200),
     ("POST", STOPPED + "retry/", None, ACT, 200),
     ("GET", RUN + "statuses/", None, READ, 200),
+    ("GET", RUN + "op-statuses/", None, READ, 200),
     ("GET", RUN + "ops/prepare/", None, READ, 200),
     ("GET", RUN + "ops/prepare/statuses/", None, READ, 200),
     ("POST", RUN + "ops/prepare/stop/", None, ACT, 200),
@@ -73,6 +75,7 @@ ENDPOINTS = [
     ("GET", RUN + "ops/prepare/metrics/", None, READ, 200),
     ("GET", RUN + "ops/fit/trials/0/", None, READ, 200),  # a trial made by the `trial` fixture
     ("GET", RUN + "ops/fit/trials/0/metrics/", None, READ, 200),
+    ("GET", RUN + "ops/fit/trials/0/logs/", None, READ, 200),
     ("GET", "alice/actions/", None, OWNER_READ, 200),
     ("POST", "alice/actions/", ACTION, OWNER_ACT, 201),
     ("GET", "alice/actions/sleeper/", None, OWNER_READ, 200),

@@ -84,3 +84,35 @@ def test_the_grid_takes_the_same_queries_for_100_runs_as_for_one(client, many_ru
     assert all(set(run["ops"]) == {"prepare", "fit"} for run in body["runs"])
     with django_assert_num_queries(GRID_QUERIES):
         assert len(grid(1)["runs"]) == 1
+
+
+ALL_RUNS_QUERIES = 4  # token, count, runs (with their joins; the visible projects a subquery), op runs
+
+
+def test_searching_the_runs_of_every_project_takes_as_many_queries_for_1000_runs_as_for_10(
+        client, many_runs, django_assert_max_num_queries, django_assert_num_queries):
+    def search(**query):
+        response = client.get("/api/v1/runs/", query, HTTP_AUTHORIZATION=f"Token {many_runs}")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    with django_assert_max_num_queries(ALL_RUNS_QUERIES) as counted:
+        assert search(page_size=1000)["count"] == 1000
+    with django_assert_num_queries(len(counted.captured_queries)):
+        assert len(search(page_size=10)["results"]) == 10
+    # A param's value and a UUID prefix: the same queries.
+    with django_assert_num_queries(len(counted.captured_queries)):
+        found = search(param="fit.size=7")
+    assert found["count"] == 1 and found["results"][0]["params"] == {"fit": {"size": 7}}
+    prefix = found["results"][0]["uuid"][:8]
+    with django_assert_num_queries(len(counted.captured_queries)):
+        assert prefix in {run["uuid"][:8] for run in search(uuid=prefix)["results"]}
+    with django_assert_num_queries(len(counted.captured_queries)):
+        assert search(uuid=prefix, param="fit.size=7")["count"] == 1
+
+
+def test_the_project_runs_searched_by_param_in_the_same_queries(client, many_runs, django_assert_num_queries):
+    with django_assert_num_queries(MAX_QUERIES):
+        response = client.get("/api/v1/alice/vision/runs/", {"param": "fit.size=998"},
+                              HTTP_AUTHORIZATION=f"Token {many_runs}")
+    assert response.json()["count"] == 1

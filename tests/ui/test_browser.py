@@ -659,3 +659,185 @@ def test_registry_pages_in_chromium(ops_world, browser):
     page.wait_for_url("**/ui/alice/seed/runs/**")
     expect(page.locator("h1")).to_contain_text("Run")
     page.context.close()
+
+
+def test_search_all_runs_and_spec_history_in_chromium(ops_world, browser):
+    """Runs found by a param's value, From typed on the viewer's clock (Europe/Paris), the runs of
+    every project, and the history of a pipeline's specs with the diff of two versions."""
+    from zoneinfo import ZoneInfo
+
+    from playwright.sync_api import expect
+
+    from polyflow.services.apply import apply_text
+
+    pipeline, alice = ops_world["pipeline"], ops_world["users"]["owner"]
+    tagged = off_loop(trigger_run, pipeline, params={"deep-wide-experiment": {"lr": 0.3}}, user=alice)
+    base = ops_world["live_server"].url
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=base, timezone_id="Europe/Paris")
+    context.set_default_timeout(TIMEOUT)
+    page = context.new_page()
+    page.goto("/ui/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/ui/")
+
+    page.goto("/ui/alice/seed/runs/")
+    rows = page.locator("table.runs tbody tr")
+    expect(page.locator("#run-filters .zone-name").first).to_have_text("Europe/Paris")
+    page.fill("#filter-param", "deep-wide-experiment.lr=0.3")
+    page.press("#filter-param", "Enter")
+    page.wait_for_url(re.compile(r"param=deep-wide-experiment.lr%3D0.3"))
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-run", str(tagged.uuid))
+    # From, on the viewer's clock: a second before the run was made, then a second after.
+    paris = tagged.created_at.astimezone(ZoneInfo("Europe/Paris"))
+    for offset, count in ((-1, 1), (1, 0)):
+        page.goto("/ui/alice/seed/runs/")
+        page.fill("#filter-from", (paris + dt.timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%S"))
+        page.click("#filter-apply")
+        page.wait_for_url(re.compile(r"tz=Europe%2FParis"))
+        expect(rows).to_have_count(count)
+    # A param search of another form says why it finds nothing.
+    page.goto("/ui/alice/seed/runs/?param=lr%3D0.3")
+    expect(page.locator("#filter-param-error")).to_contain_text("expected OP.NAME=VALUE")
+
+    # Every project's runs, linked from the projects page.
+    page.goto("/ui/")
+    page.click("#all-runs-link")
+    page.wait_for_url("**/ui/runs/")
+    expected = api_json(page, "/api/v1/runs/?page_size=20")
+    expect(rows).to_have_count(len(expected["results"]))
+    expect(page.locator("#run-count")).to_have_text(f"{expected['count']} runs")
+    assert rows.first.get_attribute("data-run") == expected["results"][0]["uuid"]
+    expect(page.locator("table.runs thead")).to_contain_text("Project")
+    page.select_option("#filter-pipeline", "quickstart")
+    page.wait_for_url(re.compile(r"pipeline=quickstart"))
+    expect(rows).to_have_count(2)
+    screenshot(page, "all-runs.png")
+
+    # The spec history: a second text applied, its diff from the first.
+    off_loop(apply_text, pipeline.project, pipeline.content.replace("lr: 0.05", "lr: 0.07"), user=alice)
+    page.goto("/ui/alice/seed/pipelines/test-pipeline/")
+    page.click("#spec-history")
+    page.wait_for_url("**/pipelines/test-pipeline/history/")
+    expect(page.locator("#versions tbody tr")).to_have_count(2)
+    expect(page.locator("#diff .d-del")).to_have_text(["-      lr: 0.05"])
+    expect(page.locator("#diff .d-add")).to_have_text(["+      lr: 0.07"])
+    scroll_to(page.locator("#versions"))
+    screenshot(page, "history.png")
+    context.close()
+
+
+CHAIN_OPS = 200
+BIG_GRID = """\
+version: 1
+kind: pipeline
+name: big-grid
+ops:
+  - name: tune
+    template: {name: train}
+    matrix:
+      kind: grid
+      concurrency: 200
+      params:
+        lr: {kind: choice, value: [%s]}
+      metric: {name: accuracy, optimization: maximize}
+templates:
+  - kind: job
+    name: train
+    inputs: [{name: lr, type: float}]
+    outputs: [{name: accuracy, type: float}]
+    container: {image: 'python:3.11', command: [python, -c, pass]}
+"""
+
+
+def chain_yaml(count: int) -> str:
+    ops = "".join(f"  - {{name: step-{i}, template: {{name: step}}"
+                  + (f", dependencies: [step-{i - 1}]" if i else "") + "}\n" for i in range(count))
+    return ("version: 1\nkind: pipeline\nname: long-chain\nops:\n" + ops + "templates:\n  - kind: job\n    name: step\n"
+            "    container: {image: 'python:3.11', command: [python, -c, pass]}\n")
+
+
+@pytest.fixture
+def large_world(live_server):
+    from polyflow.services.apply import apply_text
+    from polyflow.services.projects import create_project
+    from polyflow.statuses import RUN_FINAL
+
+    users = support.make_users()
+    project = create_project(users["owner"], "large", "Large runs")
+    chain = apply_text(project, chain_yaml(CHAIN_OPS), user=users["owner"]).pipelines[0][0]
+    grid = apply_text(project, BIG_GRID % ", ".join(f"{0.001 * (i + 1):.3f}" for i in range(150)),
+                      user=users["owner"]).pipelines[0][0]
+    chain_run = trigger_run(chain, user=users["owner"])  # made, not run: its 200 ops are drawn all the same
+    grid_run = trigger_run(grid, user=users["owner"])
+    backend = InstantBackend(outputs={"tune": lambda s: {"accuracy": round(0.5 + s.params["lr"], 4)}})
+    for _ in range(50):
+        tick(backend=backend)
+        grid_run.refresh_from_db(fields=["status"])
+        if grid_run.status in RUN_FINAL:
+            break
+    assert grid_run.status == "succeeded"
+    return {"live_server": live_server, "chain": chain_run, "grid": grid_run}
+
+
+def test_a_large_run_zooms_pans_and_pages_its_trials_in_chromium(large_world, browser):
+    from playwright.sync_api import expect
+
+    page = log_in(browser, large_world["live_server"].url, "alice")
+    page.goto(f"/ui/alice/large/runs/{large_world['chain'].uuid}/")
+    wrap, svg = page.locator(".dag-wrap"), page.locator(".dag-wrap svg.dag")
+    expect(svg.locator("g.op")).to_have_count(CHAIN_OPS)
+    # The chain is cut into bands: not 48,000 px wide, and drawn fitted to the card at first.
+    natural = float(svg.get_attribute("width"))
+    assert natural < 2000 and float(svg.get_attribute("height")) > 1000
+    level = page.locator("[data-zoom-level]")
+    fitted = int(level.inner_text().rstrip("%"))
+    assert 50 <= fitted < 100
+    drawn = svg.bounding_box()["width"]
+    assert abs(drawn - natural * fitted / 100) < natural * 0.01
+    page.click('.dag-tools button[data-zoom="one"]')
+    expect(level).to_have_text("100%")
+    page.click('.dag-tools button[data-zoom="in"]')
+    expect(level).to_have_text("125%")
+    assert abs(svg.bounding_box()["width"] - natural * 1.25) < 2
+    # Ctrl + wheel zooms out around the pointer; a drag pans.
+    box = wrap.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, 300)
+    page.keyboard.up("Control")
+    page.wait_for_function("() => parseFloat(document.querySelector('.dag-wrap').dataset.zoom) < 1.25")
+    page.click('.dag-tools button[data-zoom="one"]')
+    before = wrap.evaluate("e => [e.scrollLeft, e.scrollTop]")
+    page.mouse.move(box["x"] + 400, box["y"] + 300)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 250, box["y"] + 150, steps=5)
+    page.mouse.up()
+    after = wrap.evaluate("e => [e.scrollLeft, e.scrollTop]")
+    assert after[0] > before[0] and after[1] > before[1], (before, after)
+    # A click that is no drag still goes to the op.
+    page.click('.dag-tools button[data-zoom="fit"]')
+    op_node(page, "step-0").click()
+    page.wait_for_url(re.compile(r"#op-step-0$"))
+    expect(page.locator("details#op-step-0")).to_have_attribute("open", "")
+    page.goto(f"/ui/alice/large/runs/{large_world['chain'].uuid}/")
+    expect(level).to_have_text(f"{fitted}%")
+    scroll_to(page.locator(".dag-wrap"), above=120)
+    screenshot(page, "large-run.png")
+
+    # A group of 150 trials: its body is fetched when opened, its table a page of 100 at a time.
+    page.goto(f"/ui/alice/large/runs/{large_world['grid'].uuid}/")
+    page.locator("details#op-tune > summary").click()
+    shown = page.locator('details#op-tune [data-field="trials-shown"]')
+    expect(shown).to_have_text("Trials 1–100 of 150 (page 1 of 2; sorting sorts this page)")
+    trials = page.locator("details#op-tune table.trials tbody tr")
+    expect(trials).to_have_count(100)
+    page.locator('details#op-tune button[data-trials-go="2"]').click()
+    expect(shown).to_have_text("Trials 101–150 of 150 (page 2 of 2; sorting sorts this page)")
+    expect(trials).to_have_count(50)
+    expect(trials.first).to_have_attribute("data-trial", "100")
+    page.locator('details#op-tune button[data-trials-go="1"]').click()
+    expect(trials.first).to_have_attribute("data-trial", "0")
+    page.context.close()

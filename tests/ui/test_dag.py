@@ -210,3 +210,37 @@ def test_a_200_op_graph_stays_within_bounds():
     assert result.height < 2000  # columns stay short; the drawing scrolls sideways
     root = ET.fromstring(render_svg(result))
     assert len(root.findall(f".//{SVG}g[@data-op]")) == 200
+
+
+def test_a_200_op_chain_is_cut_into_bands_read_like_lines():
+    names = [f"op-{i}" for i in range(200)]
+    edges = list(zip(names, names[1:], strict=False))
+    result = layout(names, edges)
+    assert result.width <= dag.BAND_WIDTH + dag.LAYER_GAP  # not 48,000 px: readable at its own size
+    boxes = [result.nodes[name] for name in names]
+    rows = sorted({box.y for box in boxes})
+    per_band = sum(box.y == rows[0] for box in boxes)
+    assert per_band >= 6 and len(rows) == -(-200 // per_band)
+    for box, after in zip(boxes, boxes[1:], strict=False):
+        # Reading order: to the right in the same band, or at the left of the next band down.
+        assert (after.y == box.y and after.x > box.x + NODE_W) or (after.y > box.y + NODE_H and after.x < box.x)
+    for box in boxes:
+        assert box.x >= 0 and box.x + NODE_W <= result.width and box.y + NODE_H <= result.height
+    for edge in result.edges:
+        source, target = result.nodes[edge.up], result.nodes[edge.down]
+        (x0, y0), (x1, y1) = edge.points[0], edge.points[-1]
+        assert (x0, x1) == (source.x + NODE_W, target.x)
+        assert source.y <= y0 <= source.y + NODE_H and target.y <= y1 <= target.y + NODE_H
+        for (xa, ya), (xb, yb) in zip(edge.points, edge.points[1:], strict=False):
+            assert xa == xb or ya == yb
+            assert 0 <= min(xa, xb) and max(xa, xb) <= result.width and max(ya, yb) <= result.height
+            for box in boxes:
+                inside_x = min(xa, xb) < box.x + NODE_W - 0.5 and max(xa, xb) > box.x + 0.5
+                inside_y = min(ya, yb) < box.y + NODE_H - 0.5 and max(ya, yb) > box.y + 0.5
+                assert not (inside_x and inside_y), (edge.up, edge.down, box.name)
+        if target.y == source.y:
+            assert len(edge.points) == 2  # a straight line within a band
+        else:  # wraps: right, down between the bands, left, down, right into the op
+            assert [round(y) for _, y in edge.points] == sorted(round(y) for _, y in edge.points)
+    # A deep graph that is not flat keeps one band (it scrolls sideways, and zooms).
+    assert all(box.y < 2000 for box in layout(*GRAPHS["random 200"]).nodes.values())

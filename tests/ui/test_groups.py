@@ -273,3 +273,31 @@ def test_group_progress_is_one_query_for_every_group(finished, django_assert_num
     assert list(progress) == ["tune"]
     assert (progress["tune"].done, progress["tune"].total, progress["tune"].running) == (9, 9, 0)
     assert progress["tune"].in_words == "9 of 9 trials done"
+
+
+def test_a_groups_trials_table_is_a_page_of_100(client, users, tuning):
+    """A group of 250 trials: its body lists trials 1-100 (then `?trials=3`: 201-250), its charts every
+    trial; the live fragment redraws the page that is open (`trials=tune:2`)."""
+    project, _ = tuning
+    lrs = ", ".join(f"{0.001 * (i + 1):.3f}" for i in range(125))
+    text = support.TUNING.replace("name: tuning", "name: big").replace(
+        'lr: {kind: logspace, value: "0.001:0.1:3"}', f"lr: {{kind: choice, value: [{lrs}]}}").replace(
+        "depth: {kind: choice, value: [2, 4, 8]}", "depth: {kind: choice, value: [2, 4]}").replace(
+        "concurrency: 3", "concurrency: 250")
+    pipeline = apply_text(project, text, user=users["owner"]).pipelines[0][0]
+    big = run_until(trigger_run(pipeline), InstantBackend(outputs=support.TUNING_OUTPUTS),
+                    lambda run: run.status == "succeeded")
+    client.force_login(users["owner"])
+    url = f"/ui/alice/tuning/runs/{big.uuid}/ops/tune/"
+    body = client.get(url).content.decode()
+    assert re.findall(r'<tr data-trial="(\d+)"', body) == [str(i) for i in range(100)]
+    assert "Trials 1–100 of 250 (page 1 of 3; sorting sorts this page)" in body
+    assert 'data-trials-go="0" disabled' in body and 'data-trials-go="2">' in body
+    assert len(re.findall(r'class="series(?: best)?"', body)) == 250  # one line a trial, every trial
+    last = client.get(url + "?trials=3").content.decode()
+    assert re.findall(r'<tr data-trial="(\d+)"', last) == [str(i) for i in range(200, 250)]
+    assert 'data-trials-go="4" disabled' in last
+    assert re.findall(r'<tr data-trial="(\d+)"', client.get(url + "?trials=99").content.decode())[0] == "200"
+    assert re.findall(r'<tr data-trial="(\d+)"', client.get(url + "?trials=x").content.decode())[0] == "0"
+    live = client.get(f"/ui/alice/tuning/runs/{big.uuid}/live/?op=tune&trials=tune:2").content.decode()
+    assert re.findall(r'<tr data-trial="(\d+)"', live) == [str(i) for i in range(100, 200)]

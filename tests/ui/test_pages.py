@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -361,7 +362,7 @@ def test_a_large_runs_op_bodies_are_fetched_when_opened(client, users, seeded, d
     assert f'data-lazy="/ui/alice/seed/runs/{run.uuid}/ops/op-3/"' in page
     with django_assert_max_num_queries(12):
         body = client.get(f"/ui/alice/seed/runs/{run.uuid}/ops/op-3/").content.decode()
-    assert body.startswith('<div class="op-body">')
+    assert body.startswith('<div class="op-body" data-body="')
     assert f'data-url="/api/v1/alice/seed/runs/{run.uuid}/ops/op-3/retry/"' in body
     assert "<dt>lr</dt>" in body and 'data-logs-attempt="op-3"' in body
     assert client.get(f"/ui/alice/seed/runs/{run.uuid}/ops/nothing/").status_code == 404
@@ -397,3 +398,86 @@ def test_timeline_from_the_op_runs_own_times():
     assert result.rows[0].bars[0].width >= 0 and result.ticks[0] == (0, "0")
     assert [timeline.duration(s) for s in (0.065, 1.234567, -5)] == ["65ms", "1.23s", "0s"]
     assert [label for _, label in timeline.ticks(0.3)][:3] == ["0", "+50ms", "+0.1s"]
+
+
+def test_runs_are_searched_by_param_value_and_times_typed_in_the_viewers_zone(client, users, seeded):
+    _, pipeline = seeded
+    fast = trigger_run(pipeline, params={"deep-wide-experiment": {"lr": 0.2}}, user=users["owner"])
+    trigger_run(pipeline, params={"deep-wide-experiment": {"lr": 0.3}}, user=users["owner"])
+    trigger_run(pipeline, user=users["owner"])
+    client.force_login(users["viewer"])
+    url = "/ui/alice/seed/runs/"
+
+    def rows(query: str) -> list[str]:
+        return re.findall(r'<tr data-run="([^"]+)"', client.get(url + query).content.decode())
+
+    assert rows("?param=deep-wide-experiment.lr%3D0.2") == [str(fast.uuid)]
+    assert rows("?param=deep-wide-experiment.lr%3D0.2&q=" + fast.uuid.hex[:6]) == [str(fast.uuid)]
+    assert rows("?param=job1.input-bucket%3Ds3://nowhere") == []
+    page = client.get(url + "?param=lr%3D0.2").content.decode()
+    assert rows("?param=lr%3D0.2") == [] and "expected OP.NAME=VALUE" in page and 'aria-invalid="true"' in page
+
+    # From and To are wall-clock times of the viewer's zone (the script sends it as tz).
+    paris = fast.created_at.astimezone(ZoneInfo("Europe/Paris"))
+    just_before = (paris - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    in_paris = rows(f"?tz=Europe/Paris&from={just_before}")
+    assert str(fast.uuid) in in_paris and len(in_paris) == 3
+    # The same wall-clock time read as UTC is an hour or two later: Paris is ahead of UTC.
+    assert rows(f"?from={just_before}") == []
+    page = client.get(f"{url}?tz=Europe/Paris&from={just_before}").content.decode()
+    assert 'From (<span class="zone-name">Europe/Paris</span>)' in page
+    assert f'value="{just_before}"' in page
+    assert 'From (<span class="zone-name">UTC</span>)' in client.get(url + "?tz=Not/AZone").content.decode()
+
+
+def test_the_runs_of_every_project(client, users, seeded, playground, django_assert_max_num_queries):
+    _, pipeline = seeded
+    mine = trigger_run(pipeline, user=users["owner"])
+    theirs = trigger_run(playground[1], user=users["owner"])  # alice's playground: vera is no member
+    client.force_login(users["viewer"])
+    page = client.get("/ui/runs/").content.decode()
+    assert re.findall(r'<tr data-run="([^"]+)"', page) == [str(mine.uuid)]
+    assert '<a href="/ui/alice/seed/runs/"><span class="muted">alice /</span> seed</a>' in page
+    assert "<h1>All runs</h1>" in page
+    client.force_login(users["owner"])
+    page = client.get("/ui/runs/").content.decode()
+    assert re.findall(r'<tr data-run="([^"]+)"', page) == [str(theirs.uuid), str(mine.uuid)]
+    assert 'href="/ui/runs/" id="all-runs-link"' in client.get("/ui/").content.decode()
+    only = client.get("/ui/runs/?pipeline=quickstart&q=" + theirs.uuid.hex[:8]).content.decode()
+    assert re.findall(r'<tr data-run="([^"]+)"', only) == [str(theirs.uuid)]
+    for _ in range(20):
+        trigger_run(pipeline)
+    with django_assert_max_num_queries(7):  # session, user, pipelines, count, runs, ops, health
+        assert client.get("/ui/runs/?param=job1.input-bucket%3Ds3://x").status_code == 200
+    with django_assert_max_num_queries(7):
+        assert client.get("/ui/runs/").status_code == 200
+    client.force_login(users["stranger"])
+    assert "No runs yet." in client.get("/ui/runs/").content.decode()
+
+
+def test_the_history_of_a_pipelines_specs_with_diffs(client, users, seeded, django_assert_max_num_queries):
+    from polyflow.services.apply import apply_text
+
+    project, pipeline = seeded
+    first = pipeline.content
+    apply_text(project, first.replace("lr: 0.05", "lr: 0.07"), user=users["member"])
+    apply_text(project, first.replace("lr: 0.05", "lr: 0.07").replace("frequency: 120", "frequency: 300"),
+               user=users["owner"])
+    client.force_login(users["viewer"])
+    url = "/ui/alice/seed/pipelines/test-pipeline/history/"
+    with django_assert_max_num_queries(8):  # session, user, project, member role, pipeline, versions, health
+        page = client.get(url).content.decode()
+    assert re.findall(r'<tr data-version="(\d+)"', page) == ["3", "2", "1"]
+    assert "Changes from v2 to v3" in page
+    assert '<span class="d-del">-  frequency: 120</span>' in page
+    assert '<span class="d-add">+  frequency: 300</span>' in page
+    assert "lr: 0.05" not in page[page.index('id="diff"'):]  # only what changed, with its context
+    page = client.get(url + "?version=3&base=1").content.decode()
+    assert "Changes from v1 to v3" in page and '<span class="d-add">+      lr: 0.07</span>' in page
+    assert "mona" in page
+    page = client.get(url + "?version=1").content.decode()
+    assert 'id="diff"' not in page  # nothing before v1
+    assert 'href="/ui/alice/seed/pipelines/test-pipeline/history/" id="spec-history"' in client.get(
+        "/ui/alice/seed/pipelines/test-pipeline/").content.decode()
+    client.force_login(users["stranger"])
+    assert client.get(url).status_code == 404

@@ -67,3 +67,12 @@ class ExportQuerySerializer(serializers.Serializer):
     airflow_version = serializers.RegexField(
         r"^[23](\.[0-9]+)*$", required=False, max_length=20,
         help_text="airflow: pin the DAG file to Airflow 2.10 or 3.x (default: it adapts to the Airflow that loads it)")
+
+
+class SpecVersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(help_text="1 for the first text applied, then one more for each text "
+                                                 "that differed from the one before")
+    content = serializers.CharField(help_text="the document as applied (YAML or JSON)")
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None,
+                                       help_text="who applied it; null when unknown")
+    created_at = serializers.DateTimeField()

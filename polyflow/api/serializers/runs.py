@@ -8,6 +8,9 @@ from ...services.runs import MAX_MARK_REASON
 from ...statuses import OP_MARKS, OpStatus, RunStatus
 from .fields import Text
 
+# The longest `param` filter of a run list.
+MAX_PARAM_FILTER = 10_000
+
 
 def seconds_between(started_at, finished_at) -> float | None:
     return (finished_at - started_at).total_seconds() if started_at and finished_at else None
@@ -140,6 +143,7 @@ class RunSerializer(serializers.Serializer):
 
 
 class StatusSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="increasing: the order the changes were written in")
     status = serializers.CharField()
     previous = serializers.CharField(help_text="the status before; empty for the first")
     reason = serializers.CharField()
@@ -151,6 +155,14 @@ class StatusSerializer(serializers.Serializer):
 
 class OpRunStatusSerializer(StatusSerializer):
     attempt = serializers.IntegerField()
+
+
+class RunOpStatusSerializer(OpRunStatusSerializer):
+    """A change of one of the run's op runs."""
+
+    op = serializers.CharField(source="op_run.name")
+    trial = serializers.IntegerField(source="op_run.trial", allow_null=True,
+                                     help_text="a trial's index; null for an op or a matrix op's group")
 
 
 class LogsSerializer(serializers.Serializer):
@@ -209,11 +221,38 @@ class RunFilterSerializer(serializers.Serializer):
                                    help_text="only runs in these statuses (repeat the parameter for several)")
     created_after = serializers.DateTimeField(required=False, help_text="ISO 8601; created at or after")
     created_before = serializers.DateTimeField(required=False, help_text="ISO 8601; created before")
+    trigger = serializers.ListField(child=serializers.ChoiceField(choices=PipelineRun.Trigger.choices),
+                                    required=False, help_text="only runs started this way (repeat for several)")
+    uuid = serializers.RegexField(r"^-*[0-9a-fA-F][0-9a-fA-F-]{0,35}$", required=False,
+                                  error_messages={"invalid": "expected the start of a run's UUID: hex digits, "
+                                                             "dashes optional"},
+                                  help_text="only runs whose UUID starts with these hex digits (dashes optional), "
+                                            "e.g. `ed2298c4`")
+    param = serializers.ListField(
+        child=serializers.RegexField(r"^[^.=\x00]+\.[^=\x00]+=[^\x00]*$", max_length=MAX_PARAM_FILTER,
+                                     error_messages={"invalid": "expected OP.NAME=VALUE, e.g. train.lr=0.1"}),
+        required=False,
+        help_text="only runs triggered with this param value, `OP.NAME=VALUE` as `polyflow trigger --param` "
+                  "takes it (`train.lr=0.1`: VALUE is read as JSON when it is JSON, else as text); repeat: all "
+                  "of them")
     ordering = serializers.ChoiceField(choices=ORDERING_CHOICES, default="-created_at")
 
 
 class ProjectRunFilterSerializer(RunFilterSerializer):
     pipeline = serializers.CharField(required=False, max_length=255, help_text="only the runs of this pipeline")
+
+
+def run_filters(data: dict) -> dict:
+    """A run list's validated query as selectors.runs.filtered_runs takes it."""
+    return {"pipeline": data.get("pipeline"), "statuses": data.get("status", ()),
+            "triggers": data.get("trigger", ()), "created_after": data.get("created_after"),
+            "created_before": data.get("created_before"), "uuid_prefix": data.get("uuid"),
+            "params": data.get("param", ()), "ordering": data["ordering"]}
+
+
+class OpStatusQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(required=False, min_value=0, default=0,
+                                     help_text="only records after the one of this `id` (what a watcher saw last)")
 
 
 class MarkSerializer(serializers.Serializer):

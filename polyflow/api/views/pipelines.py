@@ -12,6 +12,7 @@ from ...access import Access
 from ...selectors.exports import export_pipeline
 from ...selectors.pipelines import get_pipeline, pipelines_of
 from ...selectors.runs import recent_runs_grid, runs_in_slot_order, runs_of
+from ...selectors.spec_history import spec_versions
 from ...services.apply import apply_documents
 from ...services.backfill import backfill
 from ...services.build_contexts import api_supplies
@@ -23,7 +24,12 @@ from ..schema import doc
 from ..serializers.contexts import PipelineContextQuerySerializer
 from ..serializers.documents import document_request
 from ..serializers.errors import ErrorSerializer
-from ..serializers.pipelines import ExportQuerySerializer, PipelineDetailSerializer, PipelineSerializer
+from ..serializers.pipelines import (
+    ExportQuerySerializer,
+    PipelineDetailSerializer,
+    PipelineSerializer,
+    SpecVersionSerializer,
+)
 from ..serializers.runs import (
     BackfillSerializer,
     GridQuerySerializer,
@@ -31,6 +37,7 @@ from ..serializers.runs import (
     RunFilterSerializer,
     RunSerializer,
     TriggerSerializer,
+    run_filters,
 )
 from .base import ApiView
 
@@ -111,6 +118,18 @@ class PipelineResume(ApiView):
         return _set_paused(self, name, False)
 
 
+class PipelineSpecs(ApiView):
+    schema_tags = ["pipelines"]
+
+    @doc(summary="The history of the pipeline's applied specs, newest first",
+         description="Every text applied (apply, PUT, `polyflow apply`) that differed from the one before, "
+                     "numbered from 1; applying the same text again adds none.",
+         responses={200: SpecVersionSerializer(many=True)})
+    def get(self, request, owner, project, name):
+        pipeline = get_pipeline(self.project(Access.READ), name)
+        return self.paginated(spec_versions(pipeline), SpecVersionSerializer)
+
+
 class PipelineRuns(ApiView):
     schema_tags = ["runs"]
 
@@ -118,10 +137,8 @@ class PipelineRuns(ApiView):
          responses={200: RunSerializer(many=True)})
     def get(self, request, owner, project, name):
         pipeline = get_pipeline(self.project(Access.READ), name)
-        filters = self.query(RunFilterSerializer)
-        runs = runs_of(pipeline.project, pipeline=pipeline.name, statuses=filters.get("status", ()),
-                       created_after=filters.get("created_after"), created_before=filters.get("created_before"),
-                       ordering=filters["ordering"])
+        filters = run_filters(self.query(RunFilterSerializer))
+        runs = runs_of(pipeline.project, **{**filters, "pipeline": pipeline.name})
         return self.paginated(runs, RunSerializer)
 
     @doc(summary="Trigger a run now, with param overrides per op", request=TriggerSerializer,

@@ -12,8 +12,10 @@ from ...selectors.runs import (
     get_trial,
     metric_series,
     op_run_statuses,
+    op_statuses_of_run,
     run_statuses,
     runs_of,
+    runs_visible_to,
 )
 from ...services.runs import mark_op_run, retry_op_run, retry_run, stop_op_run, stop_run
 from ..schema import doc
@@ -25,9 +27,12 @@ from ..serializers.runs import (
     MetricsFilterSerializer,
     OpRunDetailSerializer,
     OpRunStatusSerializer,
+    OpStatusQuerySerializer,
     ProjectRunFilterSerializer,
+    RunOpStatusSerializer,
     RunSerializer,
     StatusSerializer,
+    run_filters,
 )
 from .base import ApiView
 
@@ -58,10 +63,20 @@ class RunList(RunView):
          responses={200: RunSerializer(many=True)})
     def get(self, request, owner, project):
         project = self.project(Access.READ)
-        filters = self.query(ProjectRunFilterSerializer)
-        runs = runs_of(project, pipeline=filters.get("pipeline"), statuses=filters.get("status", ()),
-                       created_after=filters.get("created_after"), created_before=filters.get("created_before"),
-                       ordering=filters["ordering"])
+        runs = runs_of(project, **run_filters(self.query(ProjectRunFilterSerializer)))
+        return self.paginated(runs, RunSerializer)
+
+
+class AllRunList(RunView):
+    schema_tags = ["runs"]
+
+    @doc(summary="The runs of every project you can see, with their op runs",
+         description="The filters of a project's runs; `uuid` finds a run by the start of its UUID wherever "
+                     "it is (what `polyflow runs show ed2298c4 --server ...` asks).",
+         parameters=[ProjectRunFilterSerializer], responses={200: RunSerializer(many=True)},
+         operation_id="runs_all_list")
+    def get(self, request):
+        runs = runs_visible_to(request.user, **run_filters(self.query(ProjectRunFilterSerializer)))
         return self.paginated(runs, RunSerializer)
 
 
@@ -101,6 +116,18 @@ class RunStatuses(RunView):
     @doc(summary="The run's status history, oldest first", responses={200: StatusSerializer(many=True)})
     def get(self, request, owner, project, uuid):
         return self.paginated(run_statuses(self.bare_run()), StatusSerializer)
+
+
+class RunOpStatuses(RunView):
+    schema_tags = ["runs"]
+
+    @doc(summary="The status history of all the run's op runs (trials included), oldest first",
+         description="What `polyflow runs watch` reads against a server: `after` gives only the changes "
+                     "since the last one seen.",
+         parameters=[OpStatusQuerySerializer], responses={200: RunOpStatusSerializer(many=True)})
+    def get(self, request, owner, project, uuid):
+        after = self.query(OpStatusQuerySerializer)["after"]
+        return self.paginated(op_statuses_of_run(self.bare_run(), after=after), RunOpStatusSerializer)
 
 
 class OpRunDetail(RunView):
@@ -168,14 +195,16 @@ class OpRunLogs(RunView):
                      "or when the backend no longer keeps an earlier attempt's lines.",
          parameters=[LogsQuerySerializer], responses={200: LogsSerializer})
     def get(self, request, owner, project, uuid, op):
+        return self.logs(self.op_run())
+
+    def logs(self, op_run) -> Response:
         query = self.query(LogsQuerySerializer)
-        op_run = self.op_run()
         attempt = query.get("attempt") or op_run.attempt
         try:
             lines = op_run_logs(op_run, attempt, query.get("tail"))
         except LogsUnavailable:
             lines = []
-        return Response(LogsSerializer({"op": op_run.name, "attempt": attempt, "lines": lines}).data)
+        return Response(LogsSerializer({"op": op_run.label, "attempt": attempt, "lines": lines}).data)
 
 
 # {metric: [[step, value, reported_at], ...]}
@@ -198,6 +227,13 @@ class TrialDetail(RunView):
     @doc(summary="A trial of a matrix op", responses={200: OpRunDetailSerializer})
     def get(self, request, owner, project, uuid, op, index):
         return Response(OpRunDetailSerializer(self.trial()).data)
+
+
+class TrialLogs(OpRunLogs):
+    @doc(summary="A trial's logs (its current attempt, or `attempt`)",
+         parameters=[LogsQuerySerializer], responses={200: LogsSerializer})
+    def get(self, request, owner, project, uuid, op, index):
+        return self.logs(self.trial())
 
 
 class OpRunMetrics(RunView):

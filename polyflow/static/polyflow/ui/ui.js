@@ -420,9 +420,138 @@
         element.setAttribute("data-zone", zone);
       });
     }
-    document.addEventListener("DOMContentLoaded", function () { rewrite(document); });
+    document.addEventListener("DOMContentLoaded", function () {
+      rewrite(document);
+      // The runs filters' From and To are typed on the viewer's clock: the server is told which.
+      var field = document.getElementById("filter-tz");
+      if (field) {
+        field.value = zone;
+        document.querySelectorAll("#run-filters .zone-name").forEach(function (label) { label.textContent = zone; });
+      }
+    });
     return {rewrite: rewrite, text: text, zone: zone};
   })();
+
+  /* -- Zoom and pan of a DAG: buttons, Ctrl/⌘ + wheel (or a pinch) around the pointer, drag to pan.
+     The SVG keeps its own size and viewBox; only its drawn size changes, so a redraw (the live
+     refresh) is zoomed again as it was. -- */
+  var dagZoom = (function () {
+    var MIN = 0.1, MAX = 2.5, STEP = 1.25;
+    function svgOf(wrap) { return wrap.querySelector("svg.dag"); }
+    function size(svg) { return [parseFloat(svg.getAttribute("width")) || 1, parseFloat(svg.getAttribute("height")) || 1]; }
+    function fitScale(wrap, widthOnly) {
+      var svg = svgOf(wrap), natural = size(svg);
+      var room = [wrap.clientWidth - 16, Math.max(wrap.clientHeight, 200) - 16];
+      var scale = widthOnly ? room[0] / natural[0] : Math.min(room[0] / natural[0], room[1] / natural[1]);
+      return Math.max(MIN, Math.min(1, scale));
+    }
+    function apply(wrap) {
+      var svg = svgOf(wrap);
+      if (!svg) { return; }
+      var scale = parseFloat(wrap.getAttribute("data-zoom") || "1"), natural = size(svg);
+      svg.style.width = (natural[0] * scale).toFixed(1) + "px";
+      svg.style.height = (natural[1] * scale).toFixed(1) + "px";
+      var label = wrap.parentNode.querySelector("[data-zoom-level]");
+      if (label) { label.textContent = Math.round(scale * 100) + "%"; }
+    }
+    function set(wrap, scale, clientX, clientY) {
+      var old = parseFloat(wrap.getAttribute("data-zoom") || "1");
+      scale = Math.max(MIN, Math.min(MAX, scale));
+      var box = wrap.getBoundingClientRect();
+      var px = clientX === undefined ? box.width / 2 : clientX - box.left;
+      var py = clientY === undefined ? box.height / 2 : clientY - box.top;
+      // The point of the drawing under the pointer stays under it.
+      var x = (wrap.scrollLeft + px) / old, y = (wrap.scrollTop + py) / old;
+      wrap.setAttribute("data-zoom", scale.toFixed(3));
+      apply(wrap);
+      wrap.scrollLeft = x * scale - px;
+      wrap.scrollTop = y * scale - py;
+    }
+    function setUp(wrap) {
+      if (!svgOf(wrap) || wrap.hasAttribute("data-zoom")) { return; }
+      var tools = document.createElement("div");
+      tools.className = "dag-tools";
+      tools.setAttribute("role", "toolbar");
+      tools.setAttribute("aria-label", "zoom");
+      tools.innerHTML = '<button type="button" class="btn small" data-zoom="out" title="Zoom out" aria-label="Zoom out">\u2212</button>' +
+        '<span class="muted small mono" data-zoom-level aria-live="polite">100%</span>' +
+        '<button type="button" class="btn small" data-zoom="in" title="Zoom in" aria-label="Zoom in">+</button>' +
+        '<button type="button" class="btn small" data-zoom="fit" title="The whole graph">Fit</button>' +
+        '<button type="button" class="btn small" data-zoom="one" title="Actual size">100%</button>' +
+        '<span class="muted small zoom-hint">Ctrl + wheel zooms, drag pans</span>';
+      wrap.parentNode.insertBefore(tools, wrap);
+      // At first as wide as the card when that keeps names readable (half size at least); else actual size.
+      var scale = fitScale(wrap, true);
+      wrap.setAttribute("data-zoom", (scale >= 0.5 ? scale : 1).toFixed(3));
+      apply(wrap);
+      tools.addEventListener("click", function (event) {
+        var button = event.target.closest("button[data-zoom]");
+        if (!button) { return; }
+        var current = parseFloat(wrap.getAttribute("data-zoom"));
+        var wanted = {"in": current * STEP, "out": current / STEP, "fit": fitScale(wrap), "one": 1}[button.getAttribute("data-zoom")];
+        set(wrap, wanted);
+      });
+      wrap.addEventListener("wheel", function (event) {
+        if (!event.ctrlKey && !event.metaKey) { return; }
+        event.preventDefault();
+        set(wrap, parseFloat(wrap.getAttribute("data-zoom")) * Math.pow(1.0015, -event.deltaY), event.clientX, event.clientY);
+      }, {passive: false});
+      var drag = null;
+      wrap.addEventListener("pointerdown", function (event) {
+        if (event.button !== 0) { return; }
+        drag = {x: event.clientX, y: event.clientY, left: wrap.scrollLeft, top: wrap.scrollTop, moved: false};
+      });
+      wrap.addEventListener("pointermove", function (event) {
+        if (!drag) { return; }
+        var dx = event.clientX - drag.x, dy = event.clientY - drag.y;
+        if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 4) { return; }
+        if (!drag.moved) { drag.moved = true; wrap.classList.add("panning"); wrap.setPointerCapture(event.pointerId); }
+        wrap.scrollLeft = drag.left - dx;
+        wrap.scrollTop = drag.top - dy;
+      });
+      function end(event) {
+        if (drag && drag.moved) {
+          wrap.classList.remove("panning");
+          // A drag that ends on an op is no click on it.
+          var swallow = function (click) { click.preventDefault(); click.stopPropagation(); };
+          wrap.addEventListener("click", swallow, {capture: true, once: true});
+          setTimeout(function () { wrap.removeEventListener("click", swallow, {capture: true}); }, 0);
+        }
+        drag = null;
+      }
+      wrap.addEventListener("pointerup", end);
+      wrap.addEventListener("pointercancel", end);
+    }
+    document.addEventListener("DOMContentLoaded", function () {
+      document.querySelectorAll(".dag-wrap").forEach(setUp);
+    });
+    return {apply: apply, set: set, setUp: setUp};
+  })();
+
+  /* -- A large group's trials, a page at a time: its op body fetched again with ?trials=N -- */
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-trials-go]");
+    var body = button && button.closest(".op-body[data-body]");
+    if (!body || button.disabled) { return; }
+    button.disabled = true;
+    var url = body.getAttribute("data-body") + "?trials=" + encodeURIComponent(button.getAttribute("data-trials-go"));
+    fetch(url, {credentials: "same-origin", headers: {"Accept": "text/html"}}).then(function (response) {
+      if (!response.ok) { throw new Error(response.status + " " + response.statusText); }
+      return response.text();
+    }).then(function (text) {
+      var fresh = new DOMParser().parseFromString(text, "text/html").querySelector(".op-panel");
+      var old = body.querySelector(".op-panel");
+      if (!fresh || !old) { throw new Error("no trials"); }
+      var adopted = document.adoptNode(fresh);
+      old.replaceWith(adopted);
+      adopted.querySelectorAll("table[data-sortable]").forEach(sorting.restore);
+      var pager = adopted.querySelector(".trials-pager");
+      if (pager) { pager.scrollIntoView({block: "nearest"}); }
+    }).catch(function (error) {
+      button.disabled = false;
+      toast("Cannot load the trials: " + error.message, "error");
+    });
+  });
 
   /* -- A large run's op bodies: fetched from the page's fragment when a row is first opened -- */
   document.addEventListener("toggle", function (event) {
@@ -571,6 +700,12 @@
       });
       var ended = names.filter(function (name) { return behind[name] === "ended"; });
       var wanted = names.map(function (name) { return "op=" + encodeURIComponent(name); });
+      // A group's trials table open on another page than the first is redrawn on that page.
+      names.forEach(function (name) {
+        var pager = document.querySelector('.op-panel[data-panel="' + CSS.escape(name) + '"] [data-trials-page]');
+        var number = pager ? parseInt(pager.getAttribute("data-trials-page"), 10) : 1;
+        if (number > 1) { wanted.push("trials=" + encodeURIComponent(name + ":" + number)); }
+      });
       if (!wanted.length && !root.getAttribute("data-groups")) { return; }
       var began = Date.now();
       liveBusy = true;
@@ -582,7 +717,7 @@
         var doc = new DOMParser().parseFromString(text, "text/html");
         var dag = doc.querySelector('[data-live="dag"] svg.dag');
         var wrap = document.querySelector(".dag-wrap");
-        if (dag && wrap) { wrap.replaceChildren(document.adoptNode(dag)); }
+        if (dag && wrap) { wrap.replaceChildren(document.adoptNode(dag)); dagZoom.apply(wrap); }
         doc.querySelectorAll("[data-live-progress]").forEach(function (item) {
           var slot = document.querySelector('[data-progress-op="' + item.getAttribute("data-live-progress") + '"]');
           if (slot) { slot.textContent = item.textContent; }
