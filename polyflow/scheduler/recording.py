@@ -98,12 +98,18 @@ class _Refused(Exception):
 
 
 def _read(store_of, project, uuid, name, attempt, trial, declared) -> dict[str, Stored]:
+    store = None
     try:
         store = store_of()
         uri = layout.manifest_uri(store, project, uuid, name, attempt, trial)
         stored = read_manifest(store, uri)
     except StoreError as error:
         raise _Refused(f"cannot read the artifacts of this attempt from the artifact store: {error}") from None
+    except Exception as error:  # noqa: BLE001 - a client's own errors (no credentials, no route)
+        where = f" {store.url}" if store is not None else ""
+        logger.warning("artifacts of %s (%s): %s", name, uuid, error)
+        raise _Refused(f"cannot read the artifacts of this attempt from the artifact store{where}: "
+                       f"{type(error).__name__}: {error}") from None
     if stored is None:
         names = ", ".join(io.name for io in declared)
         raise _Refused(f"no artifact manifest at {uri}: the attempt's path outputs ({names}) were not uploaded")

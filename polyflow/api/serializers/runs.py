@@ -197,6 +197,10 @@ class TriggerSerializer(serializers.Serializer):
         child=serializers.DictField(), required=False,
         help_text='overrides per op: `{"op": {"input": value}}`, checked like the spec checks params',
     )
+    no_cache = serializers.BooleanField(
+        required=False, default=False,
+        help_text="run every op, even those with `cache: true` whose earlier results could be reused",
+    )
 
 
 ORDERING_CHOICES = [f"{sign}{name}" for name in RUN_ORDERINGS for sign in ("", "-")]
