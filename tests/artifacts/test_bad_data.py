@@ -4,7 +4,6 @@ where, while another run in the same tick goes on (the scheduler with a scripted
 
 import json
 
-
 from polyflow.artifacts.store import Store
 from polyflow.artifacts.transfer import Push, push_all
 from polyflow.scheduler.tick import tick
