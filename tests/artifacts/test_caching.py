@@ -105,3 +105,19 @@ def test_only_ops_with_cache_are_reused(apply, local):
     settle(local, runs[1:])
     new = ops_of(runs[1])
     assert new["make"].reason == "cached" and new["use"].reason != "cached" and new["use"].handle
+
+
+def test_the_run_page_lists_artifacts_and_links_cached_ops_to_their_source(first, local, client, project):
+    pipeline, run = first
+    again = trigger_run(pipeline)
+    settle(local, [again])
+    client.force_login(project.owner)
+    page = client.get(f"/ui/{project.owner.username}/{project.name}/runs/{again.uuid}/").content.decode()
+    assert 'id="artifacts"' in page and 'data-artifact="model"' in page and 'data-artifact="data"' in page
+    assert f"/api/v1/{project.owner.username}/{project.name}/runs/{again.uuid}/ops/make/artifacts/model/download/" \
+        in page
+    assert f'href="/ui/{project.owner.username}/{project.name}/runs/{run.uuid}/#op-make"' in page
+    assert "Download .tar" in page
+    response = client.get(f"/api/v1/{project.owner.username}/{project.name}/runs/{again.uuid}/ops/make/"
+                          "artifacts/model/download/")
+    assert response.status_code == 200 and b"".join(response.streaming_content) == b"m" * 1000
