@@ -121,3 +121,16 @@ def test_a_required_output_not_written_uploads_nothing(store, tmp_path):
     with pytest.raises(MissingOutput, match="output 'model' was not written"):
         push_all(store, [Push("model", str(tmp_path / "nothing"), store.uri("q", "model"))], manifest)
     assert read_manifest(store, manifest) is None
+
+
+def test_a_second_push_replaces_what_the_first_stored(store, tmp_path):
+    tree = tmp_path / "out" / "data"
+    tree.mkdir(parents=True)
+    (tree / "old.txt").write_text("old")
+    (tree / "kept.txt").write_text("kept")
+    uri = store.uri("r", "data")
+    push_all(store, [Push("data", str(tree), uri)], store.uri("r", "m1.json"), report=lambda line: None)
+    (tree / "old.txt").unlink()
+    second = push_all(store, [Push("data", str(tree), uri)], store.uri("r", "m2.json"), report=lambda line: None)
+    assert [name for name, _ in store.iter_files(uri)] == ["kept.txt"]
+    assert second["data"].files == 1
