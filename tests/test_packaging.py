@@ -114,7 +114,7 @@ def test_the_default_dependencies_hold_no_extra():
                                                   "psycopg2", "psycopg-binary", "redis"}
     extras = project["optional-dependencies"]
     assert extras["postgres"] == ["psycopg>=3.1,<4"]  # a library does not force the binary wheel
-    assert extras["all"] == ["polyflow[kubernetes,postgres,celery,kube-simulator]"]
+    assert extras["all"] == ["polyflow[kubernetes,postgres,celery,kube-simulator,s3]"]
     assert "polyflow[all]" in extras["test"]
     # setup.py is a shim for tools that look for one: the metadata is pyproject.toml's alone.
     assert "setup()" in (ROOT / "setup.py").read_text()
