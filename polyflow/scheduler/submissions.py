@@ -75,8 +75,9 @@ def complete(pending: list[Pending], store: Callable[[], Store], now: dt.datetim
             item.decision.changes.append(OpChange(op.pk, OpStatus.FAILED, reason, str(error)))
             again = True
             continue
+        # The run's workspace, once the plan has one (the pipeline's `workspace`, DESIGN section 10).
         item.submission = dataclasses.replace(submission, artifact_inputs=inputs, artifact_outputs=outputs,
-                                              manifest_uri=manifest)
+                                              manifest_uri=manifest, workspace=getattr(run.plan, "workspace", None))
         item.consumes = tuple(inputs[name].uri for name in inputs)
         spec = run.plan.op(op.name)
         if spec.cache and not run.no_cache and op.status == OpStatus.CREATED and submission.attempt == 1:
