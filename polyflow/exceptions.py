@@ -96,3 +96,10 @@ class PermissionDenied(PolyflowError):
 
     status_code = 403
     code = "permission_denied"
+
+
+class StoreUnavailable(PolyflowError):
+    """The artifact store could not give what was asked for now (HTTP 502): the message names it."""
+
+    status_code = 502
+    code = "artifact_store"

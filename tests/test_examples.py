@@ -21,6 +21,14 @@ LOCAL = sorted(path.name for path in EXAMPLES.glob("*.yaml") if path.name not in
 
 
 
+def stored_file(uri: str) -> bytes:
+    """The bytes of an artifact in a file:// store."""
+    from urllib.parse import unquote, urlparse
+
+    assert uri.startswith("file://"), uri
+    return Path(unquote(urlparse(uri).path)).read_bytes()
+
+
 def summary_rows(stdout: str) -> dict[str, list[str]]:
     """The summary table of `polyflow run`: {op: [status, attempt, duration, outputs...]}."""
     lines = stdout.splitlines()
@@ -98,8 +106,10 @@ def test_quickstart_runs_to_success(env, capsys):
     assert run["status"] == "succeeded"
     assert {o["name"]: o["status"] for o in run["op_runs"]}["notify"] == "skipped"
     outputs = {o["name"]: o["outputs"] for o in run["op_runs"]}
-    assert Path(outputs["select-best"]["best_model"]).is_file()
-    assert outputs["select-best"]["best_model"] == outputs["train-fast"]["model"]
+    # The data set and the models are artifacts in the default store, under POLYFLOW_HOME.
+    store = Path(env["POLYFLOW_HOME"]).resolve().as_uri() + "/artifacts/"
+    assert outputs["prepare"]["train"].startswith(store) and outputs["train-fast"]["model"].startswith(store)
+    assert stored_file(outputs["select-best"]["best_model"]) == stored_file(outputs["train-fast"]["model"])
     # Where the logs are: the local backend's attempt directories.
     assert f"\nlogs: `polyflow logs {run_uuid(out)} OP`\n" in out
     assert f"      or output.log in each op's attempt directory under {env['POLYFLOW_HOME']}/runs/, e.g.\n" in out
@@ -139,8 +149,11 @@ def test_tuning_runs_a_grid_and_a_random_search_and_evaluates_their_best_models(
     evaluate = ops["evaluate"]
     assert evaluate["params"]["grid_model"] == grid["summary"]["best"]["outputs"]["model"]
     assert evaluate["params"]["random_model"] == random["summary"]["best"]["outputs"]["model"]
-    assert evaluate["outputs"]["best_model"] == evaluate["params"][f"{evaluate['outputs']['search']}_model"]
-    assert Path(evaluate["outputs"]["best_model"]).is_file() and 0.8 < evaluate["outputs"]["accuracy"] <= 1.0
+    best_of_search = evaluate["params"][f"{evaluate['outputs']['search']}_model"]
+    assert stored_file(evaluate["outputs"]["best_model"]) == stored_file(best_of_search)
+    assert 0.8 < evaluate["outputs"]["accuracy"] <= 1.0
+    # Each trial stored its model under its own prefix.
+    assert len({trial["outputs"]["model"] for trial in grid["trials"]}) == 9
 
     # The trials, and one trial's log.
     trials = polyflow("runs", "show", run_uuid(out), "--trials", env=env)

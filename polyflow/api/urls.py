@@ -3,7 +3,7 @@ owner (a username) and project. Runs are named by UUID, everything else by name.
 
 from django.urls import path, re_path, register_converter
 
-from .views import contexts, docs, pipelines, projects, registry, runs, tokens
+from .views import artifacts, contexts, docs, pipelines, projects, registry, runs, tokens
 
 
 class SegmentConverter:
@@ -67,5 +67,12 @@ urlpatterns = [
     path(OP + "trials/<seg:index>/", runs.TrialDetail.as_view(), name="api-trial"),
     path(OP + "trials/<seg:index>/metrics/", runs.TrialMetrics.as_view(), name="api-trial-metrics"),
     path(OP + "trials/<seg:index>/logs/", runs.TrialLogs.as_view(), name="api-trial-logs"),
+    path(RUN + "artifacts/", artifacts.RunArtifacts.as_view(), name="api-run-artifacts"),
+    path(OP + "artifacts/", artifacts.OpRunArtifacts.as_view(), name="api-op-artifacts"),
+    path(OP + "artifacts/<seg:name>/download/", artifacts.ArtifactDownload.as_view(),
+         name="api-op-artifact-download"),
+    path(OP + "trials/<seg:index>/artifacts/", artifacts.OpRunArtifacts.as_view(), name="api-trial-artifacts"),
+    path(OP + "trials/<seg:index>/artifacts/<seg:name>/download/", artifacts.ArtifactDownload.as_view(),
+         name="api-trial-artifact-download"),
     re_path(r"^", docs.NoSuchEndpoint.as_view()),
 ]

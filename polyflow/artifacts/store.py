@@ -222,9 +222,11 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot download {uri} to {str(local)!r}: {_reason(exc)}") from exc
 
+    # Reads go through no cache (cache_type="none"): fsspec's default read-ahead cache keeps
+    # what it fetched, and a download of a big file from S3 would hold most of it in memory.
     def _get_file(self, path: str, local: Path, progress: Progress) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)
-        with self.fs.open(path, "rb", block_size=CHUNK) as source, open(local, "wb") as target:
+        with self.fs.open(path, "rb", block_size=CHUNK, cache_type="none") as source, open(local, "wb") as target:
             while chunk := source.read(CHUNK):
                 target.write(chunk)
                 progress.advance(len(chunk))
@@ -232,7 +234,7 @@ class Store:
     def open(self, uri: str) -> IO[bytes]:
         """A stream of the file at `uri`, read a chunk at a time (the API's downloads)."""
         try:
-            return self.fs.open(self._path(uri), "rb", block_size=CHUNK)
+            return self.fs.open(self._path(uri), "rb", block_size=CHUNK, cache_type="none")
         except FileNotFoundError as exc:
             raise StoreError(f"no artifact at {uri}") from exc
         except OSError as exc:

@@ -55,10 +55,13 @@ def push_all(store: Store, items: Sequence[Push], manifest_uri: str, report=prin
             f"output {item.name!r} was not written: nothing at {item.path} "
             f"(an op writes a path output at $POLYFLOW_OUTPUTS_DIR/{item.name})" for item in missing
         ))
-    stored = {
-        item.name: store.upload(item.path, item.uri, report=report, label=f"output {item.name}")
-        for item in items if Path(item.path).exists()
-    }
+    stored = {}
+    for item in items:
+        if Path(item.path).exists():
+            # What an earlier attempt stored there goes first: a directory with fewer files
+            # must not keep the old ones (a download takes every file under its URI).
+            store.delete(item.uri)
+            stored[item.name] = store.upload(item.path, item.uri, report=report, label=f"output {item.name}")
     store.write_bytes(manifest_uri, json.dumps(
         {"artifacts": {name: record.to_dict() for name, record in stored.items()}}, sort_keys=True
     ).encode())

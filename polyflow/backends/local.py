@@ -59,7 +59,8 @@ from ..telemetry import instruments
 from . import local_forkserver, local_signal, local_volumes
 from . import local_runner as files
 from .base import FAILED, LOST, PENDING, RUNNING, SUCCEEDED, Backend, Observation, Submission, SubmitError
-from .container import ENV_PREFIX, as_received, jsonable, param_env, render_command
+from .container import ENV_PREFIX, as_received, jsonable, localized, param_env, render_command
+from .local_artifacts import transfer_steps
 
 logger = logging.getLogger("polyflow.backends.local")
 RUNNER = str(Path(files.__file__).resolve())
@@ -246,8 +247,10 @@ class LocalBackend(Backend):
         if not container.command:
             raise SubmitError(self._no_command_message(submission), permanent=True)
         local_volumes.check_mounts(submission)
-        command, args = render_command(submission)
         directory = self.directory(key)
+        # The op sees its artifact inputs where the runner puts them (DESIGN section 10).
+        submission = localized(submission, str(directory / files.INPUTS))
+        command, args = render_command(submission)
         self.root.mkdir(parents=True, exist_ok=True)
         try:
             os.mkdir(directory)
@@ -267,6 +270,8 @@ class LocalBackend(Backend):
         env = param_env(submission)
         env["POLYFLOW_PARAMS_FILE"] = str(directory / files.PARAMS)
         env["POLYFLOW_OUTPUTS_FILE"] = str(directory / files.OUTPUTS)
+        env["POLYFLOW_OUTPUTS_DIR"] = str(directory / files.OUTPUTS_DIR)
+        os.makedirs(directory / files.OUTPUTS_DIR, exist_ok=True)
         workspace = local_volumes.ensure_workspace(self.workspaces_root, submission)
         if workspace:
             env["POLYFLOW_WORKSPACE"] = workspace
@@ -282,6 +287,7 @@ class LocalBackend(Backend):
             "image": container.image,
             "submitted_at": files.now_iso(),
             "submitted_by": {"pid": os.getpid(), "host": socket.gethostname()},
+            **transfer_steps(submission, directory),
         }
         files.write_json_atomic(str(directory / files.PARAMS), jsonable(submission.params))
         files.write_json_atomic(str(directory / files.SPEC), spec)

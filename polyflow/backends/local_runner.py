@@ -40,6 +40,10 @@ else:  # run by path with -I: the directory of this file is not on sys.path yet
 SPEC, PARAMS, OUTPUTS, LOG, PROCESS, RESULT, STOP, CLAIM = (
     "spec.json", "params.json", "outputs.json", "output.log", "process.json", "result.json", "stop", "claim",
 )
+# Where an attempt's artifact inputs are downloaded to and its path outputs are written
+# (DESIGN section 10): `<attempt dir>/inputs/<name>`, `$POLYFLOW_OUTPUTS_DIR/<name>`.
+INPUTS, OUTPUTS_DIR = "inputs", "outputs"
+ARTIFACTS_REASON = "artifacts"
 DEFAULT_KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL of the op's group
 
 
@@ -198,6 +202,8 @@ class Runner:
             self.finish(None)
             return
         spec = self.spec
+        if spec.get("pull") and not self.transfer(spec["pull"]):
+            return
         env = dict(os.environ)
         env.update(spec["env"])
         argv = spec["argv"]
@@ -210,19 +216,7 @@ class Runner:
             except OSError as error:
                 self.cannot_start(error, log)
                 return
-        pid = self.child.pid
-        write_json_atomic(self.path(PROCESS), {
-            "runner_pid": os.getpid(),
-            "runner_start": start_time(os.getpid()),
-            "child_pid": pid,
-            "child_pgid": pid,
-            "child_start": start_time(pid),
-            "boot_id": boot_id(),
-            "host": socket.gethostname(),
-            "started_at": self.started_at,
-            "launched": self.launched,
-        })
-        notify(self.directory, local_signal.STARTED)
+        self.record_process()
         # A stop that came before process.json existed left a marker (or a
         # signal arrived while the child was being started).
         if os.path.exists(self.path(STOP)) and not self.reason:
@@ -237,7 +231,65 @@ class Runner:
         signal.setitimer(signal.ITIMER_REAL, 0)
         # Like a container whose main process ended: what it left running goes too.
         self.kill_group(signal.SIGKILL)
+        if returncode == 0 and not self.reason and spec.get("push") and not self.transfer(spec["push"], exit_code=0):
+            return
         self.finish(returncode)
+
+    def record_process(self) -> None:
+        """process.json: who runs the attempt now (the runner, and the command or transfer it
+        waits for); the first one also tells listeners that the attempt started."""
+        first = not os.path.exists(self.path(PROCESS))
+        pid = self.child.pid
+        write_json_atomic(self.path(PROCESS), {
+            "runner_pid": os.getpid(),
+            "runner_start": start_time(os.getpid()),
+            "child_pid": pid,
+            "child_pgid": pid,
+            "child_start": start_time(pid),
+            "boot_id": boot_id(),
+            "host": socket.gethostname(),
+            "started_at": self.started_at,
+            "launched": self.launched,
+        })
+        if first:
+            notify(self.directory, local_signal.STARTED)
+
+    def transfer(self, step: dict, exit_code: int | None = None) -> bool:
+        """Run an artifact step (`python -m polyflow.artifacts pull|push`): its progress lines
+        stream into the log; its error, if any, ends the attempt with reason `artifacts`.
+        True when it succeeded and the attempt goes on."""
+        env = dict(os.environ)
+        env.update(step.get("env") or {})
+        with open(self.path(LOG), "ab") as log:
+            try:
+                self.child = subprocess.Popen(
+                    step["argv"], cwd=self.directory, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
+                )
+            except OSError as error:
+                message = f"cannot {step.get('what', 'move artifacts')}: cannot start {step['argv'][0]!r}: {error}"
+                log.write(f"polyflow: {message}\n".encode())
+                self.reason, self.message = ARTIFACTS_REASON, message
+                self.finish(exit_code)
+                return False
+            self.record_process()
+            if os.path.exists(self.path(STOP)) and not self.reason:
+                self.end("stopped", "stopped (requested while its artifacts moved)")
+            errors = self.child.stderr.read()  # what it says when it fails: a line or two
+            returncode = self.child.wait()
+            self.child.stderr.close()
+            if errors:
+                log.write(errors)
+                log.flush()
+        self.child = None
+        if returncode == 0 and not self.reason:
+            return True
+        if not self.reason:
+            said = errors.decode("utf-8", "replace").strip().splitlines()
+            detail = said[-1].removeprefix("polyflow: ") if said else f"exit code {returncode}"
+            self.reason, self.message = ARTIFACTS_REASON, f"could not {step.get('what', 'move artifacts')}: {detail}"
+        self.finish(exit_code)
+        return False
 
     def cannot_start(self, error: OSError, log) -> None:
         cwd = self.spec["cwd"]

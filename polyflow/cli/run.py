@@ -87,9 +87,11 @@ def _parse_params(ctx, param, values: tuple[str, ...]) -> dict[str, dict[str, ob
                    "true a boolean, anything else text). Repeat for more.")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES),
               help="What runs the ops: local processes or Kubernetes pods (default: POLYFLOW_BACKEND, local).")
+@click.option("--no-cache", "no_cache", is_flag=True,
+              help="Run every op, even those with `cache: true` whose results could be reused.")
 @click.option("--log-lines", default=10, show_default=True, type=click.IntRange(min=0, max=10_000), metavar="N",
               help="How many log lines of each failed op the summary shows.")
-def run(files, project, pipeline_name, params, backend, log_lines) -> None:
+def run(files, project, pipeline_name, params, backend, log_lines, no_cache) -> None:
     """Apply FILES, run their pipeline once now, and show it until it ends.
 
     The documents are applied as `polyflow apply` does (pipelines created or
@@ -127,7 +129,8 @@ def run(files, project, pipeline_name, params, backend, log_lines) -> None:
         setup_database()
         backend_object = _backend(backend)
         with database_errors():
-            lines, pipeline, triggered = _apply_and_trigger(files, owner_name, project_name, pipeline_name, params)
+            lines, pipeline, triggered = _apply_and_trigger(files, owner_name, project_name, pipeline_name, params,
+                                                               no_cache)
         for line in lines:
             click.echo(line)
         _note_schedule(pipeline)
@@ -157,7 +160,8 @@ def _backend(name: str | None):
     return backend
 
 
-def _apply_and_trigger(files, owner_name: str, project_name: str, pipeline_name: str | None, params: dict):
+def _apply_and_trigger(files, owner_name: str, project_name: str, pipeline_name: str | None, params: dict,
+                       no_cache: bool = False):
     """Apply and trigger in one transaction: an unknown pipeline or a bad param applies nothing."""
     from django.db import transaction
 
@@ -170,7 +174,7 @@ def _apply_and_trigger(files, owner_name: str, project_name: str, pipeline_name:
         pipeline = _choose(result.pipelines, pipeline_name, files)
         try:
             with input_refused("nothing was applied or run."):
-                triggered = trigger_run(pipeline, params=params)
+                triggered = trigger_run(pipeline, params=params, no_cache=no_cache)
         except PolyflowError as error:
             raise click.ClickException(error.message) from None
     project = pipeline.project

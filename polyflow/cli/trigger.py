@@ -17,11 +17,13 @@ from polyflow.cli.runs import _optional_owner_and_project
 @click.option("--param", "params", multiple=True, callback=_parse_params, metavar="OP.NAME=VALUE",
               help="Override a param of an op for this run; the value is read as YAML (0.1 is a number, "
                    "true a boolean, anything else text). Repeat for more.")
+@click.option("--no-cache", "no_cache", is_flag=True,
+              help="Run every op, even those with `cache: true` whose results could be reused.")
 @click.option("--watch", "watching", is_flag=True,
               help="Then show the run live until it ends, as `polyflow runs watch` does.")
 @click.option("--tick", "drive", is_flag=True,
               help="With --watch: also run the scheduler in this process, as `polyflow run` does.")
-def trigger(pipeline, project, params, watching, drive) -> None:
+def trigger(pipeline, project, params, watching, drive, no_cache) -> None:
     """Trigger one run of the applied pipeline PIPELINE now.
 
     The pipeline is the one stored in the database (`polyflow apply`): no file
@@ -47,7 +49,8 @@ def trigger(pipeline, project, params, watching, drive) -> None:
             raise remote.needs_project(f"pipeline {pipeline!r}")
         path = f"{remote.project_path(project)}pipelines/{pipeline}/"
         found = api.get(path)
-        run = api.post(path + "runs/", {"params": params}, refused="nothing was triggered.")
+        body = {"params": params, **({"no_cache": True} if no_cache else {})}
+        run = api.post(path + "runs/", body, refused="nothing was triggered.")
         count = len(run["op_runs"])
         paused = " (the pipeline is paused: the run starts once it is resumed)" if found["is_paused"] else ""
         click.echo(f"run {run['uuid']} of {run['owner']}/{run['project']}/{run['pipeline']}: triggered "
@@ -64,7 +67,7 @@ def trigger(pipeline, project, params, watching, drive) -> None:
     with command_errors():
         found = find_pipeline(pipeline, project=project)
         with input_refused("nothing was triggered."):
-            run = trigger_run(found, params=params)
+            run = trigger_run(found, params=params, no_cache=no_cache)
     count = len(run.plan["ops"])
     paused = " (the pipeline is paused: the run starts once it is resumed)" if found.is_paused else ""
     click.echo(f"run {run.uuid} of {pipeline_path(found)}: triggered ({count} op{'s' if count != 1 else ''}){paused}")

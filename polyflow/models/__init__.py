@@ -1,6 +1,7 @@
 """Polyflow's models (DESIGN section 3), one module per object."""
 
 from .action import Action
+from .artifact import Artifact
 from .build import Build, BuildWaiter
 from .event import Event, EventSubscription
 from .heartbeat import SchedulerHeartbeat
@@ -10,7 +11,7 @@ from .project import AbstractProject, Project, ProjectMember, project_model_name
 from .run import MetricPoint, OperationRun, PipelineRun
 
 __all__ = [
-    "AbstractProject", "Action", "Build", "BuildWaiter", "Event", "EventSubscription", "MetricPoint", "Operation",
-    "OperationRun", "OperationRunStatus", "Pipeline", "PipelineRun", "PipelineRunStatus", "PipelineSpecVersion",
-    "Project", "ProjectMember", "SchedulerHeartbeat", "project_model_name",
+    "AbstractProject", "Action", "Artifact", "Build", "BuildWaiter", "Event", "EventSubscription", "MetricPoint",
+    "Operation", "OperationRun", "OperationRunStatus", "Pipeline", "PipelineRun", "PipelineRunStatus",
+    "PipelineSpecVersion", "Project", "ProjectMember", "SchedulerHeartbeat", "project_model_name",
 ]

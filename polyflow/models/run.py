@@ -54,6 +54,8 @@ class PipelineRun(Lifecycle):
     # bad data): shown by the API, CLI and dashboard; cleared once it advances.
     scheduler_error = models.TextField(blank=True, default="")
     scheduler_error_at = models.DateTimeField(null=True, blank=True)
+    # Run every op, cached or not (`polyflow run --no-cache`, the API's `no_cache`).
+    no_cache = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pipeline", "schedule_at"], name="polyflow_run_pipeline_slot")]
@@ -101,6 +103,11 @@ class OperationRun(Lifecycle):
     # finished_at} as the op run's own fields were when the next attempt began (the current
     # attempt's are the op run's fields themselves).
     attempts = models.JSONField(default=list, blank=True)
+    # Caching (DESIGN section 10): what identifies this op run's work (scheduler/cache_key.py),
+    # recorded when it is submitted; a cached op run's source, the op run whose results it reuses.
+    cache_key = models.CharField(max_length=64, blank=True, default="")
+    cache_source = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="cache_hits")
 
     class Meta:
         constraints = [
@@ -115,6 +122,9 @@ class OperationRun(Lifecycle):
             models.Index(fields=["operation", "status"], name="polyflow_oprun_op_status"),
             # A backend's report of a changed attempt names its handle.
             models.Index(fields=["handle"], name="polyflow_oprun_handle"),
+            # The cache's lookup: the newest succeeded op run with a key.
+            models.Index(fields=["cache_key", "status", "-finished_at"], name="polyflow_oprun_cache",
+                         condition=~models.Q(cache_key="")),
         ]
         ordering = ["run_id", "id"]
 

@@ -66,6 +66,8 @@ class RunDecision:
     # Trials to create, by group op run pk: their param sets in trial order (see tick._prepare).
     new_trials: dict[int, list[dict]] = field(default_factory=dict)
     again: bool = False  # something waits on another round (a group ending, new trials)
+    # What the attempts that succeeded here stored, by op run pk (recording.AttemptArtifacts).
+    artifacts: dict[int, object] = field(default_factory=dict)
 
     @property
     def finished(self) -> list[str]:

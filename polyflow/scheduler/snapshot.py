@@ -24,7 +24,7 @@ from . import dag
 _OP_COLUMNS = ("pk", "run_id", "name", "status", "attempt", "handle", "backend", "reason", "message",
                "started_at", "retry_at", "trial")
 _RUN_COLUMNS = ("pk", "uuid", "status", "reason", "message", "started_at", "schedule_at", "pipeline_id",
-                "pipeline__project_id", "pipeline__is_paused", "scheduler_error", "params")
+                "pipeline__project_id", "pipeline__is_paused", "scheduler_error", "params", "no_cache")
 
 
 @dataclass
@@ -90,6 +90,7 @@ class RunSnapshot:
     # A matrix op's trials, by op name, in trial order; and what was loaded of them (by pk).
     trials: dict[str, list[OpState]] = field(default_factory=dict)
     trial_data: dict[int, TrialData] = field(default_factory=dict)
+    no_cache: bool = False  # run every op, cached or not
 
     def every_op(self) -> Iterable[OpState]:
         """The op runs (groups included) and every trial."""
@@ -132,7 +133,7 @@ def lock_and_load(run_ids: Iterable[int]) -> Batch:
     stored = dict(PipelineRun.objects.filter(pk__in=unknown).values_list("pk", "plan")) if unknown else {}
     batch = Batch({})
     for pk, uuid, status, reason, message, started_at, schedule_at, pipeline_id, project, paused, error, \
-            overrides in rows:
+            overrides, no_cache in rows:
         try:
             plan, graph = known[pk] or plan_of(str(uuid), stored.get(pk))
         except Exception as problem:  # noqa: BLE001 - that run's data, not the tick's
@@ -140,7 +141,8 @@ def lock_and_load(run_ids: Iterable[int]) -> Batch:
             continue
         batch.runs[pk] = RunSnapshot(pk, str(uuid), status, reason, message, started_at, schedule_at,
                                      pipeline_id, str(project), paused, plan, graph, had_error=bool(error),
-                                     overrides=overrides if isinstance(overrides, dict) else {})
+                                     overrides=overrides if isinstance(overrides, dict) else {},
+                                     no_cache=bool(no_cache))
     if not batch.runs:
         return batch
     for values in OperationRun.objects.filter(run_id__in=list(batch.runs)).order_by("pk").values_list(*_OP_COLUMNS):

@@ -45,6 +45,7 @@ from .holds import Hold
 from .limits import Candidate, admit
 from .metrics import collect_metrics
 from .params import UnresolvedReference
+from .recording import LazyStore, read_results
 from .snapshot import (
     Batch,
     Published,
@@ -57,6 +58,7 @@ from .snapshot import (
     referenced_ops,
 )
 from .starts import start_created_runs
+from .submissions import Pending, complete
 from .write import ToSchedule, Written, record_errors, write_isolated
 
 logger = logging.getLogger("polyflow.scheduler")
@@ -202,6 +204,12 @@ class _Worker:
         # {backend: [when attempts ended]} written by the last round: their hand-off latency is
         # measured once what follows them is submitted (only while metrics are recorded).
         self.ended_at: dict[str, list[float]] = {}
+        # Artifacts (DESIGN section 10): the store, opened when first needed; what succeeded
+        # attempts stored (read after each sync, written with their success); and whether a
+        # cached op succeeded in the last round (its downstream is looked at in the next).
+        self.store = LazyStore()
+        self.records: dict[int, object] = {}
+        self.rescan = False
 
     def backend(self, name: str | None = None) -> Backend:
         if self.default_backend is not None and name in (None, "", self.default_backend.name):
@@ -236,6 +244,7 @@ class _Worker:
         known = [pair for pk in run_ids for pair in self.changed.get(pk, ())]
         observations: dict[str, Observation] = (handover.sync(self.backend, known, watched=True) if known
                                                 else handover.sync(self.backend, in_flight(run_ids)))
+        observations = self._with_artifacts(observations)
         # The metrics printed since the last read, before anything is decided (after the sync: an
         # attempt it saw end has its whole log, and its last lines rank a trial or stop a group).
         collect_metrics(self.backend, run_ids, ended=_ended(observations), now=self.now)
@@ -248,7 +257,7 @@ class _Worker:
             if not self.fixed_clock:
                 self.now = timezone.now()
             flying, scheduled, to_stop, again = self.round(run_ids, observations, stop_sent, first)
-            first = False
+            first, self.rescan = self.rescan, False
             handover.stop(self.backend, to_stop)
             stop_sent.update(handle for _, handle in to_stop)
             answers = handover.submit(self.backend, scheduled)
@@ -273,7 +282,7 @@ class _Worker:
                 return
             if not (self.eager or again or failed or self.backend().sync_after_submit):
                 return  # the hand-off: the backend's watch reports what was just submitted
-            observations = handover.sync(self.backend, flying) if flying else {}
+            observations = self._with_artifacts(handover.sync(self.backend, flying) if flying else {})
             if ended := _ended(observations):
                 collect_metrics(self.backend, run_ids, ended=ended, only=True, now=self.now)
             statuses = {handle: status for (_, handle), status in flying.items()}
@@ -297,6 +306,7 @@ class _Worker:
                         logger.exception("run %s (pipeline %s): deciding failed", run.uuid, run.plan.name)
                         errors[run.pk] = f"could not decide this run: {traceback.format_exc(limit=3).strip()}"
             self._within_limits(batch, decisions)
+            self._attach_records(decisions)
             to_schedule, again = self._prepare(decisions)
             written = write_isolated(decisions, to_schedule, self.now)
             if errors:
@@ -320,6 +330,20 @@ class _Worker:
         if observations and instruments.enabled():
             self.ended_at = _ends(decisions, observations, failed_runs)
         return flying, scheduled, to_stop, again
+
+    def _with_artifacts(self, observations: dict[str, Observation]) -> dict[str, Observation]:
+        """Succeeded attempts with path outputs: their manifests read (no transaction open)."""
+        observations, records = read_results(observations, self.store)
+        self.records.update(records)
+        return observations
+
+    def _attach_records(self, decisions: list[RunDecision]) -> None:
+        if not self.records:
+            return
+        for decision in decisions:
+            for change in decision.changes:
+                if change.status == OpStatus.SUCCEEDED and change.pk in self.records:
+                    decision.artifacts[change.pk] = self.records[change.pk]
 
     def _handoffs(self) -> None:
         clock = time.time()
@@ -376,6 +400,7 @@ class _Worker:
                                          if op.trial is not None)
         backend = self.backend().name
         result: dict[int, list[ToSchedule]] = defaultdict(list)
+        pending: list[Pending] = []
         again = False
         for decision in decisions:
             run = decision.run
@@ -400,8 +425,14 @@ class _Worker:
                     continue
                 # A resend goes to the backend that was chosen for it.
                 chosen = op.backend if op.status == OpStatus.SCHEDULED and op.backend else backend
-                result[run.pk].append(ToSchedule(op, run.pk, submission, chosen, run.plan.op(op.name)))
-        return result, again
+                pending.append(Pending(decision, op, submission, chosen))
+        ready, cached = complete(pending, self.store, self.now, polyflow_settings.CACHE_TTL)
+        self.rescan |= cached
+        for item in ready:
+            result[item.decision.run.pk].append(ToSchedule(item.op, item.decision.run.pk, item.submission, item.backend,
+                                                           item.decision.run.plan.op(item.op.name),
+                                                           item.cache_key, item.consumes))
+        return result, again or cached
 
 
 __all__ = ["TickReport", "advance", "tick"]

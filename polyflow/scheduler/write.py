@@ -26,6 +26,7 @@ from ..spec.plan import OpSpec
 from ..statuses import OP_FINAL, RUN_FINAL, OpStatus
 from ..telemetry.context import about
 from .decide import RunDecision
+from .recording import write_artifacts, write_consumers
 from .snapshot import OpState
 
 logger = logging.getLogger("polyflow.scheduler")
@@ -41,6 +42,8 @@ class ToSchedule:
     submission: Submission
     backend: str
     spec: OpSpec | None = None  # its retries: a submit the backend refuses is a failed attempt
+    cache_key: str = ""  # recorded with the attempt: a later cached op may reuse it
+    consumes: tuple[str, ...] = ()  # the URIs of the artifacts its inputs download
 
 
 @dataclass
@@ -101,6 +104,7 @@ def record_errors(errors: dict[int, str], now=None) -> None:
 def _write(decisions: Sequence[RunDecision], to_schedule: dict[int, list[ToSchedule]], now) -> Written:
     written = Written()
     _write_changes(decisions, written, now)
+    write_artifacts({pk: record for d in decisions for pk, record in d.artifacts.items()}, now)
     _write_new_trials(decisions, now)
     _write_scheduled([item for d in decisions for item in to_schedule.get(d.run.pk, ())], written, now)
     _write_holds(decisions, written, now)
@@ -158,10 +162,11 @@ def _write_scheduled(items: list[ToSchedule], written: Written, now) -> None:
         if not group:
             continue
         rows = {pk: {"handle": "", "backend": item.backend, "params": dict(item.submission.params),
-                     "reason": "", "message": ""} for pk, item in group.items()}
+                     "reason": "", "message": "", "cache_key": item.cache_key} for pk, item in group.items()}
         moved = transition(list(group), OpStatus.SCHEDULED, model=OperationRun, now=now, per_row=rows,
                            next_attempt=next_attempt, updates={"retry_at": None} if next_attempt else None)
         written.scheduled += [group[pk] for pk in moved]
+        write_consumers({(group[pk].run_pk, pk): group[pk].consumes for pk in moved if group[pk].consumes})
     # Scheduled before and never handed over: sent again as they are.
     written.scheduled += [item for item in items if item.op.status == OpStatus.SCHEDULED]
 

@@ -19,7 +19,7 @@ def with_op_runs(runs: QuerySet) -> QuerySet:
     # The plan is the run's copy of the pipeline's (large, and not shown): loaded only when used.
     return runs.select_related("pipeline__project__owner", "event", "created_by").defer(
         "plan", "pipeline__plan", "pipeline__content").prefetch_related(
-        Prefetch("op_runs", queryset=OperationRun.objects.order_by("id")),
+        Prefetch("op_runs", queryset=OperationRun.objects.select_related("cache_source__run").order_by("id")),
     )
 
 
@@ -90,7 +90,8 @@ def get_run(project, run_uuid: str, *, op_runs: bool = True) -> PipelineRun:
 def get_op_run(run: PipelineRun, name: str, trial: int | None = None) -> OperationRun:
     """The op run of op `name` (a matrix op's group), or with `trial` that trial of the group.
     Not found: a message naming the run's ops (or the group's trials)."""
-    op_run = OperationRun.objects.filter(run=run, name=name, trial=trial).select_related("run").first()
+    op_run = OperationRun.objects.filter(run=run, name=name, trial=trial).select_related(
+        "run", "cache_source__run").first()
     if op_run is None:
         raise _not_found(run, name, trial)
     return op_run
@@ -99,7 +100,7 @@ def get_op_run(run: PipelineRun, name: str, trial: int | None = None) -> Operati
 def get_op_run_with_trials(run: PipelineRun, name: str) -> OperationRun:
     """The op run of op `name` with `trials_in_run`, a matrix op's trials in trial order ([] for
     another op): one query."""
-    rows = list(OperationRun.objects.filter(run=run, name=name).select_related("run")
+    rows = list(OperationRun.objects.filter(run=run, name=name).select_related("run", "cache_source__run")
                 .order_by(F("trial").asc(nulls_first=True)))
     if not rows or rows[0].trial is not None:
         raise _not_found(run, name, None)

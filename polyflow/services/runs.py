@@ -57,9 +57,10 @@ def validate_run_params(plan: Plan, params: object) -> dict:
 
 
 def trigger_run(pipeline, *, params=None, user=None, trigger=PipelineRun.Trigger.MANUAL,
-                schedule_at=None, event=None, now=None, wake: bool = True) -> PipelineRun:
+                schedule_at=None, event=None, now=None, wake: bool = True, no_cache: bool = False) -> PipelineRun:
     """Create a run of the pipeline's current plan with one created op run per op.
-    `wake`: hand it to a worker once this commits (a caller making many wakes them at once)."""
+    `wake`: hand it to a worker once this commits (a caller making many wakes them at once).
+    `no_cache`: every op runs, cached or not (DESIGN section 10)."""
     plan = Plan.from_dict(pipeline.plan)
     overrides = validate_run_params(plan, params)
     now = now or timezone.now()
@@ -68,7 +69,7 @@ def trigger_run(pipeline, *, params=None, user=None, trigger=PipelineRun.Trigger
         with transaction.atomic():
             run = PipelineRun.objects.create(pipeline=pipeline, plan=pipeline.plan, params=overrides,
                                              trigger=trigger, schedule_at=schedule_at, event=event,
-                                             created_by=user, created_at=now)
+                                             created_by=user, created_at=now, no_cache=no_cache)
             record_created([run], now)
             op_runs = OperationRun.objects.bulk_create([
                 OperationRun(run=run, operation_id=operation_ids.get(name), name=name, created_at=now,

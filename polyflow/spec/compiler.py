@@ -332,6 +332,7 @@ class _PipelineCompiler:
             timeout=data.get("timeout"),
             concurrency=data.get("concurrency"),
             matrix=matrix,
+            cache=bool(data["cache"] if data.get("cache") is not None else self.data.get("cache", False)),
         )
 
     def _dependencies(self, index: int, data: dict) -> list[str]:
@@ -499,6 +500,9 @@ class _PipelineCompiler:
         return template
 
     def _check_value(self, path, declared, value, refs: list[Reference]) -> None:
+        if (problem := self._artifact_problem(declared, value, refs)) is not None:
+            self.errors.add(path, problem)
+            return
         if len(refs) == 1 and refs[0].whole:
             problem = self._reference_type_problem(refs[0], declared)
             if problem:
@@ -512,6 +516,35 @@ class _PipelineCompiler:
         error = value_error(declared.type, value, declared.is_list, declared.options)
         if error:
             self.errors.add(path, error)
+
+    def _artifact_problem(self, declared: IOSpec, value, refs: list[Reference]) -> str | None:
+        """An input of type `path` that references a `path` output is an artifact, downloaded
+        before the op starts (DESIGN section 10): it must be that one reference, to one artifact.
+        Other inputs may take a path output's URI as text (`str`, `uri`, `any`): not downloaded."""
+        if declared.type != "path":
+            return None
+        artifacts = [ref for ref in refs if self._is_path_output(ref)]
+        if not artifacts:
+            return None
+        ref = artifacts[0]
+        if len(refs) != 1 or not ref.whole or not isinstance(value, str):
+            return (f"input {declared.name!r} (type path) takes an artifact as the whole value "
+                    f"'{{{{ {ref} }}}}': an artifact is downloaded as one file or directory, it cannot be "
+                    f"part of a longer value")
+        if ref.part == "outputs" and self._has_matrix(ref.op):
+            best = f"'{{{{ ops.{ref.op}.best.outputs.{ref.name} }}}}' (a matrix with a metric)"
+            return (f"output {ref.name!r} of matrix op {ref.op!r} is a list of artifacts (one per trial), "
+                    f"but input {declared.name!r} (type path) takes one: use {best}")
+        if declared.is_list:
+            return f"input {declared.name!r} is a list: an artifact input takes one artifact"
+        return None
+
+    def _is_path_output(self, ref: Reference) -> bool:
+        if ref.namespace != "ops" or ref.part == "best.params":
+            return False
+        template = self._template_of(ref.op)
+        output = template.output(ref.name) if template else None
+        return output is not None and output.type == "path"
 
     def _reference_type_problem(self, ref: Reference, declared: IOSpec) -> str | None:
         """Whether a whole-value reference fits the input: a group's outputs are lists over its
@@ -533,6 +566,8 @@ class _PipelineCompiler:
                 expects = f"a list of {declared.type}" if declared.is_list else declared.type
                 return (f"{what} is a list (one {given} per trial), but input {declared.name!r} "
                         f"expects {expects}")
+        if given == "path" and declared.type == "uri":
+            return None  # an artifact's URI, as text
         if not reference_compatible(given, declared.type):
             return f"{what} has type {given}, but input {declared.name!r} expects {declared.type}"
         return None

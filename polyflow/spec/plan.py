@@ -283,6 +283,9 @@ class OpSpec:
     timeout: int | None = None
     concurrency: int | None = None
     matrix: MatrixSpec | None = None
+    # `cache: true` (or the pipeline's `cache`): an earlier succeeded op run of the project with
+    # the same template, resolved params and input artifacts is reused (scheduler/caching.py).
+    cache: bool = False
 
 
 @dataclass(frozen=True)

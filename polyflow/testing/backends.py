@@ -24,7 +24,7 @@ class InstantBackend(Backend):
     name = "instant"
 
     def __init__(self, fail: Mapping[str, int] | None = None, outputs: Mapping[str, Mapping] | None = None,
-                 hold: Iterable[str] = ()):
+                 hold: Iterable[str] = (), store=None):
         self.fail = dict(fail or {})  # op -> how many attempts fail
         self.outputs = dict(outputs or {})
         self.hold = set(hold)  # ops that stay running until released
@@ -36,6 +36,11 @@ class InstantBackend(Backend):
         self.submitted_clock: dict[str, float] = {}
         self.finished_clock: dict[str, float] = {}
         self._by_key: dict[str, Submission] = {}
+        # An artifact store (polyflow.artifacts.store.Store): a succeeded attempt then stores its path
+        # outputs there (a small file each) and its manifest, as a real backend's push does. Without
+        # one, nothing is stored (the scheduler finds no manifest for a template with path outputs).
+        self.store = store
+        self._pushed: set[str] = set()
         self._lock = threading.Lock()
 
     def submit(self, submission: Submission) -> str:
@@ -69,8 +74,24 @@ class InstantBackend(Backend):
         self.finished_at.setdefault(key, timezone.now())
         self.finished_clock.setdefault(key, time.perf_counter())
         outputs = self.outputs.get(name, self.outputs.get(submission.op, {}))
+        if self.store is not None and submission.manifest_uri and key not in self._pushed:
+            self._push(submission)
         return Observation(SUCCEEDED, exit_code=0, outputs=outputs(submission) if callable(outputs) else outputs,
                            finished_at=self.finished_at[key])
+
+    def _push(self, submission: Submission) -> None:
+        import tempfile
+        from pathlib import Path
+
+        from ..artifacts.transfer import Push, push_all
+
+        with tempfile.TemporaryDirectory() as scratch:
+            items = []
+            for name, output in submission.artifact_outputs.items():
+                Path(scratch, name).write_text(f"{submission.key} {name}\n")
+                items.append(Push(name, str(Path(scratch, name)), output.uri, output.optional))
+            push_all(self.store, items, submission.manifest_uri, report=lambda line: None)
+        self._pushed.add(submission.key)
 
     def sync(self, handles: Iterable[str]) -> dict[str, Observation]:
         return {handle: self._observe(handle) for handle in handles}

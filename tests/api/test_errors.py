@@ -99,7 +99,7 @@ def test_unknown_body_fields_are_refused_naming_them(alice_api):
     body = assert_error(alice_api.post("alice/vision/pipelines/train/runs/", json={"parms": {"fit": {"size": 2}}}),
                         400, "invalid")
     assert body["errors"] == [{"source": "body", "path": "parms",
-                               "message": "unknown field 'parms'; did you mean 'params'? (fields: params)"}]
+                               "message": "unknown field 'parms'; did you mean 'params'? (fields: params, no_cache)"}]
     body = assert_error(alice_api.post("alice/projects/", json={"name": "q", "owner": "bob"}), 400, "invalid")
     assert [error["path"] for error in body["errors"]] == ["owner"]
     assert "unknown field 'owner'" in body["errors"][0]["message"]

@@ -83,12 +83,13 @@ def test_the_run_lists_trials_under_their_group(client, world, django_assert_num
 
 
 def test_op_detail_of_a_group_and_a_trial(client, world, django_assert_num_queries):
-    with django_assert_num_queries(5):  # token, project, role, run, the op run and its trials (one query)
+    # token, project, role, run, the op run and its trials (one query), its artifacts (none: no consumers read)
+    with django_assert_num_queries(6):
         fit = ok(get(client, world, "ops/fit/"))
     assert fit["trial"] is None and [t["trial"] for t in fit["trials"]] == [0, 1, 2]
     assert fit["run"] == str(world["run"].uuid)
     assert ok(get(client, world, "ops/prepare/"))["trials"] == []
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         trial = ok(get(client, world, "ops/fit/trials/1/"))
     assert (trial["name"], trial["trial"], trial["trial_params"], trial["trials"]) == ("fit", 1, {"size": 1}, [])
 

@@ -13,7 +13,8 @@ import hashlib
 
 import pytest
 
-from polyflow.models import Action, Event, OperationRun, Pipeline, PipelineRun, Project, ProjectMember
+from polyflow.artifacts.store import settings_store
+from polyflow.models import Action, Artifact, Event, OperationRun, Pipeline, PipelineRun, Project, ProjectMember
 from tests.api.conftest import ACTION, EVENT, ROLES, USER_OF_ROLE, assert_error, pipeline_yaml
 
 READ, ACT, ADMIN, OWNER_READ, OWNER_ACT = "read", "act", "admin", "owner-read", "owner-act"
@@ -76,6 +77,11 @@ ENDPOINTS = [
     ("GET", RUN + "ops/fit/trials/0/", None, READ, 200),  # a trial made by the `trial` fixture
     ("GET", RUN + "ops/fit/trials/0/metrics/", None, READ, 200),
     ("GET", RUN + "ops/fit/trials/0/logs/", None, READ, 200),
+    ("GET", RUN + "artifacts/", None, READ, 200),
+    ("GET", RUN + "ops/prepare/artifacts/", None, READ, 200),
+    ("GET", RUN + "ops/prepare/artifacts/model/download/", None, READ, 200),  # stored by the `trial` fixture
+    ("GET", RUN + "ops/fit/trials/0/artifacts/", None, READ, 200),
+    ("GET", RUN + "ops/fit/trials/0/artifacts/model/download/", None, READ, 200),
     ("GET", "alice/actions/", None, OWNER_READ, 200),
     ("POST", "alice/actions/", ACTION, OWNER_ACT, 201),
     ("GET", "alice/actions/sleeper/", None, OWNER_READ, 200),
@@ -119,11 +125,19 @@ WRITES = [endpoint for endpoint in ENDPOINTS if endpoint[0] != "GET"]
 
 
 @pytest.fixture
-def trial(world):
-    """A trial of `fit` in the active run, for the trial endpoints (the read ones only)."""
+def trial(world, settings, tmp_path):
+    """A trial of `fit` in the active run, for the trial endpoints (the read ones only), and an
+    artifact `model` of `prepare` and of the trial, stored in a file store."""
     fit = world.active_run.op_runs.get(name="fit")
-    return OperationRun.objects.create(run=world.active_run, operation_id=fit.operation_id, name="fit", trial=0,
+    made = OperationRun.objects.create(run=world.active_run, operation_id=fit.operation_id, name="fit", trial=0,
                                        trial_params={"size": 2})
+    settings.POLYFLOW = {**settings.POLYFLOW, "ARTIFACTS_STORE": (tmp_path / "store").as_uri()}
+    store = settings_store()
+    for op_run in (world.active_run.op_runs.get(name="prepare"), made):
+        uri = store.uri("model", str(op_run.pk))
+        store.write_bytes(uri, b"weights")
+        Artifact.objects.create(op_run=op_run, name="model", uri=uri, size=7, digest="sha256:00")
+    return made
 
 
 @pytest.mark.parametrize("role", ROLES)

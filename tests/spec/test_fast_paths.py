@@ -457,8 +457,8 @@ def test_a_schema_with_processors_has_no_fast_path():
 # sha256 of the JSON of the plan of bench/spec_bench.py's 500-op pipeline (seed 20190624),
 # as the spec compiled it before it had fast paths. A change to the generator, or to what
 # plans hold, changes it: compare with the tests above before writing the new one here.
-# Issue 12 added the plan's `workspace` and the templates' `volumes` and `volume_mounts` (all
-# empty here: fast and slow paths still agree).
+# Issue 12 added the plan's `workspace` and the templates' `volumes` and `volume_mounts` and `cache` (all
+# empty or off here: fast and slow paths still agree).
 BENCH_500_PLAN_SHA256 = "611654073f5edb85ec4b0102ef1dce671996b802c4b227002bcee263efd04e24"
 
 

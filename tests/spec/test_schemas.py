@@ -21,7 +21,7 @@ OPS = "ops:\n  - {name: a, template: {name: t}}\n"
         ("ops: [a]\n", "ops[0]: expected a mapping, got 'a'"),
         (
             "opz: []\n" + OPS,
-            "opz: unknown field 'opz' in pipeline; did you mean 'ops'? (fields: concurrency, "
+            "opz: unknown field 'opz' in pipeline; did you mean 'ops'? (fields: cache, concurrency, "
             "description, events, kind, name, ops, schedule, tags, templates, timeout, version, workspace)",
         ),
     ],
@@ -93,7 +93,7 @@ def test_missing_kind_and_unknown_kind():
         ("{name: a, template: {name: t}, params: [1]}", "ops[0].params: expected a mapping, got a list"),
         ("{name: a, template: {name: t}, dependencies: b}", "ops[0].dependencies: expected a list, got 'b'"),
         ("{name: a, template: {name: t}, retries: 2}",
-         "ops[0].retries: unknown field 'retries' in op; did you mean 'max_retries'? (fields: concurrency, "
+         "ops[0].retries: unknown field 'retries' in op; did you mean 'max_retries'? (fields: cache, concurrency, "
          "dependencies, depends_on_past, matrix, max_retries, max_retry_delay, name, params, retry_delay, "
          "retry_exp_backoff, skip_on_upstream_skip, template, timeout, trigger)"),
     ],

@@ -31,6 +31,7 @@ from django.db import connection
 from django.utils import timezone
 
 from polyflow import backends
+from polyflow.artifacts.store import settings_store
 from polyflow.models import OperationRun
 from polyflow.scheduler.tick import tick
 from polyflow.services.pipelines import set_paused
@@ -91,11 +92,11 @@ def make_history(pipeline, alice):
     step = dt.timedelta(seconds=120)
     anchor = pipeline.schedule_start_at
     latest = anchor + (now - anchor) // step * step
-    failing = InstantBackend(fail={"deep-wide-experiment": 1}, outputs=OUTPUTS)
+    failing = InstantBackend(store=settings_store(), fail={"deep-wide-experiment": 1}, outputs=OUTPUTS)
     tick_until_settled(failing, latest - step + dt.timedelta(seconds=1))  # the slot before the latest: fails
     tick_until_settled(failing, now)  # the latest slot: its deep-wide-experiment waits on depends_on_past
     trigger_run(pipeline, user=alice)
-    tick_until_settled(InstantBackend(outputs=OUTPUTS), timezone.now())
+    tick_until_settled(InstantBackend(store=settings_store(), outputs=OUTPUTS), timezone.now())
 
 
 def make_playground(users):
@@ -103,18 +104,20 @@ def make_playground(users):
     _, quickstart, nightly = support.playground(users)
     set_paused(nightly, True)
     trigger_run(quickstart, user=users["owner"])
-    tick_until_settled(InstantBackend(outputs=OUTPUTS, fail={"train-fast": 1}), timezone.now())
+    tick_until_settled(InstantBackend(store=settings_store(), outputs=OUTPUTS, fail={"train-fast": 1}), timezone.now())
     trigger_run(quickstart, user=users["owner"])
-    tick_until_settled(InstantBackend(outputs=OUTPUTS), timezone.now())
+    tick_until_settled(InstantBackend(store=settings_store(), outputs=OUTPUTS), timezone.now())
 
 
 @pytest.fixture
-def world(live_server, monkeypatch):
+def world(live_server, monkeypatch, settings, tmp_path):
+    # The quickstart's path outputs are stored (by the scripted backend) in a store of the test's own.
+    settings.POLYFLOW = {**settings.POLYFLOW, "ARTIFACTS_STORE": (tmp_path / "artifacts").as_uri()}
     users = support.make_users()
     project, pipeline = support.seed(users)
     make_history(pipeline, users["owner"])
     make_playground(users)
-    backend = InstantBackend(outputs=OUTPUTS, hold={"job1", "deep-wide-experiment"})
+    backend = InstantBackend(store=settings_store(), outputs=OUTPUTS, hold={"job1", "deep-wide-experiment"})
     # The API's logs endpoint finds the backend of an op run by its name: let it find this one.
     monkeypatch.setattr(support, "BACKEND", backend, raising=False)
     monkeypatch.setitem(backends._BACKENDS, "instant", "tests.ui.support.current_backend")

@@ -6,6 +6,7 @@ from ...models import PipelineRun
 from ...selectors.runs import GRID_MAX_RUNS, RUN_ORDERINGS, ops_and_trials
 from ...services.runs import MAX_MARK_REASON
 from ...statuses import OP_MARKS, OpStatus, RunStatus
+from .artifacts import ArtifactListField, ArtifactSerializer
 from .fields import Text
 
 # The longest `param` filter of a run list.
@@ -59,6 +60,12 @@ class AttemptListSerializer(serializers.ListSerializer):
         return attempts
 
 
+class CacheSourceSerializer(serializers.Serializer):
+    run = serializers.UUIDField(source="run.uuid")
+    op = serializers.CharField(source="name")
+    trial = serializers.IntegerField(allow_null=True)
+
+
 class OpRunSerializer(serializers.Serializer):
     """An op run: an op's, a matrix op's group's, or one of its trials'."""
     name = serializers.CharField()
@@ -87,6 +94,9 @@ class OpRunSerializer(serializers.Serializer):
     attempts = AttemptListSerializer(child=AttemptSerializer(), source="*", read_only=True,
                                      help_text="every attempt, oldest first, each with its own times; the last "
                                                "is the current one")
+    cache_source = CacheSourceSerializer(
+        read_only=True, allow_null=True,
+        help_text="a cached op run (reason `cached`): the op run whose outputs and artifacts it reused; null otherwise")
 
 
 class TrialListSerializer(serializers.ListSerializer):
@@ -117,6 +127,8 @@ class OpRunsInRunSerializer(serializers.ListSerializer):
 
 class OpRunDetailSerializer(GroupOpRunSerializer):
     run = serializers.UUIDField(source="run.uuid")
+    artifacts = ArtifactListField(child=ArtifactSerializer(), read_only=True,
+                                  help_text="what its current attempt stored: its outputs of type path")
 
 
 class RunSerializer(serializers.Serializer):
@@ -208,6 +220,10 @@ class TriggerSerializer(serializers.Serializer):
     params = serializers.DictField(
         child=serializers.DictField(), required=False,
         help_text='overrides per op: `{"op": {"input": value}}`, checked like the spec checks params',
+    )
+    no_cache = serializers.BooleanField(
+        required=False, default=False,
+        help_text="run every op, even those with `cache: true` whose earlier results could be reused",
     )
 
 

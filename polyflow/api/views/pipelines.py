@@ -146,7 +146,8 @@ class PipelineRuns(ApiView):
     def post(self, request, owner, project, name):
         pipeline = get_pipeline(self.project(Access.ACT), name)
         data = self.body(TriggerSerializer)
-        run = trigger_run(pipeline, params=data.get("params"), user=request.user)
+        run = trigger_run(pipeline, params=data.get("params"), user=request.user,
+                          no_cache=data.get("no_cache", False))
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework.response import Response
 
 from ...access import Access
+from ...selectors.artifacts import op_run_artifacts
 from ...selectors.logs import LogsUnavailable, op_run_logs
 from ...selectors.runs import (
     POINTS_PER_SERIES,
@@ -54,7 +55,6 @@ class RunView(ApiView):
 
     def trial(self):
         return get_trial(self.bare_run(), self.kwargs["op"], self.kwargs["index"])
-
 
 class RunList(RunView):
     schema_tags = ["runs"]
@@ -135,7 +135,9 @@ class OpRunDetail(RunView):
 
     @doc(summary="An op run (a matrix op's group, with its trials)", responses={200: OpRunDetailSerializer})
     def get(self, request, owner, project, uuid, op):
-        return Response(OpRunDetailSerializer(get_op_run_with_trials(self.bare_run(), op)).data)
+        op_run = get_op_run_with_trials(self.bare_run(), op)
+        op_run.artifact_list = op_run_artifacts(op_run)
+        return Response(OpRunDetailSerializer(op_run, context={"request": request}).data)
 
 
 class OpRunStatuses(RunView):
@@ -226,7 +228,9 @@ class TrialDetail(RunView):
 
     @doc(summary="A trial of a matrix op", responses={200: OpRunDetailSerializer})
     def get(self, request, owner, project, uuid, op, index):
-        return Response(OpRunDetailSerializer(self.trial()).data)
+        trial = self.trial()
+        trial.artifact_list = op_run_artifacts(trial)
+        return Response(OpRunDetailSerializer(trial, context={"request": request}).data)
 
 
 class TrialLogs(OpRunLogs):

@@ -51,6 +51,9 @@ class OpSchema(StrictSchema):
     timeout = f.Seconds(minimum=1)
     concurrency = f.Count(minimum=1)
     matrix = f.Nested(MatrixSchema)
+    # Reuse an earlier identical op run's outputs and artifacts (DESIGN section 10); absent:
+    # the pipeline's `cache`.
+    cache = f.Bool()
 
 
 class EventSubscriptionSchema(StrictSchema):
@@ -74,6 +77,7 @@ class PipelineSchema(StrictSchema):
     templates = f.List(f.Nested(TemplateSchema))
     events = f.List(f.Nested(EventSubscriptionSchema))
     workspace = f.Nested(WorkspaceSchema)
+    cache = f.Bool(load_default=False)  # the default of its ops' `cache`
 
     @validates_always
     def _at_least_one_op(self, data, **kwargs):
