@@ -5,7 +5,8 @@ place, used by every backend and by the scheduler, so they never disagree.
     <store>/<project>/<run uuid>/<op>[/<trial>]/.polyflow/attempt-<n>.json   (the manifest)
     <store>/contexts/<digest>.tar.gz                                         (build contexts)
 
-`project` is "owner/name", so a project's artifacts share a prefix (and a bucket policy).
+`project` is the project's primary key: a project's artifacts share a prefix (and a bucket
+policy), and renaming a project or its owner moves nothing.
 """
 
 from __future__ import annotations
