@@ -30,6 +30,8 @@ def export_pipeline(pipeline: Pipeline, target: str, options: Mapping[str, objec
     try:
         return exporter(target)(Plan.from_dict(pipeline.plan), **{key: value for key, value in options.items()
                                                          if value is not None})
+    except ValueError as error:  # an option of another target (`executor` with to=argo)
+        raise InvalidInput(str(error), [{"source": "query", "path": "to", "message": str(error)}]) from None
     except NotCarried as error:
         count = len(error.problems)
         raise NotCarriedError(

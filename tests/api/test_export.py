@@ -4,7 +4,6 @@ filename, the warnings header, 422 for what the target cannot express, 400 for a
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 
 import pytest
@@ -73,7 +72,11 @@ def test_readers_may_export_and_strangers_see_nothing(world):
     assert_error(world.api("alice").get(EXPORT.format("nothing"), params={"to": "airflow"}), 404)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("polyflow.export.argo") is None, reason="the Argo export is not here")
 def test_argo_is_dispatched_to_its_module(world, alice_api):
     response = alice_api.get(EXPORT.format("train"), params={"to": "argo"})
     assert response.status_code in (200, 422), response.text
+
+
+def test_an_option_of_another_target_is_a_400_naming_it(world, alice_api):
+    body = assert_error(alice_api.get(EXPORT.format("train"), params={"to": "argo", "executor": "local"}), 400)
+    assert "executor" in body["message"]

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import ignored_auth
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from polyflow.services.apply import apply_text
 from polyflow.services.projects import add_member, create_project
@@ -119,11 +119,17 @@ def test_api(label, target, live_server):
     cases = st.one_of(*(operation.as_strategy(generation_mode=mode, path_parameters=path_parameters or None)
                         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)))
 
+    # The export's options belong to one target each (`executor` to airflow): OpenAPI cannot say
+    # that a query parameter goes with one value of another, so a schema-valid `?to=argo&executor=`
+    # is a 400 naming the option, which the positive-data check would count as a rejection.
+    excluded = [positive_data_acceptance] if label.endswith("/export/") else []
+
     @settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))
     @given(case=cases)
     def check(case):
-        case.call_and_validate(base_url=live_server.url, headers={"Authorization": f"Token {token}"})
+        case.call_and_validate(base_url=live_server.url, headers={"Authorization": f"Token {token}"},
+                               excluded_checks=excluded)
 
     check()
 

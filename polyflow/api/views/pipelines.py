@@ -194,7 +194,11 @@ class PipelineExport(ApiView):
          parameters=[ExportQuerySerializer],
          responses={
              (200, "text/x-python"): OpenApiResponse(OpenApiTypes.STR, description="an Airflow DAG file"),
-             (200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR, description="an Argo Workflows document"),
+             # A YAML client reads the document as a mapping (a Workflow or CronWorkflow); a second
+             # document, the semaphores' ConfigMap, follows only for ops with a concurrency.
+             (200, "application/yaml"): OpenApiResponse(
+                 OpenApiTypes.OBJECT, description="an Argo Workflow or CronWorkflow (then a ConfigMap of its "
+                                                  "semaphores when an op has a concurrency)"),
              422: OpenApiResponse(ErrorSerializer, description="features the target cannot express (`errors`: "
                                                                "each with its place in the pipeline)"),
          })
