@@ -244,3 +244,17 @@ def test_a_workspace_and_artifacts_share_the_pods_of_a_run(project, store, backe
     for body in received:
         mounts = {m["mountPath"] for m in body["spec"]["containers"][0]["volumeMounts"]}
         assert "/polyflow/workspace" in mounts and "/polyflow/params.json" in mounts
+
+
+def test_the_ops_of_a_run_with_a_workspace_are_not_served_from_the_cache(project, store, backend, sim):
+    # `write` leaves a file in the workspace for `read`: served from the cache, it would leave
+    # nothing in the second run's new claim, and `read` (not cached) would fail.
+    text = SHARED.replace("workspace: {size: 1Gi}", "workspace: {size: 1Gi}\ncache: true").replace(
+        "{name: read, template: {name: read},", "{name: read, template: {name: read}, cache: false,")
+    for count in (1, 2):
+        run = trigger_run(apply_text(project, text).pipelines[0][0])
+        settle(backend, run)
+        ops = ops_of(run)
+        assert run.status == "succeeded", [(o.name, o.status, o.reason, o.message) for o in ops.values()]
+        assert ops["write"].reason != "cached" and ops["read"].outputs == {"seen": ["scratch", "stored"]}
+        assert len(pods_created(sim)) == 2 * count
