@@ -31,16 +31,24 @@ FINAL = ("succeeded", "failed", "stopped")
 
 @pytest.fixture
 def received(sim):
-    """Every pod body the simulator is sent, as sent (the record of requests keeps no bodies)."""
+    """Every pod and claim body the simulator is sent, as sent (the record of requests keeps no bodies)."""
     bodies = []
-    create_pod = sim.create_pod
+    create_pod, create_object = sim.create_pod, sim.objects.create
 
-    def recording(namespace, body, dry_run=False):
+    def pod(namespace, body, dry_run=False):
         bodies.append(body)
         return create_pod(namespace, body, dry_run)
 
-    sim.create_pod = recording
+    def other(kind, namespace, body, dry_run=False):
+        bodies.append(body)
+        return create_object(kind, namespace, body, dry_run=dry_run)
+
+    sim.create_pod, sim.objects.create = pod, other
     return bodies
+
+
+def pods_in(bodies: list[dict]) -> list[dict]:
+    return [body for body in bodies if body.get("kind") == "Pod"]
 
 
 @pytest.fixture(params=["s3", "file"])
@@ -79,7 +87,7 @@ def pods_created(sim) -> list[str]:
 
 
 def assert_all_valid(bodies: list[dict]) -> None:
-    assert bodies, "the simulator received no pod"
+    assert pods_in(bodies), "the simulator received no pod"
     for body in bodies:
         validate(body)
 
@@ -110,7 +118,7 @@ def test_the_quickstart_passes_its_artifacts_through_the_store(project, backend,
     assert_downloads_match_the_store(live_server, project, run, recorded, store)
     assert len(pods_created(sim)) == 6  # every op but the skipped notify
     assert_all_valid(received)
-    train = next(b for b in received if b["metadata"]["labels"]["polyflow.dev/op"] == "train-fast")
+    train = next(b for b in pods_in(received) if b["metadata"]["labels"]["polyflow.dev/op"] == "train-fast")
     assert [c["name"] for c in train["spec"]["initContainers"]] == ["polyflow-download"]
     assert [c["name"] for c in train["spec"]["containers"]] == ["main", "polyflow-upload"]
     upload_env = {e["name"]: e.get("value") for e in train["spec"]["containers"][1]["env"]}
@@ -241,7 +249,8 @@ def test_a_workspace_and_artifacts_share_the_pods_of_a_run(project, store, backe
     assert ops["read"].outputs == {"seen": ["scratch", "stored"]}
     assert sim.claims(NAMESPACE) == []  # the run's claim went with it
     assert_all_valid(received)
-    for body in received:
+    assert [body["kind"] for body in received].count("PersistentVolumeClaim") == 1
+    for body in pods_in(received):
         mounts = {m["mountPath"] for m in body["spec"]["containers"][0]["volumeMounts"]}
         assert "/polyflow/workspace" in mounts and "/polyflow/params.json" in mounts
 
