@@ -80,7 +80,10 @@ def complete(pending: list[Pending], store: Callable[[], Store], now: dt.datetim
                                               manifest_uri=manifest, workspace=getattr(run.plan, "workspace", None))
         item.consumes = tuple(inputs[name].uri for name in inputs)
         spec = run.plan.op(op.name)
-        if spec.cache and not run.no_cache and op.status == OpStatus.CREATED and submission.attempt == 1:
+        # Not in a run with a workspace: a cached op does not run, so what it would have written
+        # into this run's (new, empty) workspace is missing for the ops after it.
+        if (spec.cache and not run.no_cache and op.status == OpStatus.CREATED and submission.attempt == 1
+                and item.submission.workspace is None):
             digests = {name: recorded[(run.pk, inputs[name].uri)].digest for name in inputs}
             item.cache_key = cache_key(template, submission.params, digests)
             keyed.append(item)
