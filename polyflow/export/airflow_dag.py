@@ -143,6 +143,11 @@ def describe(plan: Plan, executor: str = "kubernetes", *, now: dt.datetime | Non
     if plan.timeout is not None:
         findings.warn("timeout", "Airflow's dagrun_timeout fails the DAG run and marks its running tasks "
                                  "skipped (Polyflow stops them); Airflow 2 applies it to scheduled runs only")
+    for where, message in unsupported_storage(plan, executor):
+        findings.refuse(where, message)
+    for op in plan.ops:
+        if op.cache:
+            findings.warn(f"ops.{op.name}.cache", CACHE_WARNING.format(target="Airflow"))
     max_active_runs = plan.schedule.max_active_runs if plan.schedule is not None else None
     description = DagDescription(
         dag_id=plan.name,
@@ -158,6 +163,30 @@ def describe(plan: Plan, executor: str = "kubernetes", *, now: dt.datetime | Non
         groups=groups,
     )
     return description, findings
+
+
+# Shared with the Argo export: neither target has Polyflow's record of earlier op runs to reuse.
+CACHE_WARNING = ("not carried: {target} runs the op every time (Polyflow reuses an earlier successful run with "
+                 "the same template, params and input digests)")
+
+
+def unsupported_storage(plan: Plan, executor: str) -> list[tuple[str, str]]:
+    """The pipeline's workspace, and on the local executor the templates' volumes: not carried.
+
+    A pod task's volumes and mounts are carried, in the pod manifests.py makes; the workspace is not,
+    since it is a claim Polyflow creates for each run and deletes at its end, which no task does."""
+    found = []
+    if plan.workspace is not None:
+        found.append(("workspace", "a claim per run that every op mounts: the DAG creates and deletes none "
+                                   "(give the ops a volume of an existing claim through environment.volumes)"))
+    if executor == "local":
+        for op in plan.ops:
+            template = op.template
+            if template is not None and (template.environment.volumes or template.container.volume_mounts):
+                found.append((f"ops.{op.name}.template.environment.volumes",
+                              "Kubernetes volumes are not carried by the local executor, which runs commands on "
+                              "the Airflow worker (export with --executor kubernetes)"))
+    return found
 
 
 def describe_schedule(schedule: ScheduleSpec | None, findings: Findings, now: dt.datetime) -> ScheduleDescription:

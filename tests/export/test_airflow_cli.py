@@ -94,6 +94,6 @@ def test_bad_options_are_usage_errors(clean_env):
 
 @pytest.mark.skipif(importlib.util.find_spec("polyflow.export.argo") is None, reason="the Argo export is not here")
 def test_argo_is_dispatched_to_its_module(clean_env):
-    code, out, err = polyflow("export", "argo", QUICKSTART, env=clean_env)
+    code, out, err = polyflow("export", "argo", "examples/cron.yaml", env=clean_env)
     assert code == 0, err
     assert "argoproj.io" in out
