@@ -184,3 +184,32 @@ templates:
 """)
     assert dags_test(airflow, plan, tmp_path / "runs") == "success"
     assert set(airflow_attempts(tmp_path / "runs", "flaky")) == {"flaky-1", "flaky-2"}
+
+
+UNWRITTEN = """\
+version: 1
+kind: pipeline
+name: unwritten
+ops:
+  - {name: make, template: {name: make}}
+templates:
+  - kind: job
+    name: make
+    outputs: [{name: data, type: path}, {name: extra, type: path, is_optional: true}]
+    container: {image: python:3.11-slim, command: [python3, -c, pass]}
+"""
+
+
+def test_a_required_path_output_not_written_fails_the_task_naming_it(airflow, tmp_path):  # noqa: F811
+    (plan,) = plans_of_texts(UNWRITTEN)
+    runs = tmp_path / "airflow-runs"
+    exported = exporter("airflow")(plan, executor="local")
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / exported.filename).write_text(exported.text)
+    done = airflow.run("dags", "test", plan.name, timeout=600, POLYFLOW_AIRFLOW_RUNS=str(runs),
+                       AIRFLOW__LOGGING__LOGGING_LEVEL="INFO", AIRFLOW__CORE__DAGS_FOLDER=str(folder))
+    output = done.stdout + done.stderr
+    assert dict(FINISHED.findall(output)).get(plan.name) == "failed", output[-4000:]
+    assert "output 'data' was not written" in output, output[-4000:]
+    assert "output 'extra'" not in output  # optional: not written is fine
