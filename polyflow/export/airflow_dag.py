@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from ..backends import manifests
 from ..backends.base import Submission, SubmitError
 from ..backends.container import param_env, render_command
-from ..backends.local_runner import OUTPUTS, PARAMS
+from ..backends.local_runner import INPUTS, OUTPUTS, OUTPUTS_DIR, PARAMS
+from ..scheduler.artifacts import artifact_inputs, path_outputs
 from ..spec.plan import OpSpec, Plan, ScheduleSpec, thaw
 
 # _EXPRESSION: the spec's own pattern of an expression, so a text splits where Polyflow renders it.
@@ -142,6 +143,11 @@ def describe(plan: Plan, executor: str = "kubernetes", *, now: dt.datetime | Non
     if plan.timeout is not None:
         findings.warn("timeout", "Airflow's dagrun_timeout fails the DAG run and marks its running tasks "
                                  "skipped (Polyflow stops them); Airflow 2 applies it to scheduled runs only")
+    for where, message in unsupported_storage(plan, executor):
+        findings.refuse(where, message)
+    for op in plan.ops:
+        if op.cache:
+            findings.warn(f"ops.{op.name}.cache", CACHE_WARNING.format(target="Airflow"))
     max_active_runs = plan.schedule.max_active_runs if plan.schedule is not None else None
     description = DagDescription(
         dag_id=plan.name,
@@ -157,6 +163,30 @@ def describe(plan: Plan, executor: str = "kubernetes", *, now: dt.datetime | Non
         groups=groups,
     )
     return description, findings
+
+
+# Shared with the Argo export: neither target has Polyflow's record of earlier op runs to reuse.
+CACHE_WARNING = ("not carried: {target} runs the op every time (Polyflow reuses an earlier successful run with "
+                 "the same template, params and input digests)")
+
+
+def unsupported_storage(plan: Plan, executor: str) -> list[tuple[str, str]]:
+    """The pipeline's workspace, and on the local executor the templates' volumes: not carried.
+
+    A pod task's volumes and mounts are carried, in the pod manifests.py makes; the workspace is not,
+    since it is a claim Polyflow creates for each run and deletes at its end, which no task does."""
+    found = []
+    if plan.workspace is not None:
+        found.append(("workspace", "a claim per run that every op mounts: the DAG creates and deletes none "
+                                   "(give the ops a volume of an existing claim through environment.volumes)"))
+    if executor == "local":
+        for op in plan.ops:
+            template = op.template
+            if template is not None and (template.environment.volumes or template.container.volume_mounts):
+                found.append((f"ops.{op.name}.template.environment.volumes",
+                              "Kubernetes volumes are not carried by the local executor, which runs commands on "
+                              "the Airflow worker (export with --executor kubernetes)"))
+    return found
 
 
 def describe_schedule(schedule: ScheduleSpec | None, findings: Findings, now: dt.datetime) -> ScheduleDescription:
@@ -322,6 +352,7 @@ def task_spec(plan: Plan, op: OpSpec, executor: str, groups: frozenset[str], fin
         "env_names": {name: env_var_name(name) for name in runtime},
         "outputs": [io.name for io in template.outputs],
     }
+    spec.update(artifact_spec(plan, op, executor, groups, findings))
     if template.build is not None:
         findings.refuse(f"{where}.template.build", f"template {template.name!r} builds its image: Airflow builds "
                                                    f"none (build it first and give container.image)")
@@ -365,8 +396,38 @@ def local_spec(submission: Submission, findings: Findings, where: str) -> dict:
     env = param_env(submission)
     env["POLYFLOW_PARAMS_FILE"] = f"{directory}/{PARAMS}"
     env["POLYFLOW_OUTPUTS_FILE"] = f"{directory}/{OUTPUTS}"
+    env["POLYFLOW_OUTPUTS_DIR"] = f"{directory}/{OUTPUTS_DIR}"
     return {"argv": [*command, *args], "env": env, "cwd": cwd, "params_file": f"{directory}/{PARAMS}",
-            "outputs_file": f"{directory}/{OUTPUTS}"}
+            "outputs_file": f"{directory}/{OUTPUTS}", "inputs_dir": f"{directory}/{INPUTS}",
+            "outputs_dir": f"{directory}/{OUTPUTS_DIR}"}
+
+
+def artifact_spec(plan: Plan, op: OpSpec, executor: str, groups: frozenset[str], findings: Findings) -> dict:
+    """The op's path outputs ({name: optional}) and path inputs ([name]) as airflow_runtime carries them.
+
+    Local: the tasks run on the Airflow worker's machine, as ops on Polyflow's local backend, so a
+    path output is carried as the absolute path of what the op wrote in its attempt directory, and a
+    path input as a copy of it in the task's own inputs directory. Kubernetes: a pod's files are gone
+    when it ends and the export carries no artifact store, so such a plan is refused."""
+    where = f"ops.{op.name}.template"
+    outputs = {io.name: io.is_optional for io in path_outputs(op.template)}
+    inputs = artifact_inputs(plan, op, op.params)
+    if executor == "kubernetes":
+        for name in outputs:
+            findings.refuse(f"{where}.outputs.{name}", _POD_ARTIFACTS.format(kind="a path output"))
+        for name in inputs:
+            findings.refuse(f"{where}.inputs.{name}", _POD_ARTIFACTS.format(kind="a path input"))
+        return {}
+    for name, (upstream, output) in inputs.items():
+        if upstream in groups:
+            findings.refuse(f"{where}.inputs.{name}", f"path output {output!r} of matrix op {upstream!r}: its "
+                                                      f"trials' files are a list, which a path input is not")
+    return {"path_outputs": outputs, "path_inputs": sorted(inputs)}
+
+
+_POD_ARTIFACTS = ("{kind} is not carried by the kubernetes executor: Polyflow moves it through its artifact "
+                  "store with containers of its own around the op's, which the exported pod does not have "
+                  "(export with --executor local, or pass the data through a store the op itself reads)")
 
 
 def matrix_expansion(op: OpSpec, groups: frozenset[str], findings: Findings

@@ -76,6 +76,12 @@ class PolyflowLocalTask(BashOperator):
         params = values_of(op_spec, xcom_lookup(context, globals_, TASKS, GROUPS), self.polyflow_trial)
         directory = attempt_directory(context, DAG_ID, self.polyflow_op)
         os.makedirs(directory, exist_ok=True)
+        local = op_spec["local"]
+        params = take_inputs(op_spec, params, fill(local["inputs_dir"], {DIRECTORY: directory}))
+        outputs_dir = fill(local["outputs_dir"], {DIRECTORY: directory})
+        if os.path.isdir(outputs_dir):
+            shutil.rmtree(outputs_dir)  # a retry's path outputs are its own
+        os.makedirs(outputs_dir)
         argv, env, cwd = local_process(op_spec, params, globals_, directory)
         os.makedirs(cwd, exist_ok=True)
         with open(fill(op_spec["local"]["params_file"], {DIRECTORY: directory}), "w", encoding="utf-8") as out:
@@ -87,7 +93,10 @@ class PolyflowLocalTask(BashOperator):
         self.bash_command = f"exec {shlex.join(argv)}  # polyflow op {self.polyflow_op}"
         self.env, self.cwd = env, cwd
         super().execute(context)
-        return push_outputs(self, context, read_outputs(outputs_file))
+        outputs = read_outputs(outputs_file)
+        # As in Polyflow, a path output's value is set by it (what the op wrote for it is replaced).
+        outputs.update(written_outputs(op_spec, outputs_dir))
+        return push_outputs(self, context, outputs)
 '''
 
 POD_TASK = '''\

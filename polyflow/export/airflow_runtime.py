@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 from collections.abc import Mapping  # noqa: F401  (used by the pasted functions)
 
 # polyflow-functions-begin
@@ -173,6 +174,47 @@ def attempt_directory(context, dag_id: str, op: str) -> str:
     name = f"{op}-{index}-{ti.try_number}" if index is not None and index >= 0 else f"{op}-{ti.try_number}"
     run = _LABEL_VALUE.sub("_", context["run_id"])
     return os.path.join(runs_directory(), dag_id, run, name)
+
+
+def take_inputs(op_spec: Mapping, params: Mapping, inputs_dir: str) -> dict:
+    """The params with each path input a copy of the upstream's file in this task's inputs directory.
+
+    A copy, as Polyflow's local backend downloads one into `<attempt dir>/inputs/<name>`: an op that
+    changes or deletes its input cannot change what another downstream of the same output reads."""
+    params = dict(params)
+    for name in op_spec.get("path_inputs", ()):
+        source = params.get(name)
+        if source is None:  # an optional input left unset
+            continue
+        if not isinstance(source, str) or not os.path.exists(source):
+            raise FileNotFoundError(f"input {name!r}: the upstream's path output {source!r} is not on this machine "
+                                    f"(the local executor runs every task on the machine that wrote it)")
+        target = os.path.join(inputs_dir, name)
+        if os.path.isdir(target):
+            shutil.rmtree(target)  # a retry's inputs are fresh copies
+        os.makedirs(inputs_dir, exist_ok=True)
+        if os.path.isdir(source):
+            shutil.copytree(source, target)
+        else:
+            shutil.copyfile(source, target)
+        params[name] = target
+    return params
+
+
+def written_outputs(op_spec: Mapping, outputs_dir: str) -> dict[str, str]:
+    """Each path output's absolute path, as the op wrote it at $POLYFLOW_OUTPUTS_DIR/<name>;
+    a required one not written is an error naming it, as in Polyflow (artifacts/transfer.py)."""
+    found, missing = {}, []
+    for name, optional in op_spec.get("path_outputs", {}).items():
+        path = os.path.abspath(os.path.join(outputs_dir, name))
+        if os.path.exists(path):
+            found[name] = path
+        elif not optional:
+            missing.append(f"output {name!r} was not written: nothing at {path} "
+                           f"(an op writes a path output at $POLYFLOW_OUTPUTS_DIR/{name})")
+    if missing:
+        raise FileNotFoundError("; ".join(missing))
+    return found
 
 
 def read_outputs(path: str) -> dict:

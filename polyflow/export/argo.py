@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import yaml
 
+from ..backends import pod_volumes
 from ..backends.base import Submission, SubmitError
 from ..backends.container import as_text
 from ..backends.manifests import (
@@ -34,8 +35,10 @@ from ..backends.manifests import (
 )
 from ..matrix.errors import MatrixError
 from ..matrix.expansion import expand
+from ..scheduler.artifacts import artifact_inputs, path_outputs
 from ..spec.plan import OpSpec, Plan, thaw
 from ..spec.references import ExpressionError, Reference, references_in, render, walk_strings
+from .airflow_dag import CACHE_WARNING
 from .argo_rules import plan_conditions
 from .argo_schedule import DEFAULT_STARTING_DEADLINE, cron_fields
 from .argo_values import OUTPUTS_PARAMETER, TRIAL_INPUT, Markers, Value, input_value, literal, output_value
@@ -77,6 +80,12 @@ def argo_documents(plan: Plan, **options) -> tuple[list[dict], list[Warning_]]:
     return documents, builder.warnings
 
 
+# Polyflow moves path artifacts through its store with containers of its own around the op's.
+ARTIFACTS_NOT_CARRIED = ("{kind} is not carried: Polyflow moves it through its artifact store with containers "
+                         "of its own around the op's, which the exported template does not have (Argo's own "
+                         "artifacts would carry it; not done yet)")
+
+
 def parameter_name(op: str, param: str) -> str:
     """A workflow parameter for an op's param: op names have no `_`, so the first one splits."""
     return f"{op}_{param}"
@@ -116,6 +125,13 @@ class _Builder:
             self.refuse(f"ops.{users.split(', ')[0]}.template",
                         f"action {ref} is not resolved (used by {users}): export a pipeline applied to the "
                         "registry, or give the action's file too")
+        if plan.workspace is not None:
+            self.refuse("workspace", "a claim per run that every op mounts is not carried (Argo's "
+                                     "volumeClaimTemplates would be; not done yet): give the ops a volume of an "
+                                     "existing claim through environment.volumes")
+        for op in plan.ops:
+            if op.cache:
+                self.warn(f"ops.{op.name}.cache", CACHE_WARNING.format(target="Argo"))
         if self.problems:
             return []
         if plan.events:
@@ -345,6 +361,10 @@ class _Builder:
                                              "build (kaniko); build and push the image, then set "
                                              "container.image")
             return {"name": op.name}
+        for name in (io.name for io in path_outputs(template)):
+            self.refuse(f"{where}.template.outputs.{name}", ARTIFACTS_NOT_CARRIED.format(kind="a path output"))
+        for name in artifact_inputs(self.plan, op, op.params):
+            self.refuse(f"{where}.template.inputs.{name}", ARTIFACTS_NOT_CARRIED.format(kind="a path input"))
         markers = Markers()
         inputs = self.template_inputs(op)
         params = {name: markers.mark(input_value(template.input(name), name)) for name in inputs}
@@ -361,7 +381,9 @@ class _Builder:
             return {"name": op.name}
         container = markers.fill_all(container)
         # $POLYFLOW_OUTPUTS_FILE on a volume of its own: writable whatever the image's user.
-        container["volumeMounts"] = [{"name": OUTPUTS_VOLUME, "mountPath": OUTPUTS_DIR}]
+        # The template's own volumes and mounts as the Kubernetes backend gives them (pod_volumes.py).
+        container["volumeMounts"] = [{"name": OUTPUTS_VOLUME, "mountPath": OUTPUTS_DIR},
+                                     *pod_volumes.template_mounts(submission)]
         labels = labels_of(submission)
         for key in (RUN_LABEL, ATTEMPT_LABEL, TRIAL_LABEL):
             labels.pop(key, None)
@@ -381,7 +403,7 @@ class _Builder:
                                                  "valueFrom": {"path": OUTPUTS_FILE, "default": "{}"}}]}
         result["metadata"] = {"labels": labels, **({"annotations": annotations} if annotations else {})}
         result["container"] = container
-        result["volumes"] = [{"name": OUTPUTS_VOLUME, "emptyDir": {}}]
+        result["volumes"] = [{"name": OUTPUTS_VOLUME, "emptyDir": {}}, *pod_volumes.template_volumes(submission)]
         image_pull_secrets = placement.pop("imagePullSecrets", None)
         result.update(placement)
         if image_pull_secrets:

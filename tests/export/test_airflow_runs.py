@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import subprocess
 import sys
@@ -42,31 +41,36 @@ def airflow_attempts(runs: Path, dag_id: str) -> dict[str, Path]:
     return {path.name: path for path in run.iterdir()}
 
 
-def polyflow_outputs(home: Path) -> dict[str, dict]:
-    """What each op of a `polyflow run` published, from the local backend's attempt directories."""
+def polyflow_attempts(home: Path) -> dict[str, Path]:
+    """The local backend's attempt directories of a `polyflow run`, by op."""
     found = {}
     for directory in (home / "runs").glob("*/"):
         if not (directory / "spec.json").exists():
             continue  # the backend's own directories (.listeners)
         spec = json.loads((directory / "spec.json").read_text())
-        outputs = directory / "outputs.json"
-        found[spec["env"]["POLYFLOW_OP_NAME"]] = json.loads(outputs.read_text()) if outputs.exists() else {}
+        found[spec["env"]["POLYFLOW_OP_NAME"]] = directory
     return found
 
 
-def comparable(outputs: dict) -> dict:
-    """Paths differ by attempt directory only: compare their file names; numbers to the 4th decimal."""
-    return {name: (Path(value).name if isinstance(value, str) and os.path.isabs(value)
-                   else round(value, 4) if isinstance(value, float) and math.isfinite(value) else value)
-            for name, value in outputs.items()}
+def published(attempt: Path) -> dict:
+    """What an op published, comparable across the two: its outputs file, with each path output
+    (a URI in Polyflow, a path in Airflow: they differ) as the contents the op wrote at
+    $POLYFLOW_OUTPUTS_DIR/<name>, numbers to the 4th decimal."""
+    outputs_file = attempt / "outputs.json"
+    outputs = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
+    outputs = {name: round(value, 4) if isinstance(value, float) and math.isfinite(value) else value
+               for name, value in outputs.items()}
+    written = attempt / "outputs"
+    for path in sorted(written.iterdir()) if written.is_dir() else ():
+        outputs[path.name] = ("file", path.read_text())
+    return outputs
 
 
 def test_the_quickstart_runs_in_airflow_with_the_outputs_of_polyflow_run(airflow, tmp_path):  # noqa: F811
     (plan,) = plans_of(ROOT / "examples" / "quickstart.yaml")
     assert dags_test(airflow, plan, tmp_path / "airflow-runs") == "success"
     attempts = airflow_attempts(tmp_path / "airflow-runs", "quickstart")
-    in_airflow = {name.rsplit("-", 1)[0]: json.loads((path / "outputs.json").read_text())
-                  for name, path in attempts.items() if (path / "outputs.json").exists()}
+    in_airflow = {name.rsplit("-", 1)[0]: published(path) for name, path in attempts.items()}
     # notify (one_failed) is skipped in both: it never ran.
     assert "notify-1" not in attempts
 
@@ -75,16 +79,20 @@ def test_the_quickstart_runs_in_airflow_with_the_outputs_of_polyflow_run(airflow
     done = subprocess.run([sys.executable, "-m", "polyflow.cli", "run", str(ROOT / "examples" / "quickstart.yaml")],
                           env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    in_polyflow = {op: outputs for op, outputs in polyflow_outputs(tmp_path / "polyflow-home").items() if outputs}
+    in_polyflow = {op: published(path) for op, path in polyflow_attempts(tmp_path / "polyflow-home").items()}
 
     assert set(in_airflow) == set(in_polyflow) == {"prepare", "train-slow", "train-fast", "evaluate-slow",
                                                    "evaluate-fast", "select-best"}
     for op, outputs in in_polyflow.items():
-        assert comparable(in_airflow[op]) == comparable(outputs), op
-    assert in_airflow["select-best"]["best_accuracy"] == in_polyflow["select-best"]["best_accuracy"]
-    # The params file holds what Polyflow's does: the model path an upstream published, read from XCom.
+        assert in_airflow[op] == outputs, op
+    assert set(in_airflow["prepare"]) == {"train", "test"}  # the data set's files, compared by contents
+    assert set(in_airflow["select-best"]) == {"best_model", "best_accuracy"}
+    # The params file holds the path input as Polyflow's local backend gives it: a copy of the
+    # upstream's file in the task's own inputs directory.
     params = json.loads((attempts["select-best-1"] / "params.json").read_text())
-    assert params["model_b"] == in_airflow["train-fast"]["model"]
+    copy = attempts["select-best-1"] / "inputs" / "model_b"
+    assert params["model_b"] == str(copy)
+    assert copy.read_text() == (attempts["train-fast-1"] / "outputs" / "model").read_text()
 
 
 EMULATION = """\
@@ -176,3 +184,32 @@ templates:
 """)
     assert dags_test(airflow, plan, tmp_path / "runs") == "success"
     assert set(airflow_attempts(tmp_path / "runs", "flaky")) == {"flaky-1", "flaky-2"}
+
+
+UNWRITTEN = """\
+version: 1
+kind: pipeline
+name: unwritten
+ops:
+  - {name: make, template: {name: make}}
+templates:
+  - kind: job
+    name: make
+    outputs: [{name: data, type: path}, {name: extra, type: path, is_optional: true}]
+    container: {image: python:3.11-slim, command: [python3, -c, pass]}
+"""
+
+
+def test_a_required_path_output_not_written_fails_the_task_naming_it(airflow, tmp_path):  # noqa: F811
+    (plan,) = plans_of_texts(UNWRITTEN)
+    runs = tmp_path / "airflow-runs"
+    exported = exporter("airflow")(plan, executor="local")
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / exported.filename).write_text(exported.text)
+    done = airflow.run("dags", "test", plan.name, timeout=600, POLYFLOW_AIRFLOW_RUNS=str(runs),
+                       AIRFLOW__LOGGING__LOGGING_LEVEL="INFO", AIRFLOW__CORE__DAGS_FOLDER=str(folder))
+    output = done.stdout + done.stderr
+    assert dict(FINISHED.findall(output)).get(plan.name) == "failed", output[-4000:]
+    assert "output 'data' was not written" in output, output[-4000:]
+    assert "output 'extra'" not in output  # optional: not written is fine

@@ -17,14 +17,15 @@ def export_links(page: str) -> dict[str, str]:
 
 def test_the_pipeline_page_links_to_its_export(client, users, seeded):
     project, _ = seeded
-    apply_text(project, (EXAMPLES / "quickstart.yaml").read_text(), user=users["owner"])
+    # cron: the quickstart's path artifacts are refused by the default (kubernetes) executor
+    apply_text(project, (EXAMPLES / "cron.yaml").read_text(), user=users["owner"])
     client.force_login(users["viewer"])  # reading is enough to export
-    links = export_links(client.get("/ui/alice/seed/pipelines/quickstart/").content.decode())
-    assert links["Airflow DAG"] == "/api/v1/alice/seed/pipelines/quickstart/export/?to=airflow"
+    links = export_links(client.get("/ui/alice/seed/pipelines/nightly-report/").content.decode())
+    assert links["Airflow DAG"] == "/api/v1/alice/seed/pipelines/nightly-report/export/?to=airflow"
     response = client.get(links["Airflow DAG"])
     assert response.status_code == 200
-    assert response["Content-Disposition"] == 'attachment; filename="quickstart.py"'
-    assert "dag_id='quickstart'" in response.content.decode()
+    assert response["Content-Disposition"] == 'attachment; filename="nightly-report.py"'
+    assert "dag_id='nightly-report'" in response.content.decode()
 
 
 def test_a_pipeline_airflow_cannot_express_answers_with_the_reasons(client, users, seeded):
