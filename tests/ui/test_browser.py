@@ -693,10 +693,11 @@ def test_search_all_runs_and_spec_history_in_chromium(ops_world, browser):
     page.wait_for_url(re.compile(r"param=deep-wide-experiment.lr%3D0.3"))
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-run", str(tagged.uuid))
-    # From, on the viewer's clock: a second before the run was made, then a second after.
+    # From, on the viewer's clock: a second before the run was made, then a second after. With the
+    # param still set: the ticker makes the seed's scheduled runs meanwhile, whenever a slot falls.
     paris = tagged.created_at.astimezone(ZoneInfo("Europe/Paris"))
     for offset, count in ((-1, 1), (1, 0)):
-        page.goto("/ui/alice/seed/runs/")
+        page.goto("/ui/alice/seed/runs/?param=deep-wide-experiment.lr%3D0.3")
         page.fill("#filter-from", (paris + dt.timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%S"))
         page.click("#filter-apply")
         page.wait_for_url(re.compile(r"tz=Europe%2FParis"))
