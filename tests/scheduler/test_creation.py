@@ -53,16 +53,20 @@ NOW = dt.datetime(2026, 6, 15, 12, 34, 56, 500000, tzinfo=UTC)
      dt.datetime(2020, 1, 1, tzinfo=UTC), 0),
 ], ids=["interval-1s-from-2000", "interval-1s-from-2000-catchup", "cron-every-minute-from-2020",
         "cron-every-minute-from-2020-catchup"])
-def test_a_start_at_years_ago_costs_the_first_tick_under_100_ms(apply, schedule, first_slot, dropped):
+def test_a_start_at_years_ago_does_not_walk_its_slots(apply, schedule, first_slot, dropped):
+    # Walking the slots one by one since 2000 or 2020 (0.8 billion seconds, 3.4 million minutes)
+    # takes minutes; jumping to the due ones takes milliseconds (about 10 ms on an idle machine).
+    # The bound is far above the second and far below the first, so a loaded CI machine does not
+    # fail it and a walk still does.
     pipeline = apply(document("old", schedule))
     runs, took = timed_creation(NOW)
     print(f"first tick: {took:.4f} s")
-    assert took < 0.1, f"creating the due runs took {took:.3f} s"
+    assert took < 2.0, f"creating the due runs took {took:.3f} s"
     assert slots(pipeline)[0] == first_slot and len(runs) == len(slots(pipeline))
     assert fresh(pipeline).slots_dropped == dropped
     # The next tick goes on from there, as cheaply.
     _, took = timed_creation(NOW + dt.timedelta(minutes=2))
-    assert took < 0.1 and fresh(pipeline).scheduler_error == ""
+    assert took < 2.0 and fresh(pipeline).scheduler_error == ""
 
 
 # -- re-applying an edited schedule ----------------------------------------------------------
