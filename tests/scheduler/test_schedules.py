@@ -459,7 +459,7 @@ def timed(function, *args):
 
 # Walking slots one by one from 2000 (0.8 billion seconds) or 2020 (3.4 million minutes) takes
 # minutes; the arithmetic takes well under a millisecond. A bound between the two, far above the
-# second, fails a walk and not a loaded CI machine (the test prints what it took: pytest -s).
+# second, fails a walk and not a loaded CI machine.
 WALK_BOUND = 1.0
 
 
