@@ -8,25 +8,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 
 from polyflow.cli.runs import _counts, _duration, _one_line, _op_run_dict
+from polyflow.matrix.grouping import ops_and_trials as split  # noqa: F401 - the CLI's name for it
 from polyflow.statuses import OP_FINAL, OP_SUBMITTED, OpStatus
 
 # Trials with an attempt somewhere: what the group's concurrency counts.
 BUSY = OP_SUBMITTED | {OpStatus.STOPPING}
 TRIAL_HEADER = ["TRIAL", "STATUS", "ATTEMPT", "DURATION", "PARAMS", "METRICS / OUTPUTS / MESSAGE"]
-
-
-def split(op_runs: Iterable) -> tuple[list, dict[str, list]]:
-    """The ops of a run in order (a group is one op), and each group's trials in trial order:
-    as polyflow.selectors.runs.ops_and_trials, without the models (remote mode has none)."""
-    ops, trials = [], {}
-    for op_run in op_runs:
-        if op_run.trial is None:
-            ops.append(op_run)
-        else:
-            trials.setdefault(op_run.name, []).append(op_run)
-    for group in trials.values():
-        group.sort(key=lambda trial: trial.trial)
-    return ops, trials
 
 
 def value_text(value) -> str:

@@ -154,7 +154,7 @@ def find_event(name: str, *, owner: str | None = None) -> Event:
 
 def op_runs_in_order(run: PipelineRun) -> list[OperationRun]:
     """The run's op runs, ops in their order and each matrix op's trials after its group."""
-    from .runs import ops_and_trials
+    from ..matrix.grouping import ops_and_trials
 
     ops, trials = ops_and_trials(OperationRun.objects.filter(run=run).order_by("id"))
     ordered = []

@@ -182,20 +182,6 @@ def all_runs(*, project=None, pipeline: str | None = None, statuses: Iterable[st
     return runs.order_by("-created_at", "-id")
 
 
-def ops_and_trials(op_runs: Iterable[OperationRun]) -> tuple[list[OperationRun], dict[str, list[OperationRun]]]:
-    """A run's op runs as its ops, in their order (a matrix op is one op: its group), and
-    {matrix op: its trials in trial order}."""
-    ops, trials = [], {}
-    for op_run in op_runs:
-        if op_run.trial is None:
-            ops.append(op_run)
-        else:
-            trials.setdefault(op_run.name, []).append(op_run)
-    for group in trials.values():
-        group.sort(key=lambda trial: trial.trial)
-    return ops, trials
-
-
 def op_status_counts(run_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """{run id: {op status: how many ops}}, in one query (a matrix op counts once: its group)."""
     counts: dict[int, dict[str, int]] = {}

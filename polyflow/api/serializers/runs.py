@@ -2,8 +2,9 @@ import datetime as dt
 
 from rest_framework import serializers
 
+from ...matrix.grouping import ops_and_trials
 from ...models import PipelineRun
-from ...selectors.runs import GRID_MAX_RUNS, RUN_ORDERINGS, ops_and_trials
+from ...selectors.runs import GRID_MAX_RUNS, RUN_ORDERINGS
 from ...services.runs import MAX_MARK_REASON
 from ...statuses import OP_MARKS, OpStatus, RunStatus
 from .artifacts import ArtifactListField, ArtifactSerializer
