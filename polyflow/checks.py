@@ -8,6 +8,7 @@ out from wrong answers later.
 - The API's authentication and permission classes (POLYFLOW's
   AUTHENTICATION_CLASSES and PERMISSION_CLASSES) can be imported, and token
   authentication has its app (`rest_framework.authtoken`) installed.
+- The airflow backend has the Airflow API's URL and the DAG folder it writes to.
 """
 
 from __future__ import annotations
@@ -124,3 +125,17 @@ def check_api_classes(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                  "TokenAuthentication out of POLYFLOW['AUTHENTICATION_CLASSES'].",
             id="polyflow.E006"))
     return errors
+
+
+@checks.register()
+def check_backend_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The airflow backend cannot hand a run over without an API to call and a DAG folder to write."""
+    from .conf import polyflow_settings
+
+    if polyflow_settings.BACKEND != "airflow":
+        return []
+    return [checks.Error(f"POLYFLOW['BACKEND'] is 'airflow' but POLYFLOW[{key!r}] is not set",
+                         hint=hint, id="polyflow.E007")
+            for key, hint in (("AIRFLOW_URL", "Give the Airflow API server's URL, e.g. http://airflow:8080."),
+                              ("AIRFLOW_DAGS_FOLDER", "Give the DAG folder Airflow's DAG processor reads."))
+            if not getattr(polyflow_settings, key)]

@@ -29,7 +29,8 @@ DEFAULTS: dict[str, Any] = {
     # local backend's run directories live. A leading "~" is expanded when read.
     "HOME": "~/.polyflow",
     # str, one of BACKEND_CHOICES. What runs ops: "local" runs them as
-    # subprocesses on this machine (the embedded default), "kubernetes" as pods.
+    # subprocesses on this machine (the embedded default), "kubernetes" as pods,
+    # "airflow" hands each run to an Airflow 3 (the AIRFLOW_* settings below).
     "BACKEND": "local",
     # int >= 0. The most op runs running at once across all pipelines; 0 means
     # no limit. Pipelines and ops may set lower limits of their own.
@@ -155,6 +156,22 @@ DEFAULTS: dict[str, Any] = {
     # all; what each user may do in a project is Polyflow's own rule (owner, members'
     # roles, staff) on top of these.
     "PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # -- The airflow backend (docs/interop.md, "The Airflow backend") -------------
+    # str. The Airflow API server's URL, e.g. "http://airflow-api:8080"; needed by
+    # BACKEND "airflow". Polyflow talks to its REST API v2 (Airflow 3).
+    "AIRFLOW_URL": "",
+    # str. The user and password a token is asked for with (POST /auth/token).
+    "AIRFLOW_USERNAME": "",
+    "AIRFLOW_PASSWORD": "",
+    # str. The DAG folder Airflow's DAG processor reads (a volume both can reach):
+    # Polyflow writes each run's DAG file there. Needed by BACKEND "airflow".
+    "AIRFLOW_DAGS_FOLDER": "",
+    # str, "kubernetes" or "local". What the DAG files' tasks are: the pods Polyflow
+    # would create (KubernetesPodOperator), or the ops' commands on Airflow's
+    # workers (BashOperator), as `polyflow export airflow --executor` says.
+    "AIRFLOW_EXECUTOR": "kubernetes",
+    # int >= 1, seconds. How long one request to Airflow's API may take.
+    "AIRFLOW_REQUEST_TIMEOUT": 10,
     # -- observability (docs/observability.md) -------------------------------------
     # str, one of LOG_FORMAT_CHOICES. How Polyflow's processes (`polyflow server`,
     # Celery workers) write their logs: "text" lines, or "json", one JSON object per
@@ -171,15 +188,17 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_METRICS_PORT": 0,
 }
 
-BACKEND_CHOICES = ("local", "kubernetes")
+BACKEND_CHOICES = ("local", "kubernetes", "airflow")
+AIRFLOW_EXECUTOR_CHOICES = ("kubernetes", "local")
 LOG_FORMAT_CHOICES = ("text", "json")
-_CHOICES: dict[str, tuple[str, ...]] = {"BACKEND": BACKEND_CHOICES, "LOG_FORMAT": LOG_FORMAT_CHOICES}
+_CHOICES: dict[str, tuple[str, ...]] = {"BACKEND": BACKEND_CHOICES, "LOG_FORMAT": LOG_FORMAT_CHOICES,
+                                        "AIRFLOW_EXECUTOR": AIRFLOW_EXECUTOR_CHOICES}
 _MINIMUMS: dict[str, int] = {"MAX_CONCURRENCY": 0, "TICK_INTERVAL": 1, "TICK_BATCH_SIZE": 1, "RUN_LEASE": 1,
                              "KUBE_REQUEST_TIMEOUT": 1, "MAX_CONTEXT_BYTES": 1, "POD_TTL": 0,
                              "RECONCILE_INTERVAL": 1, "MAX_METRIC_POINTS": 1, "MAX_TRIALS": 1,
                              **dict.fromkeys(("MAX_SPEC_BYTES", "MAX_DOCUMENTS", "MAX_EXPANDED_NODES", "MAX_NESTING",
                                               "MAX_STRING_LENGTH", "MAX_OPS", "MAX_REQUEST_BYTES"), 1),
-                             "WORKER_METRICS_PORT": 0, "CACHE_TTL": 0}
+                             "WORKER_METRICS_PORT": 0, "CACHE_TTL": 0, "AIRFLOW_REQUEST_TIMEOUT": 1}
 
 # Imported where they are used; polyflow/checks.py reports one that cannot be.
 _DOTTED_PATH_LISTS = frozenset({"AUTHENTICATION_CLASSES", "PERMISSION_CLASSES"})

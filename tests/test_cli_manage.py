@@ -60,7 +60,7 @@ def test_bad_setting_is_one_line_not_a_traceback(clean_env, tmp_path):
     clean_env["POLYFLOW_BACKEND"] = "k8s"
     result = polyflow("manage", "check", env=clean_env)
     assert result.returncode == 1
-    assert result.stderr == "Error: POLYFLOW_BACKEND='k8s': expected one of local, kubernetes\n"
+    assert result.stderr == "Error: POLYFLOW_BACKEND='k8s': expected one of local, kubernetes, airflow\n"
 
 
 def test_unknown_management_command(clean_env, tmp_path):

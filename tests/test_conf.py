@@ -83,7 +83,7 @@ def test_unknown_key_names_it_and_the_closest_key(settings, key, suggestion):
         (
             "BACKEND",
             "k8s",
-            "settings.POLYFLOW['BACKEND'] = 'k8s': expected one of local, kubernetes",
+            "settings.POLYFLOW['BACKEND'] = 'k8s': expected one of local, kubernetes, airflow",
         ),
     ],
 )
@@ -130,7 +130,7 @@ def test_settings_from_environ_ignores_other_variables_and_empty_values():
         ("POLYFLOW_MAX_CONCURRENCY", "abc", "POLYFLOW_MAX_CONCURRENCY='abc': expected an integer"),
         ("POLYFLOW_TICK_INTERVAL", "1.5", "POLYFLOW_TICK_INTERVAL='1.5': expected an integer"),
         ("POLYFLOW_TICK_INTERVAL", "0", "POLYFLOW_TICK_INTERVAL='0': expected at least 1"),
-        ("POLYFLOW_BACKEND", "k8s", "POLYFLOW_BACKEND='k8s': expected one of local, kubernetes"),
+        ("POLYFLOW_BACKEND", "k8s", "POLYFLOW_BACKEND='k8s': expected one of local, kubernetes, airflow"),
     ],
 )
 def test_settings_from_environ_errors(name, raw, message):

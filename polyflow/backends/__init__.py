@@ -1,4 +1,5 @@
-"""Backends run op runs: the local one as processes, the Kubernetes one as pods.
+"""Backends run op runs: the local one as processes, the Kubernetes one as pods; the Airflow
+one hands whole runs to an Airflow.
 
 `get_backend()` returns the one chosen by `POLYFLOW["BACKEND"]`.
 """
@@ -12,7 +13,11 @@ from .base import Backend, Observation, Submission, SubmitError
 _BACKENDS = {
     "local": "polyflow.backends.local.LocalBackend",
     "kubernetes": "polyflow.backends.kubernetes.KubernetesBackend",
+    "airflow": "polyflow.backends.airflow.AirflowBackend",
 }
+# The backends that run whole runs with a scheduler of their own (`Backend.runs_whole_runs`):
+# known by name, for the queries that must leave their op runs to scheduler/mirror.py.
+RUN_ENGINES = frozenset({"airflow"})
 
 
 def get_backend(name: str | None = None) -> Backend:
@@ -25,4 +30,4 @@ def get_backend(name: str | None = None) -> Backend:
     return getattr(import_module(module), cls)()
 
 
-__all__ = ["Backend", "Observation", "SubmitError", "Submission", "get_backend"]
+__all__ = ["RUN_ENGINES", "Backend", "Observation", "SubmitError", "Submission", "get_backend"]

@@ -73,10 +73,43 @@ class Observation:
     outputs: str | bytes | Mapping[str, object] | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    # Set by a backend that decides runs itself (`Backend.runs_whole_runs`): the op status its
+    # own scheduler gave the task (an OpStatus: skipped, upstream_failed, retrying...), and the
+    # attempt it is on. "" and None for a backend that runs what it is handed.
+    status: str = ""
+    attempt: int | None = None
 
     @property
     def final(self) -> bool:
         return self.state in (SUCCEEDED, FAILED, LOST)
+
+
+@dataclass(frozen=True)
+class RunHandover:
+    """A whole run handed to a backend that runs it with its own scheduler (Airflow): the plan
+    with the run's params applied, and the ops Polyflow wants run (all of them at first; after
+    an explicit retry, those the retry brought back)."""
+
+    run_uuid: str
+    pipeline: str
+    project: str
+    plan: object  # spec.plan.Plan, the run's own
+    overrides: Mapping[str, Mapping[str, object]]  # the run's params, by op
+    schedule_at: dt.datetime | None
+    ops: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    """What a backend that decides runs itself knows of one of them, with each task's state."""
+
+    state: str  # PENDING (queued there), RUNNING, SUCCEEDED, FAILED, or LOST (it has no such run)
+    tasks: Mapping[str, Observation] = field(default_factory=dict)  # by op name
+    message: str = ""
+
+    @property
+    def final(self) -> bool:
+        return self.state in (SUCCEEDED, FAILED)
 
 
 class SubmitError(Exception):
@@ -158,6 +191,30 @@ class Backend(ABC):
         report it (the hand-off then needs no sync for them); the others are left out. This
         default saw nothing: the scheduler syncs them all."""
         return {}
+
+    # -- Backends that run whole runs with their own scheduler (Airflow) ----------------
+    # Such a backend is handed a run, not attempts: its scheduler decides what runs when
+    # (trigger rules, retries, timeouts, concurrency) and Polyflow mirrors what it reports
+    # (scheduler/mirror.py). Each op run's handle is "<run handle>/<task>".
+    runs_whole_runs: bool = False
+
+    def run_handle(self, handover: RunHandover) -> str:
+        """The run's handle there, known before it is handed over (its key: handing the same
+        run over twice finds the first)."""
+        raise NotImplementedError
+
+    def hand_over(self, handover: RunHandover) -> None:
+        """Start the run there, or run again the ops of `handover.ops` in a run it has.
+        SubmitError: permanent fails the run; else the next tick hands it over again."""
+        raise NotImplementedError
+
+    def sync_runs(self, handles: Iterable[str]) -> dict[str, EngineRun]:
+        """What it knows of each run (a run it cannot be asked about now is left out)."""
+        raise NotImplementedError
+
+    def stop_runs(self, handles: Iterable[str]) -> None:
+        """Ask the runs to end: their tasks end there, as `sync_runs` then reports."""
+        raise NotImplementedError
 
     def describe_once(self) -> str:
         """A line the scheduler logs once when it starts using the backend."""

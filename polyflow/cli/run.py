@@ -16,7 +16,7 @@ from polyflow.cli.django_setup import database_errors, input_refused, setup_data
 
 # polyflow.conf.BACKEND_CHOICES (importing it here would load Django's settings
 # machinery for every command; tests check the two agree).
-BACKEND_CHOICES = ("local", "kubernetes")
+BACKEND_CHOICES = ("local", "kubernetes", "airflow")
 # Between two ticks the loop waits for the backend to report a change
 # (`Backend.watch`: the local runners signal each start and end), so a chain
 # advances as soon as an op ends; it ticks at least this often anyway (retry

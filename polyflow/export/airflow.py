@@ -7,6 +7,8 @@ What each Polyflow feature becomes is in docs/interop.md.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .. import __version__
 from ..spec.plan import Plan
 from .airflow_dag import EXECUTORS, describe
@@ -28,10 +30,11 @@ def kube_namespace() -> str:
 
 
 def export(plan: Plan, *, executor: str = "kubernetes", airflow_version: str | None = None,
-           namespace: str | None = None, **_) -> Export:
+           namespace: str | None = None, dag_id: str | None = None, **_) -> Export:
     """The DAG file for `plan`. `executor`: "kubernetes" (a KubernetesPodOperator per op, the pod Polyflow
     would create) or "local" (a BashOperator per op, run as the local backend runs it). `airflow_version`
     ("2.10", "3"): pin the file to one Airflow; by default it adapts to the Airflow that loads it.
+    `dag_id`: the DAG's id and file name (default: the pipeline's name).
 
     Raises NotCarried listing every feature Airflow cannot express; ValueError for a bad option.
     """
@@ -47,9 +50,11 @@ def export(plan: Plan, *, executor: str = "kubernetes", airflow_version: str | N
                                             "starts one interval after it")
     if findings.problems:
         raise NotCarried("airflow", findings.problems)
+    if dag_id is not None:
+        description = replace(description, dag_id=dag_id)
     header = (f"Airflow DAG of Polyflow pipeline {plan.name!r} ({executor} executor), "
               f"exported by polyflow {__version__}.")
     text = render(description, airflow_version=None if airflow_version is None else str(airflow_version),
                   header=header)
-    return Export(target="airflow", text=text, filename=f"{plan.name}.py", media_type="text/x-python",
+    return Export(target="airflow", text=text, filename=f"{description.dag_id}.py", media_type="text/x-python",
                   warnings=tuple(findings.warnings))

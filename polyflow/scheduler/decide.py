@@ -68,6 +68,11 @@ class RunDecision:
     again: bool = False  # something waits on another round (a group ending, new trials)
     # What the attempts that succeeded here stored, by op run pk (recording.AttemptArtifacts).
     artifacts: dict[int, object] = field(default_factory=dict)
+    # A run a backend decides itself (mirror.py): handed over to `handover_backend` after the
+    # commit, its op runs given their handles there (`handles`, by op run pk) first.
+    handover: object | None = None  # backends.base.RunHandover
+    handover_backend: str = ""
+    handles: dict[int, str] = field(default_factory=dict)
 
     @property
     def finished(self) -> list[str]:

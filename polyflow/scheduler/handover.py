@@ -15,16 +15,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Case, CharField, Value, When
 
 from ..backends import Backend, Observation, SubmitError
-from ..backends.base import RUNNING
+from ..backends.base import RUNNING, EngineRun
 from ..models import OperationRun
 from ..services.transitions import transition
 from ..statuses import OP_SUBMITTED, OpStatus
 from ..telemetry.context import about
 from .outcomes import failure
-from .write import ToSchedule
+from .write import ToSchedule, by_pk
 
 logger = logging.getLogger("polyflow.scheduler")
 
@@ -76,12 +75,12 @@ def record(answers: Answers, now) -> tuple[int, list[tuple[str, str]]]:
         if answers.handles:
             # One statement in the usual case: only op runs still in flight take their handle.
             updated = OperationRun.objects.filter(pk__in=list(answers.handles), status__in=OP_SUBMITTED).update(
-                handle=_by_pk(answers.handles))
+                handle=by_pk(answers.handles))
             if updated < len(answers.handles):
                 gone = dict(OperationRun.objects.filter(pk__in=list(answers.handles))
                             .exclude(status__in=OP_SUBMITTED).values_list("pk", "status"))
                 OperationRun.objects.filter(pk__in=list(gone)).update(
-                    handle=_by_pk({pk: answers.handles[pk] for pk in gone}))
+                    handle=by_pk({pk: answers.handles[pk] for pk in gone}))
                 orphans = [(answers.backends[pk], answers.handles[pk]) for pk in gone]
         failed = _refused(answers, now)
     return len(failed), orphans
@@ -104,10 +103,6 @@ def _refused(answers: Answers, now) -> list[int]:
         if status == OpStatus.FAILED:
             failed += moved
     return failed
-
-
-def _by_pk(values: Mapping[int, str]) -> Case:
-    return Case(*(When(pk=pk, then=Value(value)) for pk, value in values.items()), output_field=CharField())
 
 
 def stop(backend_for: Callable[[str], Backend], handles: Iterable[tuple[str, str]]) -> None:
@@ -154,3 +149,50 @@ def news(observations: Mapping[str, Observation], in_flight: Mapping[str, str], 
                                                                                   OpStatus.STARTING):
             return True
     return False
+
+
+# -- backends that decide whole runs themselves (scheduler/mirror.py) -------------------------
+def sync_runs(backend_for: Callable[[str], Backend], runs: Mapping[int, tuple[str, str]]) -> dict[int, EngineRun]:
+    """{run pk: what its backend reports of it}, one call per backend; a run it could not be
+    asked about is left out (the mirror then changes nothing of it this time)."""
+    by_backend: dict[str, dict[str, int]] = defaultdict(dict)
+    for pk, (name, handle) in runs.items():
+        by_backend[name][handle] = pk
+    found: dict[int, EngineRun] = {}
+    for name, handles in by_backend.items():
+        try:
+            answers = backend_for(name).sync_runs(list(handles))
+        except Exception as error:  # noqa: BLE001 - nothing is known this time; the next sync tells
+            logger.warning("sync of %d run(s) on %s failed: %s", len(handles), name, error)
+            continue
+        found.update({handles[handle]: observed for handle, observed in answers.items() if handle in handles})
+    return found
+
+
+def hand_over(backend_for: Callable[[str], Backend], decisions: Iterable, now) -> list[str]:
+    """Hand the decisions' runs over (their handles are committed); a refusal fails the op runs
+    handed over, saying why, and anything else is tried again at the next tick. Returns what to
+    report: one line per run not handed over."""
+    problems = []
+    for decision in decisions:
+        handover = decision.handover
+        if handover is None:
+            continue
+        with about(handover.run_uuid, handover.pipeline):
+            try:
+                backend_for(decision.handover_backend).hand_over(handover)
+            except SubmitError as error:
+                problems.append(f"run {handover.run_uuid}: {error}" + ("" if error.permanent else " (will try again)"))
+                if error.permanent:
+                    _refuse_run(decision, str(error), now)
+            except Exception as error:  # noqa: BLE001 - a backend's bug fails that run, not the tick
+                logger.exception("handing run %s over failed", handover.run_uuid)
+                problems.append(f"run {handover.run_uuid}: {error}")
+                _refuse_run(decision, f"the backend failed: {type(error).__name__}: {error}", now)
+    return problems
+
+
+def _refuse_run(decision, message: str, now) -> None:
+    names = set(decision.handover.ops)
+    pks = [op.pk for op in decision.run.ops.values() if op.name in names]
+    transition(pks, OpStatus.FAILED, model=OperationRun, reason="submit_error", message=message, now=now)

@@ -1,6 +1,7 @@
 """What a backend holds for a run is released once the run is final (`Backend.end_run`, DESIGN
-section 10): today a run's workspace (a PersistentVolumeClaim, a directory on the local
-backend). Called after the round that wrote the run's end is committed; a failure is the
+section 10): a run's workspace (a PersistentVolumeClaim, a directory on the local
+backend), or a DAG run on Airflow that a stop ended in Polyflow.
+Called after the round that wrote the run's end is committed; a failure is the
 backend's to log and retry (the Kubernetes reconciliation deletes claims left behind)."""
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ def ended_runs(decisions: Iterable) -> list:
 
 
 def release_stopped(run) -> None:
-    """A run (the model) the stop service made final itself, with nothing in flight."""
-    if run.status not in RUN_FINAL or not (run.plan or {}).get("workspace"):
+    """A run (the model) the stop service made final itself, with nothing in flight: its workspace,
+    and its run on a backend that decides runs itself (Airflow's DAG run must not go on)."""
+    if run.status not in RUN_FINAL:
         return
-    from ..backends import get_backend
+    from ..backends import RUN_ENGINES, get_backend
 
     names = set(run.op_runs.exclude(backend="").values_list("backend", flat=True)) or {""}
+    if not (run.plan or {}).get("workspace") and not names & RUN_ENGINES:
+        return
     for name in sorted(names):
         try:
             get_backend(name or None).end_run(str(run.uuid))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Max, OuterRef, Subquery
 
+from ..backends import RUN_ENGINES
 from ..models import OperationRun, OperationRunStatus, PipelineRun
 from ..spec import Plan
 from ..spec.references import ExpressionError, references_in, walk_strings
@@ -251,9 +252,21 @@ _IN_FLIGHT = (OpStatus.SCHEDULED, OpStatus.STARTING, OpStatus.RUNNING, OpStatus.
 
 
 def in_flight(run_ids: Iterable[int]) -> list[tuple[str, str]]:
-    """(backend, handle) of the runs' attempts in flight, without locking anything."""
+    """(backend, handle) of the runs' attempts in flight, without locking anything (not those of
+    the backends that decide runs themselves: engine_runs reads those, run by run)."""
     return list(OperationRun.objects.filter(run_id__in=list(run_ids), status__in=_IN_FLIGHT).exclude(handle="")
-                .values_list("backend", "handle"))
+                .exclude(backend__in=RUN_ENGINES).values_list("backend", "handle"))
+
+
+def engine_runs(run_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """{run pk: (backend, the run's handle there)} of the runs handed to a backend that decides
+    them itself (an op run's handle is "<run handle>/<op>"): one query."""
+    rows = (OperationRun.objects.filter(run_id__in=list(run_ids), backend__in=RUN_ENGINES, trial__isnull=True)
+            .exclude(handle="").order_by("run_id", "pk").values_list("run_id", "backend", "handle"))
+    found: dict[int, tuple[str, str]] = {}
+    for run_id, backend, handle in rows:
+        found.setdefault(run_id, (backend, handle.rsplit("/", 1)[0]))
+    return found
 
 
 def attempts_of(handles: Iterable[str]) -> dict[int, list[tuple[str, str]]]:

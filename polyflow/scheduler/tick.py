@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from ..backends import Backend, Observation, get_backend
+from ..backends import RUN_ENGINES, Backend, Observation, get_backend
 from ..conf import polyflow_settings
 from ..models import OperationRun
 from ..spec.references import ExpressionError
@@ -44,12 +44,14 @@ from .expansion import expand_group
 from .holds import Hold
 from .limits import Candidate, admit
 from .metrics import collect_metrics
+from .mirror import engine_of, mirror_run
 from .params import UnresolvedReference
 from .recording import LazyStore, read_results
 from .snapshot import (
     Batch,
     Published,
     attempts_of,
+    engine_runs,
     in_flight,
     load_outputs,
     load_trial_params,
@@ -210,6 +212,10 @@ class _Worker:
         self.store = LazyStore()
         self.records: dict[int, object] = {}
         self.rescan = False
+        # Runs a backend decides itself (mirror.py): what it reported of them before this batch's
+        # first round (later rounds have nothing newer), and the runs to hand over after a round.
+        self.engines: dict[int, object] = {}
+        self.handovers: list[RunDecision] = []
 
     def backend(self, name: str | None = None) -> Backend:
         if self.default_backend is not None and name in (None, "", self.default_backend.name):
@@ -245,6 +251,7 @@ class _Worker:
         observations: dict[str, Observation] = (handover.sync(self.backend, known, watched=True) if known
                                                 else handover.sync(self.backend, in_flight(run_ids)))
         observations = self._with_artifacts(observations)
+        self.engines = handover.sync_runs(self.backend, engine_runs(run_ids))
         # The metrics printed since the last read, before anything is decided (after the sync: an
         # attempt it saw end has its whole log, and its last lines rank a trial or stop a group).
         collect_metrics(self.backend, run_ids, ended=_ended(observations), now=self.now)
@@ -260,6 +267,9 @@ class _Worker:
             first, self.rescan = self.rescan, False
             handover.stop(self.backend, to_stop)
             stop_sent.update(handle for _, handle in to_stop)
+            if self.handovers:
+                self.report.errors += handover.hand_over(self.backend, self.handovers, self.now)
+                self.handovers = []
             answers = handover.submit(self.backend, scheduled)
             if self.ended_at:
                 self._handoffs()
@@ -297,11 +307,18 @@ class _Worker:
             batch = lock_and_load(run_ids)
             errors = dict(batch.broken)
             decisions: list[RunDecision] = []
+            engines, self.engines = self.engines, {}
             for run in batch.runs.values():
                 with about(run.uuid, run.plan.name):  # what this run's log lines are about
                     try:
-                        decisions.append(decide_run(run, observations, self.now, first=first,
-                                                    stop_sent=stop_sent))
+                        engine = engine_of(run, self._default_engine(), RUN_ENGINES)
+                        if engine:
+                            decisions.append(mirror_run(run, engines.get(run.pk), self.now, backend=engine,
+                                                        handle_of=self.backend(engine).run_handle,
+                                                        stop_sent=stop_sent))
+                        else:
+                            decisions.append(decide_run(run, observations, self.now, first=first,
+                                                        stop_sent=stop_sent))
                     except Exception:  # noqa: BLE001 - a bug or bad data in one run is that run's
                         logger.exception("run %s (pipeline %s): deciding failed", run.uuid, run.plan.name)
                         errors[run.pk] = f"could not decide this run: {traceback.format_exc(limit=3).strip()}"
@@ -323,13 +340,20 @@ class _Worker:
             changed = {change.pk: change.status for change in decision.changes}
             for op in decision.run.every_op():
                 status = changed.get(op.pk, op.status)
-                if op.handle and status in BUSY:
+                if op.handle and status in BUSY and op.backend not in RUN_ENGINES:
                     flying[(op.backend, op.handle)] = status
+            if decision.handover is not None:
+                self.handovers.append(decision)
         scheduled = [item for item in written.scheduled if item.run_pk not in failed_runs]
         run_end.release(run_end.ended_runs(d for d in decisions if d.run.pk not in failed_runs), self.backend)
         if observations and instruments.enabled():
             self.ended_at = _ends(decisions, observations, failed_runs)
         return flying, scheduled, to_stop, again
+
+    def _default_engine(self) -> str:
+        """The default backend's name when it decides runs itself, else ""."""
+        backend = self.backend()
+        return backend.name if backend.runs_whole_runs else ""
 
     def _with_artifacts(self, observations: dict[str, Observation]) -> dict[str, Observation]:
         """Succeeded attempts with path outputs: their manifests read (no transaction open)."""

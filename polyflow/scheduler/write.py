@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 import traceback
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Case, CharField, Value, When
 from django.utils import timezone
 
 from ..backends.base import Submission
@@ -103,6 +104,7 @@ def record_errors(errors: dict[int, str], now=None) -> None:
 
 def _write(decisions: Sequence[RunDecision], to_schedule: dict[int, list[ToSchedule]], now) -> Written:
     written = Written()
+    _write_handles(decisions, now)
     _write_changes(decisions, written, now)
     write_artifacts({pk: record for d in decisions for pk, record in d.artifacts.items()}, now)
     _write_new_trials(decisions, now)
@@ -136,6 +138,16 @@ def _write_changes(decisions: Iterable[RunDecision], written: Written, now) -> N
                 written.finished[status] += len(moved)
             elif status == OpStatus.RETRYING:
                 written.retrying += len(moved)
+
+
+def _write_handles(decisions: Iterable[RunDecision], now) -> None:
+    """The handles of the op runs handed over to a backend that decides the run itself, written
+    before the hand-over (DESIGN section 8's order: a worker that dies after it hands the run
+    over again, and the backend finds the first)."""
+    for decision in decisions:
+        if decision.handles:
+            OperationRun.objects.filter(pk__in=list(decision.handles), handle="").update(
+                backend=decision.handover_backend, handle=by_pk(decision.handles), updated_at=now)
 
 
 def _write_new_trials(decisions: Iterable[RunDecision], now) -> None:
@@ -198,3 +210,8 @@ def _write_runs(decisions: Iterable[RunDecision], written: Written, now) -> None
             moved = transition(pks, status, model=PipelineRun, now=now, reason=reason, message=message)
             if status in RUN_FINAL:
                 written.runs_finished[status] += len(moved)
+
+
+def by_pk(values: Mapping[int, str]) -> Case:
+    """One CASE giving each row its own value, for one UPDATE of many rows."""
+    return Case(*(When(pk=pk, then=Value(value)) for pk, value in values.items()), output_field=CharField())

@@ -1,0 +1,184 @@
+"""The Airflow backend (POLYFLOW_BACKEND=airflow) against a real Airflow 3: its API server,
+scheduler and DAG processor started by the `live_airflow` fixture. Polyflow's scheduler hands
+runs over and mirrors what Airflow's scheduler decides: the quickstart runs there and its op
+statuses, outputs and logs show through Polyflow's API over HTTP as a local run's do; a stop
+in Polyflow ends the DAG run; a retry in Polyflow is Airflow's clear; a pipeline the export
+cannot carry fails saying why."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from rest_framework.authtoken.models import Token
+
+from polyflow.backends import get_backend
+from polyflow.backends.airflow import split_handle
+from polyflow.models import PipelineRun
+from polyflow.scheduler.tick import tick
+from polyflow.services.apply import apply_text
+from polyflow.services.projects import create_project
+from polyflow.services.runs import retry_run, stop_run, trigger_run
+from tests.export.airflow_support import ROOT
+
+from .live_airflow import live_airflow  # noqa: F401 - a fixture
+
+QUICKSTART = ROOT / "examples" / "quickstart.yaml"
+FINAL = ("succeeded", "failed", "stopped")
+
+
+@pytest.fixture
+def project(db):
+    from django.contrib.auth import get_user_model
+
+    owner = get_user_model().objects.create_user("alice", password="pw")
+    return create_project(owner, "ml")
+
+
+@pytest.fixture
+def on_airflow(settings, tmp_path, live_airflow):  # noqa: F811 - the fixture's value
+    settings.POLYFLOW = {
+        **settings.POLYFLOW, "HOME": str(tmp_path), "BACKEND": "airflow", "AIRFLOW_URL": live_airflow.url,
+        "AIRFLOW_USERNAME": live_airflow.username, "AIRFLOW_PASSWORD": live_airflow.password,
+        "AIRFLOW_DAGS_FOLDER": str(live_airflow.dags_folder), "AIRFLOW_EXECUTOR": "local",
+    }
+    return live_airflow
+
+
+def settle(run: PipelineRun, until=lambda run: run.status in FINAL, deadline: float = 180.0) -> None:
+    """Tick as the beat would until `until(run)`; Airflow runs the tasks in real time."""
+    end = time.monotonic() + deadline
+    while True:
+        tick()
+        run.refresh_from_db()
+        if until(run):
+            return
+        if time.monotonic() > end:
+            states = list(run.op_runs.values_list("name", "status", "reason", "message"))
+            raise AssertionError(f"run {run.uuid} still {run.status} after {deadline} s: {states}")
+        time.sleep(0.5)
+
+
+def ops_of(run: PipelineRun) -> dict:
+    return {op.name: op for op in run.op_runs.all()}
+
+
+def api(live_server, project, path: str):
+    token = Token.objects.get_or_create(user=project.owner)[0].key
+    answer = requests.get(f"{live_server.url}/api/v1/{project.owner.username}/{project.name}/{path}",
+                          headers={"Authorization": f"Token {token}"}, timeout=30)
+    assert answer.status_code == 200, (path, answer.status_code, answer.text[:500])
+    return answer.json()
+
+
+def test_the_quickstart_runs_on_airflow_as_it_runs_locally(project, settings, tmp_path, on_airflow, live_server):
+    pipeline = apply_text(project, QUICKSTART.read_text()).pipelines[0][0]
+    run = trigger_run(pipeline)
+    settle(run)
+    ops = ops_of(run)
+    assert run.status == "succeeded", [(o.name, o.status, o.reason, o.message) for o in ops.values()]
+
+    # Polyflow's API shows what Airflow's scheduler decided.
+    shown = api(live_server, project, f"runs/{run.uuid}/")
+    statuses = {op["name"]: op["status"] for op in shown["op_runs"]}
+    assert shown["status"] == "succeeded"
+    assert statuses == {"prepare": "succeeded", "train-slow": "succeeded", "train-fast": "succeeded",
+                        "evaluate-slow": "succeeded", "evaluate-fast": "succeeded", "select-best": "succeeded",
+                        "notify": "skipped"}
+    for name, op in ops.items():
+        assert op.backend == "airflow" and op.handle.endswith(f"/{run.uuid}/{name}")
+    dag_id, run_id, _ = split_handle(ops["prepare"].handle)
+    assert run_id == str(run.uuid) and dag_id.startswith("polyflow.quickstart.")
+    # Each op run went through the statuses a local one does.
+    history = api(live_server, project, f"runs/{run.uuid}/ops/train-fast/statuses/")
+    assert [row["status"] for row in history["results"]] == ["created", "scheduled", "running", "succeeded"]
+    logs = api(live_server, project, f"runs/{run.uuid}/ops/train-fast/logs/")
+    assert any("epoch 150/150: loss" in line for line in logs["lines"]), logs["lines"][-20:]
+
+    # The same numbers as on the local backend.
+    settings.POLYFLOW = {**settings.POLYFLOW, "BACKEND": "local", "HOME": str(tmp_path / "local")}
+    local = trigger_run(pipeline)
+    settle(local, deadline=120)
+    assert local.status == "succeeded"
+    here, there = ops_of(local), ops_of(run)
+    for name in ("train-slow", "train-fast", "evaluate-slow", "evaluate-fast"):
+        numbers = {k: v for k, v in here[name].outputs.items() if isinstance(v, float)}
+        assert numbers and {k: there[name].outputs[k] for k in numbers} == pytest.approx(numbers, abs=1e-9)
+    assert there["select-best"].outputs["best_accuracy"] == pytest.approx(here["select-best"].outputs["best_accuracy"])
+
+
+SLEEPER = """
+version: 1
+kind: pipeline
+name: sleeper
+ops:
+  - {name: nap, template: {name: nap}}
+  - {name: after, template: {name: nap}, dependencies: [nap]}
+templates:
+  - {kind: job, name: nap, container: {image: busybox, command: [sleep, "120"]}}
+"""
+
+
+def test_a_stop_in_polyflow_ends_the_dag_run_there(project, on_airflow):
+    pipeline = apply_text(project, SLEEPER).pipelines[0][0]
+    run = trigger_run(pipeline)
+    settle(run, until=lambda run: run.op_runs.get(name="nap").status == "running")
+    stop_run(run)
+    settle(run, deadline=60)
+    ops = ops_of(run)
+    assert run.status == "stopped"
+    assert (ops["nap"].status, ops["after"].status) == ("stopped", "stopped")
+    backend = get_backend("airflow")
+    dag_id, run_id, _ = split_handle(ops["nap"].handle)
+    dag_run = backend.client.dag_run(dag_id, run_id)
+    assert dag_run["state"] == "failed"
+    states = {ti["task_id"]: ti["state"] for ti in backend.client.task_instances(dag_id, run_id)}
+    assert states["nap"] == "failed" and states["after"] in ("skipped", "upstream_failed", None)
+
+
+FLAKY = """
+version: 1
+kind: pipeline
+name: flaky
+ops:
+  - {name: first, template: {name: check}, params: {flag: FLAG}}
+  - {name: second, template: {name: check}, params: {flag: FLAG}, dependencies: [first]}
+templates:
+  - kind: job
+    name: check
+    inputs: [{name: flag, type: str}]
+    container: {image: busybox, command: [sh, -c, 'test -e "$POLYFLOW_PARAM_FLAG"']}
+"""
+
+
+def test_a_retry_in_polyflow_is_airflows_clear(project, on_airflow, tmp_path):
+    flag = tmp_path / "flag"
+    pipeline = apply_text(project, FLAKY.replace("FLAG", str(flag))).pipelines[0][0]
+    run = trigger_run(pipeline)
+    settle(run)
+    ops = ops_of(run)
+    assert run.status == "failed"
+    assert (ops["first"].status, ops["second"].status) == ("failed", "upstream_failed")
+    flag.touch()
+    retry_run(run)
+    settle(run)
+    ops = ops_of(run)
+    assert run.status == "succeeded", [(o.name, o.status, o.reason, o.message) for o in ops.values()]
+    assert ops["first"].attempt == 2
+    backend = get_backend("airflow")
+    dag_id, run_id, _ = split_handle(ops["first"].handle)
+    instance = backend.client.task_instance(dag_id, run_id, "first")
+    assert (instance["state"], instance["try_number"]) == ("success", 2)
+
+
+def test_a_pipeline_airflow_cannot_run_fails_saying_why(project, on_airflow):
+    text = SLEEPER.replace("name: sleeper", "name: shared\nworkspace: {size: 1Gi}")
+    pipeline = apply_text(project, text).pipelines[0][0]
+    run = trigger_run(pipeline)
+    settle(run, deadline=30)
+    ops = ops_of(run)
+    assert run.status == "failed"
+    assert ops["nap"].reason == "submit_error"
+    assert "the Airflow backend cannot run this pipeline" in ops["nap"].message
+    assert "workspace" in ops["nap"].message
