@@ -184,8 +184,17 @@ class AirflowBackend(Backend):
         return {}
 
     def stop(self, handles: Iterable[str]) -> None:
-        """An op's or a run's handle: Airflow stops whole DAG runs (a task alone would be retried)."""
-        self.stop_runs(f"{dag_id}/{run_id}" for dag_id, run_id, _ in map(split_handle, handles))
+        """A run's handle stops its DAG run; an op's, its task (failed there: Airflow ends the
+        process, and its scheduler decides the downstream tasks by their trigger rules)."""
+        runs, tasks = [], []
+        for handle in handles:
+            (tasks if split_handle(handle)[2] else runs).append(handle)
+        self.stop_runs(runs)
+        for handle in tasks:
+            dag_id, run_id, task_id = split_handle(handle)
+            instance = self.client.task_instance(dag_id, run_id, task_id)
+            if instance and instance.get("state") not in _TASK_FINAL:
+                self.client.set_task_state(dag_id, run_id, task_id, "failed")
 
     def logs(self, handle: str, tail: int | None = None) -> list[str]:
         dag_id, run_id, task_id = split_handle(handle)
@@ -202,7 +211,7 @@ class AirflowBackend(Backend):
         handle = (OperationRun.objects.filter(run__uuid=run_uuid, backend=self.name).exclude(handle="")
                   .values_list("handle", flat=True).first())
         if handle:
-            self.stop([handle])
+            self.stop_runs([handle.rsplit("/", 1)[0]])
 
     def describe_once(self) -> str:
         return (f"backend: airflow at {self.client.url} (DAG files in {self.dags_folder}, "

@@ -77,6 +77,10 @@ class Client:
     def set_dag_run_state(self, dag_id: str, run_id: str, state: str) -> None:
         self.call("PATCH", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}", {"state": state})
 
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
+        self.call("PATCH", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}",
+                  {"new_state": state})
+
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances"
         found: list[dict] = []

@@ -1,7 +1,8 @@
 """What a backend needs from the settings to run a pipeline, checked when it is applied
 (docs/kubernetes.md "Settings a pipeline needs"): `polyflow apply`, `polyflow validate
 --backend kubernetes` and the API all call `missing_settings`, and report every missing
-setting at once instead of failing a run later, one setting per run.
+setting at once instead of failing a run later, one setting per run. On the airflow backend,
+what its DAG files cannot carry is reported the same way (docs/interop.md).
 
 `missing_settings` is pure: it reads plans and a `BackendSettings`. `settings_now` (Django's
 POLYFLOW dict) and `environ_settings` (POLYFLOW_* variables, for `validate`) make one.
@@ -25,6 +26,7 @@ class BackendSettings:
     build_context: str = ""
     store_url: str = ""
     store_problem: str = ""  # why the artifact store cannot be used; "" when it can
+    airflow_executor: str = "kubernetes"  # the airflow backend's DAG tasks (AIRFLOW_EXECUTOR)
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,14 @@ class Missing:
 
     @property
     def where(self) -> str:
+        if not self.template:
+            return self.path  # the whole pipeline's: what a backend cannot carry
         ops = ", ".join(self.ops)
         return f"template {self.template!r} (op{'s' if len(self.ops) > 1 else ''} {ops})"
 
     def as_error(self, source: str = "") -> dict:
-        return {"source": source, "path": self.path, "message": f"{self.where}: {self.message}"}
+        message = f"{self.where}: {self.message}" if self.template else self.message
+        return {"source": source, "path": self.path, "message": message}
 
 
 def _uses_path_artifacts(template: TemplateSpec) -> bool:
@@ -84,6 +89,8 @@ def missing_settings(plans: Iterable[Plan], settings: BackendSettings, directory
     """
     missing: list[Missing] = []
     for plan in plans:
+        if settings.backend == "airflow":
+            missing += _not_carried_by_airflow(plan, settings.airflow_executor)
         users: dict[str, list[int]] = {}
         templates: dict[str, TemplateSpec] = {}
         for index, op in enumerate(plan.ops):
@@ -100,6 +107,24 @@ def missing_settings(plans: Iterable[Plan], settings: BackendSettings, directory
                 missing.append(Missing(plan.name, tuple(plan.ops[i].name for i in indexes), template.name, setting,
                                        message, f"ops[{indexes[0]}]"))
     return missing
+
+
+def _not_carried_by_airflow(plan: Plan, executor: str) -> list[Missing]:
+    """What the airflow backend cannot run of `plan`: what its DAG file cannot carry (the export's
+    refusals, each at its place), and matrix ops, whose trials it does not mirror yet."""
+    from ..export import NotCarried, exporter
+    from .airflow import plan_for_run
+
+    found = [Missing(plan.name, (op.name,), "", "BACKEND", "the airflow backend does not run matrix ops yet",
+                     f"ops.{op.name}.matrix") for op in plan.ops if op.matrix is not None]
+    if plan.unresolved_actions:
+        return found  # `validate` without the registry: the export needs every template
+    try:
+        exporter("airflow")(plan_for_run(plan, {}), executor=executor, airflow_version="3", namespace="default")
+    except NotCarried as error:
+        found += [Missing(plan.name, (), "", "BACKEND", f"not carried to Airflow: {item.message}", item.where)
+                  for item in error.problems if not item.where.endswith(".matrix")]
+    return found
 
 
 def store_problem(url: str, options: Mapping) -> str:
@@ -129,7 +154,8 @@ def settings_now(backend: str | None = None) -> BackendSettings:
     from ..conf import polyflow_settings as values
 
     url, problem = _store(values.ARTIFACTS_STORE, values.HOME, values.ARTIFACTS_STORE_OPTIONS)
-    return BackendSettings(backend or values.BACKEND, values.BUILD_REGISTRY, values.BUILD_CONTEXT, url, problem)
+    return BackendSettings(backend or values.BACKEND, values.BUILD_REGISTRY, values.BUILD_CONTEXT, url, problem,
+                           values.AIRFLOW_EXECUTOR)
 
 
 def environ_settings(backend: str, environ: Mapping[str, str] | None = None) -> BackendSettings:
@@ -140,4 +166,5 @@ def environ_settings(backend: str, environ: Mapping[str, str] | None = None) -> 
         return environ_setting(name, environ)
 
     url, problem = _store(value("ARTIFACTS_STORE"), value("HOME"), value("ARTIFACTS_STORE_OPTIONS"))
-    return BackendSettings(backend, value("BUILD_REGISTRY"), value("BUILD_CONTEXT"), url, problem)
+    return BackendSettings(backend, value("BUILD_REGISTRY"), value("BUILD_CONTEXT"), url, problem,
+                           value("AIRFLOW_EXECUTOR"))

@@ -17,10 +17,10 @@ MAX_OPS_SHOWN = 12
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--backend", type=click.Choice(["local", "kubernetes"]),
+@click.option("--backend", type=click.Choice(["local", "kubernetes", "airflow"]),
               help="Also check that the settings (POLYFLOW_* variables) give this backend everything the "
                    "pipelines need: BUILD_REGISTRY for builds without an image, a context, a usable artifact "
-                   "store. Every missing setting is reported.")
+                   "store; on airflow, that its DAG files carry every feature. Every problem is reported.")
 def validate(files: tuple[str, ...], backend: str | None) -> None:
     """Validate pipeline, action and event documents in FILES.
 
@@ -68,7 +68,7 @@ def _check_settings(compilation: Compilation, backend: str, raws, files: tuple[s
     with configuration_errors_as_usage_errors():
         settings = environ_settings(backend)
     missing = missing_settings(compilation.pipelines, settings, directory_packed=True)
-    problems = [f"{compilation.sources.get(item.pipeline, '')}: {item.path}: {item.where}: {item.message}"
+    problems = [f"{compilation.sources.get(item.pipeline, '')}: {item.path}: {item.as_error()['message']}"
                 for item in missing]
     if backend == "kubernetes":
         from polyflow.services.build_contexts import packing_jobs
@@ -78,8 +78,9 @@ def _check_settings(compilation: Compilation, backend: str, raws, files: tuple[s
         click.echo(line, err=True)
     if problems:
         count = len(problems)
+        settings = sum(item.setting != "BACKEND" for item in missing)
         click.echo(f"{count} problem{'s' if count != 1 else ''} for the {backend} backend "
-                   f"({len(missing)} missing setting{'s' if len(missing) != 1 else ''}).", err=True)
+                   f"({settings} missing setting{'s' if settings != 1 else ''}).", err=True)
         raise SystemExit(1)
 
 

@@ -81,6 +81,13 @@ def mirror_run(run: RunSnapshot, engine: EngineRun | None, now: dt.datetime, *, 
             if op.handle and mirror.status(op) not in OP_FINAL:
                 mirror.follow(op, engine.tasks.get(op.name), engine)
 
+    if status == RunStatus.RUNNING:
+        # An op stopped on its own (the API's op stop): its task is failed there, and the backend's
+        # scheduler decides its downstream.
+        for op in ops:
+            if mirror.status(op) == OpStatus.STOPPING and op.handle and op.handle not in stop_sent:
+                decision.stop.append(op.handle)
+                decision.stop_on[op.handle] = backend
     if status == RunStatus.STOPPING:
         _stop(mirror, ops, engine)
         if handle and handle not in stop_sent and not (engine is not None and (engine.final or engine.state == LOST)):

@@ -147,8 +147,10 @@ def check_settings(plans, sources: Mapping[str, str], directory_packed: bool = F
     missing = missing_settings(plans, settings, directory_packed)
     if missing:
         count = len(missing)
+        what = "problem" if any(item.setting == "BACKEND" for item in missing) else "setting"
         raise MissingSettings(
-            f"{count} setting{'s' if count != 1 else ''} missing for the {settings.backend} backend: "
+            f"{count} {what}{'s' if count != 1 else ''} {'for' if what == 'problem' else 'missing for'} the "
+            f"{settings.backend} backend: "
             + "; ".join(str(item) for item in missing),
             [item.as_error(sources.get(item.pipeline, "")) for item in missing])
 

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ..backends import RUN_ENGINES
 from ..backends.naming import attempt_key
 from ..exceptions import Conflict, InvalidInput, NotFound, Unprocessable
 from ..handoff import wake_on_commit
@@ -227,6 +228,10 @@ def mark_op_run(op_run: OperationRun, status: str, *, reason: str = "", user=Non
                            [{"source": "", "path": "reason", "message": f"at most {MAX_MARK_REASON} characters"}])
     if op_run.trial is not None:
         raise Unprocessable(f"trial {op_run.label} cannot be marked: mark its op {op_run.name!r} (the group)")
+    if op_run.backend in RUN_ENGINES:
+        # Its downstream is that backend's to decide again, not Polyflow's.
+        raise Conflict(f"op {op_run.name!r} runs on {op_run.backend}, whose scheduler decides this run: mark its "
+                       f"task there (Airflow's mark success / failed); Polyflow shows what it decides")
     now = now or timezone.now()
     who = f" by {user.get_username()}" if user is not None else ""
     message = reason or f"marked {status}{who}"

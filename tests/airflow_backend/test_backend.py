@@ -15,11 +15,12 @@ from rest_framework.authtoken.models import Token
 
 from polyflow.backends import get_backend
 from polyflow.backends.airflow import split_handle
+from polyflow.exceptions import Conflict, MissingSettings
 from polyflow.models import PipelineRun
 from polyflow.scheduler.tick import tick
 from polyflow.services.apply import apply_text
 from polyflow.services.projects import create_project
-from polyflow.services.runs import retry_run, stop_run, trigger_run
+from polyflow.services.runs import mark_op_run, retry_run, stop_op_run, stop_run, trigger_run
 from tests.export.airflow_support import ROOT
 
 from .live_airflow import live_airflow  # noqa: F401 - a fixture
@@ -137,6 +138,22 @@ def test_a_stop_in_polyflow_ends_the_dag_run_there(project, on_airflow):
     assert states["nap"] == "failed" and states["after"] in ("skipped", "upstream_failed", None)
 
 
+def test_an_op_stopped_alone_is_failed_there_and_airflow_decides_its_downstream(project, on_airflow):
+    pipeline = apply_text(project, SLEEPER.replace("name: sleeper", "name: sleeper-op")).pipelines[0][0]
+    run = trigger_run(pipeline)
+    settle(run, until=lambda run: run.op_runs.get(name="nap").status == "running")
+    with pytest.raises(Conflict, match="runs on airflow, whose scheduler decides this run"):
+        mark_op_run(run.op_runs.get(name="nap"), "succeeded")
+    stop_op_run(run, "nap")
+    settle(run, deadline=60)
+    ops = ops_of(run)
+    assert (run.status, ops["nap"].status, ops["after"].status) == ("failed", "stopped", "upstream_failed")
+    backend = get_backend("airflow")
+    dag_id, run_id, _ = split_handle(ops["nap"].handle)
+    states = {ti["task_id"]: ti["state"] for ti in backend.client.task_instances(dag_id, run_id)}
+    assert states == {"nap": "failed", "after": "upstream_failed"}
+
+
 FLAKY = """
 version: 1
 kind: pipeline
@@ -172,9 +189,17 @@ def test_a_retry_in_polyflow_is_airflows_clear(project, on_airflow, tmp_path):
     assert (instance["state"], instance["try_number"]) == ("success", 2)
 
 
-def test_a_pipeline_airflow_cannot_run_fails_saying_why(project, on_airflow):
+def test_a_pipeline_airflow_cannot_run_is_refused_at_apply_or_fails_its_run_saying_why(project, settings,
+                                                                                     on_airflow):
     text = SLEEPER.replace("name: sleeper", "name: shared\nworkspace: {size: 1Gi}")
+    with pytest.raises(MissingSettings) as refused:
+        apply_text(project, text)
+    assert str(refused.value).startswith("1 problem for the airflow backend: pipeline shared: workspace: "
+                                         "not carried to Airflow")
+    # Applied while the server ran it elsewhere: its run fails when it is handed over.
+    settings.POLYFLOW = {**settings.POLYFLOW, "BACKEND": "local"}
     pipeline = apply_text(project, text).pipelines[0][0]
+    settings.POLYFLOW = {**settings.POLYFLOW, "BACKEND": "airflow"}
     run = trigger_run(pipeline)
     settle(run, deadline=30)
     ops = ops_of(run)

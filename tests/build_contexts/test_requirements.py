@@ -66,3 +66,35 @@ def test_environ_settings_read_polyflow_variables(tmp_path):
     assert settings.store_url == (tmp_path / "artifacts").as_uri()
     broken = environ_settings("kubernetes", {"POLYFLOW_ARTIFACTS_STORE": "not a url"})
     assert "is not a URL" in broken.store_problem
+
+
+SHARED = """
+version: 1
+kind: pipeline
+name: shared
+workspace: {size: 1Gi}
+ops:
+  - {name: nap, template: {name: nap}}
+  - {name: tune, template: {name: nap}, matrix: {kind: grid, params: {x: {kind: choice, value: [1, 2]}}}}
+templates:
+  - kind: job
+    name: nap
+    inputs: [{name: x, type: int, is_optional: true}]
+    outputs: [{name: out, type: path}]
+    container: {image: busybox, command: [sleep, "1"]}
+"""
+
+
+def test_the_airflow_backend_reports_what_its_dag_files_cannot_carry_each_at_its_place():
+    plans_ = check(parse_yaml(SHARED, "s.yaml")).pipelines
+    found = missing_settings(plans_, BackendSettings("airflow", airflow_executor="kubernetes"))
+    assert [(m.path, m.setting) for m in found] == [
+        ("ops.tune.matrix", "BACKEND"), ("ops.nap.template.outputs.out", "BACKEND"),
+        ("ops.tune.template.outputs.out", "BACKEND"), ("workspace", "BACKEND")]
+    assert found[0].as_error("s.yaml") == {"source": "s.yaml", "path": "ops.tune.matrix",
+                                           "message": "the airflow backend does not run matrix ops yet"}
+    assert str(found[3]).startswith("pipeline shared: workspace: not carried to Airflow: a claim per run")
+    # The local executor carries path outputs (through XCom); the workspace and the matrix stay refused.
+    local = missing_settings(plans_, BackendSettings("airflow", airflow_executor="local"))
+    assert [m.path for m in local] == ["ops.tune.matrix", "workspace"]
+    assert missing_settings(plans(), BackendSettings("local")) == []
