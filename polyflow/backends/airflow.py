@@ -30,6 +30,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from .. import __version__
+from ..scheduler.metric_lines import is_metric_line
 from ..spec.plan import Plan, freeze
 from .airflow_api import MISSING, AirflowError, Client
 from .airflow_states import engine_run
@@ -44,6 +45,7 @@ _DAG_ID_MAX = 250
 # Task instance states after which a task runs again only when cleared.
 _TASK_FINAL = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
 _DAG_RUN_FINAL = frozenset({"success", "failed"})
+MAX_METRIC_EVENTS = 10_000  # log events looked at per task and read
 
 
 def plan_for_run(plan: Plan, overrides: Mapping[str, Mapping[str, object]]) -> Plan:
@@ -61,6 +63,14 @@ def dag_id_of(plan: Plan, overrides: Mapping, executor: str) -> str:
     digest = hashlib.sha256(content.encode()).hexdigest()[:12]
     name = _DAG_ID_CHARACTERS.sub("_", plan.name)[: _DAG_ID_MAX - 23]
     return f"polyflow.{name}.{digest}"
+
+
+def _metrics_cursor(cursor: str) -> tuple[int | None, int]:
+    try_number, _, read = (cursor or "").partition(".")
+    try:
+        return int(try_number), max(int(read), 0)
+    except ValueError:
+        return None, 0
 
 
 def split_handle(handle: str) -> tuple[str, str, str]:
@@ -201,8 +211,32 @@ class AirflowBackend(Backend):
         instance = self.client.task_instance(dag_id, run_id, task_id)
         if not instance or not instance.get("try_number"):
             return []
-        lines = self.client.log(dag_id, run_id, task_id, instance["try_number"])
+        events = self.client.log_events(dag_id, run_id, task_id, instance["try_number"])
+        lines = [f"{stamp} {text}" if stamp else text for stamp, text in events]
         return lines[-tail:] if tail else lines
+
+    def read_metrics(self, cursors: Mapping[str, str]) -> dict[str, tuple[list[str], str]]:
+        """The `polyflow:metrics` lines each task printed since its cursor, "<try>.<events read>"
+        (a task's log is read whole from Airflow's API: at most one read per task and second,
+        the metrics module's pace)."""
+        result: dict[str, tuple[list[str], str]] = {}
+        for handle, cursor in cursors.items():
+            try:
+                dag_id, run_id, task_id = split_handle(handle)
+                try_number, read = _metrics_cursor(cursor)
+                if try_number is None:
+                    instance = self.client.task_instance(dag_id, run_id, task_id)
+                    try_number = (instance or {}).get("try_number") or 0
+                    if not try_number:
+                        result[handle] = ([], "")  # not started there yet
+                        continue
+                events = self.client.log_events(dag_id, run_id, task_id, try_number)[read:read + MAX_METRIC_EVENTS]
+            except (AirflowError, ValueError) as error:  # asked again next time
+                logger.warning("airflow backend: cannot read the metrics of %s: %s", handle, error)
+                continue
+            result[handle] = ([text for _, text in events if is_metric_line(text)],
+                              f"{try_number}.{read + len(events)}")
+        return result
 
     def end_run(self, run_uuid: str) -> None:
         """A run Polyflow ended (stopped with nothing in flight, say): its DAG run must not go on."""

@@ -109,20 +109,21 @@ class Client:
                                                "stringify": "false"}, missing_ok=True)
         return found.get("value") if found else MISSING
 
-    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> list[str]:
-        """The attempt's log as lines: Airflow 3 keeps structured events, each written here as
-        "<time> <event>" (its grouping markers left out)."""
+    def log_events(self, dag_id: str, run_id: str, task_id: str, try_number: int,
+                   map_index: int = -1) -> list[tuple[str, str]]:
+        """The attempt's log as (time, text) events, Airflow 3's structured log (its grouping
+        markers left out); a multi-line event is one line each."""
         path = (f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}"
                 f"/logs/{int(try_number)}")
         found = self.call("GET", path, params={"map_index": map_index, "full_content": "true"}, missing_ok=True)
-        lines = []
+        events = []
         for entry in (found or {}).get("content", ()):
             event = entry.get("event", "") if isinstance(entry, dict) else str(entry)
             if not isinstance(event, str) or event.startswith(("::group::", "::endgroup::")):
                 continue
-            stamp = entry.get("timestamp") if isinstance(entry, dict) else None
-            lines += [f"{stamp} {line}" if stamp else line for line in event.splitlines() or [""]]
-        return lines
+            stamp = (entry.get("timestamp") if isinstance(entry, dict) else None) or ""
+            events += [(stamp, line) for line in event.splitlines() or [""]]
+        return events
 
     def clear(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
         """Airflow's clear: the tasks run again in their DAG run (the run is queued again)."""

@@ -216,6 +216,7 @@ class _Worker:
         # first round (later rounds have nothing newer), and the runs to hand over after a round.
         self.engines: dict[int, object] = {}
         self.handovers: list[RunDecision] = []
+        self.engine_ended: list[str] = []  # their op runs the last round made final: logs read once more
 
     def backend(self, name: str | None = None) -> Backend:
         if self.default_backend is not None and name in (None, "", self.default_backend.name):
@@ -270,6 +271,10 @@ class _Worker:
             if self.handovers:
                 self.report.errors += handover.hand_over(self.backend, self.handovers, self.now)
                 self.handovers = []
+            if self.engine_ended:
+                # What they printed last: the metrics read before the round saw them still running, if at all.
+                collect_metrics(self.backend, run_ids, ended=self.engine_ended, only=True, now=self.now)
+                self.engine_ended = []
             answers = handover.submit(self.backend, scheduled)
             if self.ended_at:
                 self._handoffs()
@@ -308,11 +313,13 @@ class _Worker:
             errors = dict(batch.broken)
             decisions: list[RunDecision] = []
             engines, self.engines = self.engines, {}
+            engine_decided: set[int] = set()
             for run in batch.runs.values():
                 with about(run.uuid, run.plan.name):  # what this run's log lines are about
                     try:
                         engine = engine_of(run, self._default_engine(), RUN_ENGINES)
                         if engine:
+                            engine_decided.add(run.pk)
                             decisions.append(mirror_run(run, engines.get(run.pk), self.now, backend=engine,
                                                         handle_of=self.backend(engine).run_handle,
                                                         stop_sent=stop_sent))
@@ -344,6 +351,11 @@ class _Worker:
                     flying[(op.backend, op.handle)] = status
             if decision.handover is not None:
                 self.handovers.append(decision)
+            if decision.run.pk in engine_decided:
+                handles = {op.pk: op.handle for op in decision.run.ops.values()}
+                self.engine_ended += [handles[change.pk] for change in decision.changes
+                                      if handles.get(change.pk) and (change.status in OP_FINAL
+                                                                     or change.status == OpStatus.RETRYING)]
         scheduled = [item for item in written.scheduled if item.run_pk not in failed_runs]
         run_end.release(run_end.ended_runs(d for d in decisions if d.run.pk not in failed_runs), self.backend)
         if observations and instruments.enabled():

@@ -154,6 +154,38 @@ def test_an_op_stopped_alone_is_failed_there_and_airflow_decides_its_downstream(
     assert states == {"nap": "failed", "after": "upstream_failed"}
 
 
+REPORTER = """
+version: 1
+kind: pipeline
+name: reporter
+ops:
+  - {name: fit, template: {name: fit}}
+templates:
+  - kind: job
+    name: fit
+    container:
+      image: python:3.11-slim
+      command:
+        - python3
+        - -c
+        - |
+          import json
+          for step in (1, 2, 3):
+              print("polyflow:metrics", json.dumps({"step": step, "loss": 1 / step}), flush=True)
+"""
+
+
+def test_metrics_printed_on_airflow_reach_polyflow(project, on_airflow, live_server):
+    pipeline = apply_text(project, REPORTER).pipelines[0][0]
+    run = trigger_run(pipeline)
+    settle(run)
+    assert run.status == "succeeded"
+    series = api(live_server, project, f"runs/{run.uuid}/ops/fit/metrics/")
+    points = [(step, value) for step, value, _ in series["loss"]]
+    assert points == [(1, 1.0), (2, 0.5), (3, pytest.approx(1 / 3))]
+    assert run.op_runs.get(name="fit").metrics["loss"] == pytest.approx(1 / 3)
+
+
 FLAKY = """
 version: 1
 kind: pipeline
