@@ -33,7 +33,7 @@ from .. import __version__
 from ..scheduler.metric_lines import is_metric_line
 from ..spec.plan import Plan, freeze
 from .airflow_api import MISSING, AirflowError, Client
-from .airflow_states import engine_run
+from .airflow_states import engine_run, map_index_of
 from .base import Backend, EngineRun, Observation, RunHandover, Submission, SubmitError
 
 logger = logging.getLogger("polyflow.backends.airflow")
@@ -46,6 +46,7 @@ _DAG_ID_MAX = 250
 _TASK_FINAL = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
 _DAG_RUN_FINAL = frozenset({"success", "failed"})
 MAX_METRIC_EVENTS = 10_000  # log events looked at per task and read
+MAX_PUBLISHED = 20_000  # succeeded task instances whose outputs a process keeps
 
 
 def plan_for_run(plan: Plan, overrides: Mapping[str, Mapping[str, object]]) -> Plan:
@@ -74,11 +75,20 @@ def _metrics_cursor(cursor: str) -> tuple[int | None, int]:
 
 
 def split_handle(handle: str) -> tuple[str, str, str]:
-    """"<dag id>/<run id>[/<task id>]" -> (dag id, run id, task id or "")."""
-    parts = handle.split("/", 2)
-    if len(parts) < 2:
+    """"<dag id>/<run id>[/<task id>[/<map index>]]" -> (dag id, run id, task id or "")."""
+    return split_trial_handle(handle)[:3]
+
+
+def split_trial_handle(handle: str) -> tuple[str, str, str, int]:
+    """(dag id, run id, task id or "", map index or -1) of a run's, an op's or a trial's handle
+    (backends.base.engine_handle); none of Airflow's ids holds a "/"."""
+    parts = handle.split("/")
+    if not 2 <= len(parts) <= 4 or not all(parts):
         raise ValueError(f"not an Airflow backend handle: {handle!r}")
-    return parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+    index = int(parts[3]) if len(parts) == 4 and parts[3].isdigit() else -1
+    if len(parts) == 4 and index < 0:
+        raise ValueError(f"not an Airflow backend handle: {handle!r}")
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else "", index
 
 
 class AirflowBackend(Backend):
@@ -98,9 +108,11 @@ class AirflowBackend(Backend):
                              timeout=settings.AIRFLOW_REQUEST_TIMEOUT)
         self.dags_folder = Path(os.path.expanduser(settings.AIRFLOW_DAGS_FOLDER))
         self.executor = settings.AIRFLOW_EXECUTOR
+        self._published: dict[tuple, dict] = {}  # succeeded task instances' outputs, by try
 
     # -- whole runs -----------------------------------------------------------------
     def run_handle(self, handover: RunHandover) -> str:
+        # "<dag id>/<run id>": an op's is backends.base.engine_handle of it.
         return f"{dag_id_of(handover.plan, handover.overrides, self.executor)}/{handover.run_uuid}"
 
     def hand_over(self, handover: RunHandover) -> None:
@@ -168,15 +180,24 @@ class AirflowBackend(Backend):
         if dag_run is MISSING:
             return engine_run(None, ())
         instances = self.client.task_instances(dag_id, run_id)
-        outputs = {instance["task_id"]: self._outputs(dag_id, run_id, instance["task_id"])
-                   for instance in instances if instance.get("state") == "success"
-                   and instance.get("map_index", -1) in (-1, None)}
+        outputs = {(instance["task_id"], map_index_of(instance)): self._outputs(dag_id, run_id, instance)
+                   for instance in instances if instance.get("state") == "success"}
         return engine_run(dag_run, instances, outputs)
 
-    def _outputs(self, dag_id: str, run_id: str, task_id: str) -> dict:
-        """What the task published: each output under its own XCom key (the export's rule)."""
-        keys = self.client.xcom_keys(dag_id, run_id, task_id)
-        return {key: self.client.xcom(dag_id, run_id, task_id, key) for key in keys if key != "return_value"}
+    def _outputs(self, dag_id: str, run_id: str, instance: Mapping) -> dict:
+        """What a task instance published: each output under its own XCom key (the export's rule).
+        Kept per try once read: a succeeded try's XCom does not change (a clear makes a new try)."""
+        task_id, index = instance["task_id"], map_index_of(instance)
+        key = (dag_id, run_id, task_id, index, instance.get("try_number"))
+        found = self._published.get(key)
+        if found is None:
+            keys = self.client.xcom_keys(dag_id, run_id, task_id, index)
+            found = {name: self.client.xcom(dag_id, run_id, task_id, name, index)
+                     for name in keys if name != "return_value"}
+            if len(self._published) > MAX_PUBLISHED:
+                self._published.clear()
+            self._published[key] = found
+        return found
 
     def stop_runs(self, handles: Iterable[str]) -> None:
         for handle in dict.fromkeys(handles):
@@ -201,17 +222,17 @@ class AirflowBackend(Backend):
             (tasks if split_handle(handle)[2] else runs).append(handle)
         self.stop_runs(runs)
         for handle in tasks:
-            dag_id, run_id, task_id = split_handle(handle)
-            instance = self.client.task_instance(dag_id, run_id, task_id)
+            dag_id, run_id, task_id, index = split_trial_handle(handle)
+            instance = self.client.task_instance(dag_id, run_id, task_id, index)
             if instance and instance.get("state") not in _TASK_FINAL:
-                self.client.set_task_state(dag_id, run_id, task_id, "failed")
+                self.client.set_task_state(dag_id, run_id, task_id, "failed", index)
 
     def logs(self, handle: str, tail: int | None = None) -> list[str]:
-        dag_id, run_id, task_id = split_handle(handle)
-        instance = self.client.task_instance(dag_id, run_id, task_id)
+        dag_id, run_id, task_id, index = split_trial_handle(handle)
+        instance = self.client.task_instance(dag_id, run_id, task_id, index)
         if not instance or not instance.get("try_number"):
             return []
-        events = self.client.log_events(dag_id, run_id, task_id, instance["try_number"])
+        events = self.client.log_events(dag_id, run_id, task_id, instance["try_number"], index)
         lines = [f"{stamp} {text}" if stamp else text for stamp, text in events]
         return lines[-tail:] if tail else lines
 
@@ -222,15 +243,16 @@ class AirflowBackend(Backend):
         result: dict[str, tuple[list[str], str]] = {}
         for handle, cursor in cursors.items():
             try:
-                dag_id, run_id, task_id = split_handle(handle)
+                dag_id, run_id, task_id, index = split_trial_handle(handle)
                 try_number, read = _metrics_cursor(cursor)
                 if try_number is None:
-                    instance = self.client.task_instance(dag_id, run_id, task_id)
+                    instance = self.client.task_instance(dag_id, run_id, task_id, index)
                     try_number = (instance or {}).get("try_number") or 0
                     if not try_number:
                         result[handle] = ([], "")  # not started there yet
                         continue
-                events = self.client.log_events(dag_id, run_id, task_id, try_number)[read:read + MAX_METRIC_EVENTS]
+                events = self.client.log_events(dag_id, run_id, task_id, try_number, index)
+                events = events[read:read + MAX_METRIC_EVENTS]
             except (AirflowError, ValueError) as error:  # asked again next time
                 logger.warning("airflow backend: cannot read the metrics of %s: %s", handle, error)
                 continue
@@ -245,7 +267,8 @@ class AirflowBackend(Backend):
         handle = (OperationRun.objects.filter(run__uuid=run_uuid, backend=self.name).exclude(handle="")
                   .values_list("handle", flat=True).first())
         if handle:
-            self.stop_runs([handle.rsplit("/", 1)[0]])
+            dag_id, run_id, _ = split_handle(handle)
+            self.stop_runs([f"{dag_id}/{run_id}"])
 
     def describe_once(self) -> str:
         return (f"backend: airflow at {self.client.url} (DAG files in {self.dags_folder}, "

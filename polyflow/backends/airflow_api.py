@@ -77,9 +77,9 @@ class Client:
     def set_dag_run_state(self, dag_id: str, run_id: str, state: str) -> None:
         self.call("PATCH", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}", {"state": state})
 
-    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
-        self.call("PATCH", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}",
-                  {"new_state": state})
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str, map_index: int = -1) -> None:
+        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}"
+        self.call("PATCH", path + (f"/{map_index}" if map_index >= 0 else ""), {"new_state": state})
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances"

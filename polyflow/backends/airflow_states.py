@@ -60,17 +60,30 @@ def task_observation(instance: Mapping, outputs: Mapping | None = None) -> Obser
 
 
 def engine_run(dag_run: Mapping | None, instances: Iterable[Mapping],
-               outputs: Mapping[str, Mapping] | None = None) -> EngineRun:
-    """A DAG run and its task instances (unmapped ones, by task id) as Polyflow reads them."""
+               outputs: Mapping[tuple[str, int], Mapping] | None = None) -> EngineRun:
+    """A DAG run and its task instances as Polyflow reads them: unmapped ones by task id, mapped
+    ones (a mapping op's trials) by task id and map index. `outputs`: by (task id, map index)."""
     if not dag_run:
         return EngineRun(LOST, message="Airflow has no such DAG run")
     outputs = outputs or {}
-    tasks = {instance["task_id"]: task_observation(instance, outputs.get(instance["task_id"]))
-             for instance in instances if instance.get("map_index", -1) in (-1, None)}
+    tasks: dict[str, Observation] = {}
+    trials: dict[str, dict[int, Observation]] = {}
+    for instance in instances:
+        task, index = instance["task_id"], map_index_of(instance)
+        seen = task_observation(instance, outputs.get((task, index)))
+        if index < 0:
+            tasks[task] = seen
+        else:
+            trials.setdefault(task, {})[index] = seen
     raw = dag_run.get("state")
     state = DAG_RUN_STATES.get(raw, RUNNING)
     message = f"Airflow's DAG run {dag_run.get('dag_run_id', '')} is {raw}" if raw else ""
-    return EngineRun(state, tasks, message)
+    return EngineRun(state, tasks, message, trials)
+
+
+def map_index_of(instance: Mapping) -> int:
+    index = instance.get("map_index")
+    return index if isinstance(index, int) else -1
 
 
 def _time(value) -> dt.datetime | None:

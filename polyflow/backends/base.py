@@ -106,10 +106,22 @@ class EngineRun:
     state: str  # PENDING (queued there), RUNNING, SUCCEEDED, FAILED, or LOST (it has no such run)
     tasks: Mapping[str, Observation] = field(default_factory=dict)  # by op name
     message: str = ""
+    # A matrix op's trials there (Airflow's mapped task instances): by op name, then trial index.
+    trials: Mapping[str, Mapping[int, Observation]] = field(default_factory=dict)
 
     @property
     def final(self) -> bool:
         return self.state in (SUCCEEDED, FAILED)
+
+
+def engine_handle(run_handle: str, op: str, trial: int | None = None) -> str:
+    """An op run's handle on a backend that decides runs itself: "<run handle>/<op>[/<trial>]"."""
+    return f"{run_handle}/{op}" if trial is None else f"{run_handle}/{op}/{trial}"
+
+
+def engine_run_handle(handle: str, op: str, trial: int | None = None) -> str:
+    """The run's handle in an op run's (engine_handle's inverse)."""
+    return handle[: -len(engine_handle("", op, trial))]
 
 
 class SubmitError(Exception):

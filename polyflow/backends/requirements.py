@@ -111,20 +111,18 @@ def missing_settings(plans: Iterable[Plan], settings: BackendSettings, directory
 
 def _not_carried_by_airflow(plan: Plan, executor: str) -> list[Missing]:
     """What the airflow backend cannot run of `plan`: what its DAG file cannot carry (the export's
-    refusals, each at its place), and matrix ops, whose trials it does not mirror yet."""
+    refusals, each at its place: searches, builds, the workspace...)."""
     from ..export import NotCarried, exporter
     from .airflow import plan_for_run
 
-    found = [Missing(plan.name, (op.name,), "", "BACKEND", "the airflow backend does not run matrix ops yet",
-                     f"ops.{op.name}.matrix") for op in plan.ops if op.matrix is not None]
     if plan.unresolved_actions:
-        return found  # `validate` without the registry: the export needs every template
+        return []  # `validate` without the registry: the export needs every template
     try:
         exporter("airflow")(plan_for_run(plan, {}), executor=executor, airflow_version="3", namespace="default")
     except NotCarried as error:
-        found += [Missing(plan.name, (), "", "BACKEND", f"not carried to Airflow: {item.message}", item.where)
-                  for item in error.problems if not item.where.endswith(".matrix")]
-    return found
+        return [Missing(plan.name, (), "", "BACKEND", f"not carried to Airflow: {item.message}", item.where)
+                for item in error.problems]
+    return []
 
 
 def store_problem(url: str, options: Mapping) -> str:

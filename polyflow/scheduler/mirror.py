@@ -13,10 +13,11 @@ the run's end once every op run is final (the backend's verdict on the run, when
 from __future__ import annotations
 
 import datetime as dt
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Collection
 
-from ..backends.base import LOST, SUCCEEDED, EngineRun, Observation, RunHandover
+from ..backends.base import LOST, SUCCEEDED, EngineRun, Observation, RunHandover, engine_handle, engine_run_handle
+from ..matrix import group_status
 from ..statuses import OP_FINAL, OP_SUBMITTED, OP_TRANSITIONS, OpStatus, RunStatus
 from .decide import OpChange, RunChange, RunDecision, run_outcome
 from .outputs import parse_outputs
@@ -25,6 +26,7 @@ from .snapshot import OpState, RunSnapshot
 # The statuses a mirrored op run may pass through on its way to the one the backend reports.
 _STEPS = frozenset({OpStatus.SCHEDULED, OpStatus.RUNNING, OpStatus.RETRYING})
 _FAILED = frozenset({OpStatus.FAILED, OpStatus.UPSTREAM_FAILED, OpStatus.STOPPED})
+MAPPING = "mapping"  # the one matrix kind a backend that decides runs itself expands (its mapped tasks)
 
 
 def path(source: str, target: str) -> tuple[str, ...] | None:
@@ -64,10 +66,10 @@ def mirror_run(run: RunSnapshot, engine: EngineRun | None, now: dt.datetime, *, 
     mirror = _Mirror(decision)
     status, reason, message = run.status, run.reason, run.message
     ops = list(run.ops.values())
-    handle = next((op.handle.rsplit("/", 1)[0] for op in ops if op.handle), "")
+    handle = next((engine_run_handle(op.handle, op.name) for op in ops if op.handle), "")
 
-    if run.graph.groups:
-        _refuse_groups(run, mirror, backend)
+    if any(run.plan.op(name).matrix.kind != MAPPING for name in run.graph.groups):
+        _refuse_searches(run, mirror, backend)
     elif status == RunStatus.RUNNING:
         if run.plan.timeout and run.started_at and now > run.started_at + dt.timedelta(seconds=run.plan.timeout):
             status, reason = RunStatus.STOPPING, "timeout"
@@ -78,8 +80,12 @@ def mirror_run(run: RunSnapshot, engine: EngineRun | None, now: dt.datetime, *, 
 
     if engine is not None and engine.state != LOST:
         for op in ops:
-            if op.handle and mirror.status(op) not in OP_FINAL:
+            # A mapping op expanded there has no task instance of its own: its trials tell (below).
+            if op.handle and mirror.status(op) not in OP_FINAL and not engine.trials.get(op.name):
                 mirror.follow(op, engine.tasks.get(op.name), engine)
+    if handle:
+        for name in run.graph.groups:
+            _mirror_group(mirror, run.ops[name], engine, handle, backend, running=status == RunStatus.RUNNING)
 
     if status == RunStatus.RUNNING:
         # An op stopped on its own (the API's op stop): its task is failed there, and the backend's
@@ -121,19 +127,60 @@ def _hand_over(run: RunSnapshot, mirror: _Mirror, engine: EngineRun | None, hand
     return handle
 
 
-def _refuse_groups(run: RunSnapshot, mirror: _Mirror, backend: str) -> None:
-    """Matrix ops would be Airflow's mapped tasks, whose trials Polyflow does not mirror yet."""
-    names = ", ".join(run.graph.groups)
+def _refuse_searches(run: RunSnapshot, mirror: _Mirror, backend: str) -> None:
+    """A search's trials are Polyflow's to choose (its export refuses them): a pipeline applied
+    before the server switched backends fails, saying so."""
+    names = ", ".join(name for name in run.graph.groups if run.plan.op(name).matrix.kind != MAPPING)
     for op in run.ops.values():
         if op.status == OpStatus.CREATED:
             mirror.change(op, OpStatus.FAILED, "not_carried",
-                          f"the {backend} backend does not run matrix ops yet ({names}); run this pipeline on the "
-                          f"local or kubernetes backend")
+                          f"the {backend} backend runs mappings only, not searches ({names}); run this pipeline "
+                          f"on the local or kubernetes backend")
+
+
+def _mirror_group(mirror: _Mirror, group: OpState, engine: EngineRun | None, handle: str, backend: str,
+                  running: bool) -> None:
+    """A mapping op: its task's mapped instances there are its trials. Once the backend has
+    expanded it, the group starts as any group does (its trials made from the matrix, by
+    scheduler/expansion.py, in trial order = map index order); its trials follow their
+    instances; it ends with every trial, by the matrix's rule, its outputs lists over them."""
+    decision = mirror.decision
+    run = decision.run
+    trials = run.trials.get(group.name, [])
+    for trial in trials:
+        if not trial.handle and mirror.status(trial) not in OP_FINAL:
+            decision.handles[trial.pk] = engine_handle(handle, group.name, trial.trial)
+            decision.handover_backend = backend
+    if engine is None or engine.state == LOST:
+        return
+    mapped = engine.trials.get(group.name, {})
+    if mapped and running and mirror.status(group) in (OpStatus.CREATED, OpStatus.SCHEDULED):
+        decision.expand.append(group)  # made, or resumed after a retry (expansion.py)
+        return
+    for trial in trials:
+        if trial.handle and mirror.status(trial) not in OP_FINAL:
+            mirror.follow(trial, mapped.get(trial.trial), engine)
+    statuses = [mirror.status(trial) for trial in trials]
+    if not trials or mirror.status(group) != OpStatus.RUNNING or any(s not in OP_FINAL for s in statuses):
+        return
+    spec = run.plan.op(group.name)
+    declared = [io.name for io in spec.template.outputs] if spec.template else []
+    published = {}
+    for trial in trials:
+        seen = mapped.get(trial.trial)
+        if mirror.status(trial) == OpStatus.SUCCEEDED and seen is not None:
+            published[trial.trial] = parse_outputs(seen.outputs, spec.template.outputs if spec.template else ()).outputs
+    counts = Counter(statuses)
+    summary = {"trials": len(trials), "counts": dict(counts), "best": None, "early_stopping": None}
+    outputs = {name: [(published.get(trial.trial) or {}).get(name) for trial in trials] for name in declared}
+    mirror.change(group, group_status(spec.matrix, statuses),
+                  message=f"{counts.get(OpStatus.SUCCEEDED, 0)} of {len(trials)} trial(s) succeeded",
+                  fields={"outputs": outputs, "summary": summary})
 
 
 def _stop(mirror: _Mirror, ops: list[OpState], engine: EngineRun | None) -> None:
     gone = engine is not None and (engine.final or engine.state == LOST)
-    for op in ops:
+    for op in [*ops, *(trial for trials in mirror.decision.run.trials.values() for trial in trials)]:
         now = mirror.status(op)
         if now in (OpStatus.CREATED, OpStatus.RETRYING):
             mirror.change(op, OpStatus.STOPPED, "stopped", "stopped with its run")
@@ -172,8 +219,8 @@ class _Mirror:
 
     def __init__(self, decision: RunDecision):
         self.decision = decision
-        self.statuses: dict[int, str] = {op.pk: op.status for op in decision.run.ops.values()}
-        self.attempts: dict[int, int] = {op.pk: op.attempt for op in decision.run.ops.values()}
+        self.statuses: dict[int, str] = {op.pk: op.status for op in decision.run.every_op()}
+        self.attempts: dict[int, int] = {op.pk: op.attempt for op in decision.run.every_op()}
 
     def status(self, op: OpState) -> str:
         return self.statuses[op.pk]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db.models import Max, OuterRef, Subquery
 
 from ..backends import RUN_ENGINES
+from ..backends.base import engine_run_handle
 from ..models import OperationRun, OperationRunStatus, PipelineRun
 from ..spec import Plan
 from ..spec.references import ExpressionError, references_in, walk_strings
@@ -262,10 +263,10 @@ def engine_runs(run_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     """{run pk: (backend, the run's handle there)} of the runs handed to a backend that decides
     them itself (an op run's handle is "<run handle>/<op>"): one query."""
     rows = (OperationRun.objects.filter(run_id__in=list(run_ids), backend__in=RUN_ENGINES, trial__isnull=True)
-            .exclude(handle="").order_by("run_id", "pk").values_list("run_id", "backend", "handle"))
+            .exclude(handle="").order_by("run_id", "pk").values_list("run_id", "backend", "handle", "name"))
     found: dict[int, tuple[str, str]] = {}
-    for run_id, backend, handle in rows:
-        found.setdefault(run_id, (backend, handle.rsplit("/", 1)[0]))
+    for run_id, backend, handle, name in rows:
+        found.setdefault(run_id, (backend, engine_run_handle(handle, name)))
     return found
 
 

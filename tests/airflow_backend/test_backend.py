@@ -8,6 +8,7 @@ cannot carry fails saying why."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -184,6 +185,24 @@ def test_metrics_printed_on_airflow_reach_polyflow(project, on_airflow, live_ser
     points = [(step, value) for step, value, _ in series["loss"]]
     assert points == [(1, 1.0), (2, 0.5), (3, pytest.approx(1 / 3))]
     assert run.op_runs.get(name="fit").metrics["loss"] == pytest.approx(1 / 3)
+
+
+def test_a_mapping_fans_out_as_airflows_mapped_tasks_one_trial_each(project, on_airflow, live_server):
+    pipeline = apply_text(project, (Path(__file__).parent / "fanout.yaml").read_text()).pipelines[0][0]
+    run = trigger_run(pipeline)
+    settle(run)
+    ops = {(op.name, op.trial): op for op in run.op_runs.all()}
+    assert run.status == "succeeded", [(k, o.status, o.reason, o.message) for k, o in ops.items()]
+    group = ops["shard", None]
+    assert group.outputs == {"rows": [1, 2, 3]} and group.summary["counts"] == {"succeeded": 3}
+    for index, name in enumerate(("a", "bb", "ccc")):
+        trial = ops["shard", index]
+        assert trial.status == "succeeded" and trial.trial_params == {"name": name}
+        assert trial.handle.endswith(f"/{run.uuid}/shard/{index}") and trial.outputs == {"rows": len(name)}
+        assert trial.metrics["rows"] == len(name)  # its polyflow:metrics line, from its own log
+    assert ops["total", None].outputs == {"sum": 6}
+    shown = api(live_server, project, f"runs/{run.uuid}/ops/shard/trials/2/logs/")
+    assert 'polyflow:metrics {"rows": 3}' in " ".join(shown["lines"])
 
 
 FLAKY = """

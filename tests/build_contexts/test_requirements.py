@@ -89,12 +89,12 @@ def test_the_airflow_backend_reports_what_its_dag_files_cannot_carry_each_at_its
     plans_ = check(parse_yaml(SHARED, "s.yaml")).pipelines
     found = missing_settings(plans_, BackendSettings("airflow", airflow_executor="kubernetes"))
     assert [(m.path, m.setting) for m in found] == [
-        ("ops.tune.matrix", "BACKEND"), ("ops.nap.template.outputs.out", "BACKEND"),
+        ("ops.nap.template.outputs.out", "BACKEND"), ("ops.tune.matrix", "BACKEND"),
         ("ops.tune.template.outputs.out", "BACKEND"), ("workspace", "BACKEND")]
-    assert found[0].as_error("s.yaml") == {"source": "s.yaml", "path": "ops.tune.matrix",
-                                           "message": "the airflow backend does not run matrix ops yet"}
+    assert found[1].as_error("s.yaml")["message"].startswith("not carried to Airflow: a grid search has no "
+                                                             "Airflow equivalent")
     assert str(found[3]).startswith("pipeline shared: workspace: not carried to Airflow: a claim per run")
-    # The local executor carries path outputs (through XCom); the workspace and the matrix stay refused.
+    # The local executor carries path outputs (through XCom); the workspace and the search stay refused.
     local = missing_settings(plans_, BackendSettings("airflow", airflow_executor="local"))
-    assert [m.path for m in local] == ["ops.tune.matrix", "workspace"]
+    assert [m.path for m in local] == ["ops.tune.matrix", "workspace"]  # a search is Polyflow's to run
     assert missing_settings(plans(), BackendSettings("local")) == []

@@ -35,7 +35,7 @@ def airflow(state="running", **tasks):
                   "start_date": "2026-01-01T11:59:00Z", "end_date": None}
                  for name, value in tasks.items()]
     return engine_run({"dag_run_id": "r", "state": state}, instances,
-                      {name: {"loss": 0.5} for name, value in tasks.items() if value == "success"})
+                      {(name, -1): {"loss": 0.5} for name, value in tasks.items() if value == "success"})
 
 
 def moves(decision):
@@ -133,7 +133,7 @@ def test_the_run_timeout_is_polyflows_safety_net():
 def test_invalid_outputs_fail_the_op_run_though_airflow_succeeded():
     run = handed([op_spec("a")])
     engine = engine_run({"state": "running"}, [{"task_id": "a", "state": "success", "try_number": 1}],
-                        {"a": {"accuracy": 1}})
+                        {("a", -1): {"accuracy": 1}})
     decision = mirrored(run, engine)
     assert (decision.changes[-1].status, decision.changes[-1].reason) == (OpStatus.FAILED, "invalid_outputs")
     assert "the task itself succeeded there" in decision.changes[-1].message
@@ -146,14 +146,62 @@ def test_a_task_airflow_skips_while_it_ran_is_failed_saying_so():
     assert decision.changes[0].message == "Airflow marked it skipped"
 
 
-def test_matrix_ops_are_refused_with_a_reason():
+def test_a_search_is_refused_with_a_reason():
     from polyflow.spec.plan import MatrixSpec
 
-    run = snapshot([op_spec("a", matrix=MatrixSpec(kind="mapping", values=({"x": 1},)))])
+    run = snapshot([op_spec("a", matrix=MatrixSpec(kind="grid"))])
     decision = mirrored(run, None)
     assert [(c.status, c.reason) for c in decision.changes] == [(OpStatus.FAILED, "not_carried")]
-    assert "does not run matrix ops yet (a)" in decision.changes[0].message
+    assert "runs mappings only, not searches (a)" in decision.changes[0].message
     assert decision.handover is None and decision.run_changes == [RunChange(RunStatus.FAILED)]
+
+
+def mapping_run(group_status, trials=(), **more):
+    from polyflow.scheduler.snapshot import OpState
+    from polyflow.spec.plan import MatrixSpec
+
+    matrix = MatrixSpec(kind="mapping", values=({"d": {"x": 1}}, {"d": {"x": 2}}))
+    run = handed([op_spec("each", matrix=matrix), op_spec("after", "each")], {"each": group_status}, **more)
+    run.trials["each"] = [OpState(10 + index, "each", status, 1, handle, "airflow" if handle else "", "", "",
+                                  None, None, trial=index) for index, (status, handle) in enumerate(trials)]
+    return run
+
+
+def mapped(state="running", **by_index):
+    instances = [{"task_id": "each", "state": value, "try_number": 1, "map_index": int(index[1:])}
+                 for index, value in by_index.items()]
+    outputs = {("each", int(index[1:])): {"loss": int(index[1:]) / 10} for index, value in by_index.items()
+               if value == "success"}
+    return engine_run({"state": state}, instances, outputs)
+
+
+def test_a_mapping_starts_when_airflow_expands_it_and_its_trials_follow_their_instances():
+    decision = mirrored(mapping_run(OpStatus.CREATED), mapped(i0="running", i1=None))
+    assert [op.name for op in decision.expand] == ["each"] and decision.changes == []
+    # Made (by expansion.py, in the tick), the trials are given their handles, then follow.
+    run = mapping_run(OpStatus.RUNNING, [(OpStatus.CREATED, ""), (OpStatus.CREATED, "")])
+    decision = mirrored(run, mapped(i0="running", i1=None))
+    assert decision.handles == {10: f"{RUN}/each/0", 11: f"{RUN}/each/1"}
+    run = mapping_run(OpStatus.RUNNING, [(OpStatus.CREATED, f"{RUN}/each/0"), (OpStatus.RUNNING, f"{RUN}/each/1")])
+    decision = mirrored(run, mapped(i0="success", i1="running"))
+    assert [(c.pk, c.status) for c in decision.changes] == [(10, OpStatus.SCHEDULED), (10, OpStatus.SUCCEEDED)]
+
+
+def test_a_mapping_ends_with_its_trials_its_outputs_lists_over_them():
+    run = mapping_run(OpStatus.RUNNING, [(OpStatus.SUCCEEDED, f"{RUN}/each/0"), (OpStatus.RUNNING, f"{RUN}/each/1")])
+    decision = mirrored(run, mapped(i0="success", i1="success"))
+    group = decision.changes[-1]
+    assert (group.pk, group.status) == (1, OpStatus.SUCCEEDED)
+    assert group.fields["outputs"] == {"loss": [0.0, 0.1]}
+    assert group.fields["summary"]["counts"] == {OpStatus.SUCCEEDED: 2}
+    failed = mapping_run(OpStatus.RUNNING, [(OpStatus.SUCCEEDED, f"{RUN}/each/0"), (OpStatus.RUNNING, f"{RUN}/each/1")])
+    decision = mirrored(failed, mapped(i0="success", i1="failed"))
+    assert decision.changes[-1].status == OpStatus.FAILED  # a mapping succeeds only when every item did
+
+
+def test_an_empty_mapping_airflow_skipped_is_skipped():
+    decision = mirrored(mapping_run(OpStatus.CREATED), airflow("running", each="skipped"))
+    assert moves(decision) == [("each", OpStatus.SKIPPED)]
 
 
 def test_the_engine_of_a_run():
