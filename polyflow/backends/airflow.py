@@ -139,6 +139,12 @@ class AirflowBackend(Backend):
     def _run_again(self, dag_id: str, handover: RunHandover) -> None:
         """The DAG run exists: a second hand-over of the same run (nothing to do), or an explicit
         retry in Polyflow, which is Airflow's clear of the tasks it brought back."""
+        if self.client.dag_run(dag_id, handover.run_uuid) is MISSING:
+            # The 409 was for the logical date: Airflow keeps one DAG run per date and DAG.
+            raise SubmitError(f"Airflow refused a DAG run of {dag_id} for {handover.schedule_at.isoformat()}: "
+                              f"another DAG run of that DAG has this logical date (a run of the same plan and "
+                              f"params for the same slot)" if handover.schedule_at else
+                              f"Airflow refused a DAG run of {dag_id} with a conflict (409)", permanent=True)
         instances = self.client.task_instances(dag_id, handover.run_uuid)
         done = sorted({instance["task_id"] for instance in instances
                        if instance["task_id"] in handover.ops and instance.get("state") in _TASK_FINAL})

@@ -18,9 +18,9 @@ from django.db import transaction
 
 from ..backends import Backend, Observation, SubmitError
 from ..backends.base import RUNNING, EngineRun
-from ..models import OperationRun
+from ..models import OperationRun, PipelineRun
 from ..services.transitions import transition
-from ..statuses import OP_SUBMITTED, OpStatus
+from ..statuses import OP_SUBMITTED, RUN_FINAL, OpStatus
 from ..telemetry.context import about
 from .outcomes import failure
 from .write import ToSchedule, by_pk
@@ -179,8 +179,12 @@ def hand_over(backend_for: Callable[[str], Backend], decisions: Iterable, now) -
         if handover is None:
             continue
         with about(handover.run_uuid, handover.pipeline):
+            backend = backend_for(decision.handover_backend)
             try:
-                backend_for(decision.handover_backend).hand_over(handover)
+                backend.hand_over(handover)
+                if PipelineRun.objects.filter(pk=decision.run.pk, status__in=RUN_FINAL).exists():
+                    # Stopped by a request while it was being handed over: it must not go on there.
+                    backend.stop_runs([backend.run_handle(handover)])
             except SubmitError as error:
                 problems.append(f"run {handover.run_uuid}: {error}" + ("" if error.permanent else " (will try again)"))
                 if error.permanent:

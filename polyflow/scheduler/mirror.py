@@ -263,6 +263,11 @@ class _Mirror:
             steps = (OpStatus.RETRYING, *(path(OpStatus.RETRYING, target) or ()))
         else:
             steps = path(current, target)
+        if steps and seen.started_at and OpStatus.RUNNING not in (current, *steps):
+            # It ran there (between two reads): its history says so, as a local run's would.
+            through = path(current, OpStatus.RUNNING), path(OpStatus.RUNNING, target)
+            if through[0] is not None and through[1] is not None:
+                steps = (*through[0], *through[1])
         if steps is None:
             if target not in OP_FINAL:
                 return

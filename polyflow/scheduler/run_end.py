@@ -15,9 +15,15 @@ logger = logging.getLogger("polyflow.scheduler")
 
 
 def ended_runs(decisions: Iterable) -> list:
-    """The runs these decisions made final that hold something for their backends (a workspace)."""
+    """The runs these decisions made final that hold something for their backends: a workspace,
+    or a run on a backend that decides it (which must not go on there)."""
+    from ..backends import RUN_ENGINES
+
+    def holds(run) -> bool:
+        return run.plan.workspace is not None or any(op.backend in RUN_ENGINES for op in run.ops.values())
+
     return [decision.run for decision in decisions
-            if decision.run.plan.workspace is not None
+            if (holds(decision.run) or decision.handles)
             and any(change.status in RUN_FINAL for change in decision.run_changes)]
 
 

@@ -280,6 +280,9 @@ def _expanded_size_error(text: str, max_nodes: int) -> str | None:
     return None
 
 
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"  # libyaml's words (its limit: 1000 levels)
+
+
 def _load_all(text: str, max_documents: int) -> list:
     def documents(loader) -> list:
         loaded = list(itertools.islice(yaml.load_all(text, Loader=loader), max_documents + 1))
@@ -294,7 +297,10 @@ def _load_all(text: str, max_documents: int) -> list:
             raise  # libyaml refused the text: so would _FastLoader
         except Exception:  # _Unusual, or an error that PyYAML's constructor words (int(), ...)
             return documents(_FastLoader)
-    except yaml.YAMLError:
+    except yaml.YAMLError as error:
+        if getattr(error, "problem", None) == _LIBYAML_TOO_DEEP:
+            # PyYAML's own parser would take a second to find the same (a RecursionError).
+            raise RecursionError(error.problem) from None
         return documents(_SpecLoader)
 
 

@@ -3,10 +3,10 @@
 `LiveAirflow` starts `airflow api-server` (on a free loopback port), `airflow scheduler` and
 `airflow dag-processor` (no triggerer: nothing here defers) with a home of their own: SQLite
 (Airflow 3's LocalExecutor accepts it), no examples, the DAGs folder `<home>/dags` rescanned
-every few seconds, and the simple auth manager with one real user and password (a JWT from
-`POST /auth/token`, no all-admins). Each service is a process group of its own logging to
-`<home>/services/<name>.log`; `stop()` ends the groups and whatever the tasks started in
-sessions of their own.
+every second (a new or changed file is seen in ~1 s), and the simple auth manager with one
+real user and password (a JWT from `POST /auth/token`, no all-admins). Each service is a
+process group of its own logging to `<home>/services/<name>.log`; `stop()` ends the groups and
+whatever the tasks started in sessions of their own.
 
     with LiveAirflow(Path("/tmp/af")) as airflow:   # outside pytest (from the repository root)
         print(airflow.url, airflow.username, airflow.password)
@@ -32,7 +32,7 @@ from tests.export.airflow_support import airflow_environ, airflow_venv
 
 VERSION = "3.3.2"
 SERVICES = ("api-server", "scheduler", "dag-processor")
-START_TIMEOUT = 180  # seconds: a loaded two-core machine takes ~15 s
+START_TIMEOUT = 180  # seconds; measured 8-15 s on two cores (timings: where they go)
 
 # How each service is started: its modules imported (PRELOADS, comma-separated) before the
 # database exists, then, once the file argv[1] does, its `airflow` command, in the same process.
@@ -67,11 +67,13 @@ def free_port() -> int:
 
 
 def _start_time(pid: int) -> str | None:
-    """The start time of a process (field 22 of /proc/PID/stat): tells a pid from its reuse."""
+    """The start time of a live process (field 22 of /proc/PID/stat), to tell it from a reuse of its
+    pid; None once it is gone (or a zombie)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+    return None if fields[0] in "ZX" else fields[19]
 
 
 def _descendants(roots: set[int]) -> dict[int, str]:
@@ -137,8 +139,12 @@ class LiveAirflow:
             AIRFLOW__API__WORKERS="1",
             AIRFLOW__API__SECRET_KEY=secrets.token_hex(16),
             AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),  # one for every service
-            AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="2",  # new files in the folder: seen within 2 s
+            # A new file in the folder is parsed within ~1-2 s (the defaults, 5 and 300 s: minutes).
+            AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL="1",
+            AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="1",
             AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="5",  # a known file: parsed again every 5 s
+            # A changed file's new DAG version is written at most this often (default 30 s).
+            AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL="1",
             AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
             AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL="300",
             AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
@@ -265,6 +271,11 @@ class LiveAirflow:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        deadline = time.monotonic() + 5
+        while any(_start_time(pid) == started_at for pid, started_at in below.items()):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         self.processes = {name: process for name, process in self.processes.items() if process.poll() is None}
 
     def __enter__(self) -> LiveAirflow:

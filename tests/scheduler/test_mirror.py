@@ -72,9 +72,10 @@ def test_a_new_run_is_handed_over_with_every_op_and_its_handles():
 def test_tasks_are_followed_through_every_status_between():
     run = handed([op_spec("a"), op_spec("b", "a"), op_spec("c", "a")])
     decision = mirrored(run, airflow(a="success", b="running", c=None))
-    assert moves(decision) == [("a", OpStatus.SCHEDULED), ("a", OpStatus.SUCCEEDED),
+    assert moves(decision) == [("a", OpStatus.SCHEDULED), ("a", OpStatus.RUNNING), ("a", OpStatus.SUCCEEDED),
                                ("b", OpStatus.SCHEDULED), ("b", OpStatus.RUNNING)]
-    assert decision.changes[1].fields["outputs"] == {"loss": 0.5}
+    assert decision.changes[2].fields["outputs"] == {"loss": 0.5}
+    assert decision.changes[1].fields["started_at"] == dt.datetime(2026, 1, 1, 11, 59, tzinfo=dt.UTC)
     assert decision.handover is None and decision.run_changes == []
 
 
@@ -89,7 +90,7 @@ def test_a_retry_there_is_a_retrying_op_run_on_its_next_attempt():
 def test_airflows_verdict_ends_the_run_and_says_where_polyflow_would_differ():
     run = handed([op_spec("a"), op_spec("b", "a", trigger="all_done")], {"a": OpStatus.FAILED})
     decision = mirrored(run, airflow("success", a="failed", b="success"))
-    assert moves(decision) == [("b", OpStatus.SCHEDULED), ("b", OpStatus.SUCCEEDED)]
+    assert moves(decision) == [("b", OpStatus.SCHEDULED), ("b", OpStatus.RUNNING), ("b", OpStatus.SUCCEEDED)]
     (change,) = decision.run_changes
     assert (change.status, change.reason) == (RunStatus.SUCCEEDED, "engine")
     assert "though op(s) a failed" in change.message
