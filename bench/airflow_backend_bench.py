@@ -71,9 +71,10 @@ def run_once(airflow: LiveAirflow, spec: Path, home: Path, tick: int) -> dict:
         raise SystemExit(f"polyflow run {spec} failed (exit {done.returncode}):\n{done.stdout[-2000:]}"
                          f"\n{done.stderr[-2000:]}")
     with sqlite3.connect(home / "polyflow.sqlite3") as db:
-        uuid, started, finished = db.execute("SELECT uuid, started_at, finished_at FROM polyflow_pipelinerun "
-                                             "ORDER BY id DESC LIMIT 1").fetchone()
-        handle = db.execute("SELECT handle FROM polyflow_operationrun WHERE handle != '' LIMIT 1").fetchone()[0]
+        pk, uuid, started, finished = db.execute("SELECT id, uuid, started_at, finished_at FROM polyflow_pipelinerun "
+                                                 "ORDER BY id DESC LIMIT 1").fetchone()
+        handle = db.execute("SELECT handle FROM polyflow_operationrun WHERE run_id = ? AND handle != '' LIMIT 1",
+                            (pk,)).fetchone()[0]
     dag_id, run_id = handle.split("/")[:2]
     request = urllib.request.Request(f"{airflow.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}",
                                      headers={"Authorization": f"Bearer {airflow.token()}"})
