@@ -292,9 +292,11 @@ def _signal_group(pid: int, signum: int) -> None:
         pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_airflow(tmp_path_factory):
-    """A started LiveAirflow for the session (per xdist worker), stopped at its end, failed tests or not."""
+    """A started LiveAirflow for the tests of one file, stopped after them, failed or not: its services
+    (a scheduler loop, a DAG processor rescanning every second) would otherwise take CPU from every test
+    the same xdist worker runs later."""
     airflow = LiveAirflow(tmp_path_factory.mktemp("live-airflow"))
     airflow.start()
     try:
