@@ -172,20 +172,36 @@ class AirflowBackend(Backend):
         return path
 
     def sync_runs(self, handles: Iterable[str]) -> dict[str, EngineRun]:
+        """Every run's task instances in one paged request (Airflow's batch list), and the DAG run
+        itself only where its state matters: when every task instance is final (the verdict, or a
+        stop), or when there is none (not triggered yet: Airflow may have no such run)."""
+        runs = {handle: split_handle(handle)[:2] for handle in dict.fromkeys(handles)}
+        if not runs:
+            return {}
+        try:
+            listed = self.client.task_instances_of(sorted({dag for dag, _ in runs.values()}),
+                                                   sorted({run for _, run in runs.values()}))
+        except AirflowError as error:  # asked again at the next tick
+            logger.warning("reading %d run(s) from Airflow failed: %s", len(runs), error)
+            return {}
+        by_run: dict[tuple[str, str], list[dict]] = {}
+        for instance in listed:
+            by_run.setdefault((instance.get("dag_id"), instance.get("dag_run_id")), []).append(instance)
         found: dict[str, EngineRun] = {}
-        for handle in dict.fromkeys(handles):
+        for handle, (dag_id, run_id) in runs.items():
             try:
-                found[handle] = self._read_run(handle)
+                found[handle] = self._read_run(dag_id, run_id, by_run.get((dag_id, run_id), []))
             except AirflowError as error:  # that run is asked again at the next tick
                 logger.warning("reading %s from Airflow failed: %s", handle, error)
         return found
 
-    def _read_run(self, handle: str) -> EngineRun:
-        dag_id, run_id, _ = split_handle(handle)
-        dag_run = self.client.dag_run(dag_id, run_id)
-        if dag_run is MISSING:
-            return engine_run(None, ())
-        instances = self.client.task_instances(dag_id, run_id)
+    def _read_run(self, dag_id: str, run_id: str, instances: list[dict]) -> EngineRun:
+        if not instances or all(instance.get("state") in _TASK_FINAL for instance in instances):
+            dag_run = self.client.dag_run(dag_id, run_id)
+            if dag_run is MISSING:
+                return engine_run(None, ())
+        else:
+            dag_run = {"dag_run_id": run_id, "state": "running"}  # a task of it is not done: it runs
         outputs = {(instance["task_id"], map_index_of(instance)): self._outputs(dag_id, run_id, instance)
                    for instance in instances if instance.get("state") == "success"}
         return engine_run(dag_run, instances, outputs)

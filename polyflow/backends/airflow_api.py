@@ -91,6 +91,18 @@ class Client:
             if not entries or len(found) >= page.get("total_entries", 0):
                 return found
 
+    def task_instances_of(self, dag_ids: list[str], run_ids: list[str]) -> list[dict]:
+        """The task instances of many DAG runs in one paged request (`dag_ids` x `run_ids`)."""
+        found: list[dict] = []
+        while True:
+            page = self.call("POST", "/api/v2/dags/~/dagRuns/~/taskInstances/list",
+                             {"dag_ids": dag_ids, "dag_run_ids": run_ids, "page_limit": PAGE,
+                              "page_offset": len(found), "order_by": "id"})
+            entries = page.get("task_instances", [])
+            found += entries
+            if not entries or len(found) >= page.get("total_entries", 0):
+                return found
+
     def task_instance(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1):
         path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}"
         if map_index >= 0:
