@@ -38,7 +38,9 @@ from ..matrix.expansion import expand
 from ..scheduler.artifacts import artifact_inputs, path_outputs
 from ..spec.plan import OpSpec, Plan, thaw
 from ..spec.references import ExpressionError, Reference, references_in, render, walk_strings
+from . import argo_artifacts
 from .airflow_dag import CACHE_WARNING
+from .argo_artifacts import Location, StoreRefused
 from .argo_rules import plan_conditions
 from .argo_schedule import DEFAULT_STARTING_DEADLINE, cron_fields
 from .argo_values import OUTPUTS_PARAMETER, TRIAL_INPUT, Markers, Value, input_value, literal, output_value
@@ -50,7 +52,8 @@ OUTPUTS_FILE = f"{OUTPUTS_DIR}/outputs.json"
 OUTPUTS_VOLUME = "polyflow-outputs"
 PARAMS_ARTIFACT = "polyflow-params"
 DAG_TEMPLATE = "polyflow-dag"
-OPTIONS = ("name", "namespace", "starting_deadline_seconds")
+ARTIFACT_OPTIONS = ("artifacts_store", "artifacts_store_options", "artifacts_credentials_secret")
+OPTIONS = ("name", "namespace", "starting_deadline_seconds", *ARTIFACT_OPTIONS)
 # Argo names a CronWorkflow's runs <name>-<10 digits>: the name leaves room for them.
 MAX_CRON_NAME = 52
 # Rules under which an op may run after an upstream failed: the failure is then "handled" for Argo.
@@ -73,17 +76,23 @@ def argo_documents(plan: Plan, **options) -> tuple[list[dict], list[Warning_]]:
                          f"{', '.join(unknown)} (options: {', '.join(OPTIONS)})")
     builder = _Builder(plan, options.get("namespace"),
                        int(options.get("starting_deadline_seconds") or DEFAULT_STARTING_DEADLINE),
-                       options.get("name") or plan.name)
+                       options.get("name") or plan.name,
+                       {key: options[key] for key in ARTIFACT_OPTIONS if key in options})
     documents = builder.build()
     if builder.problems:
         raise NotCarried("argo", builder.problems)
     return documents, builder.warnings
 
 
-# Polyflow moves path artifacts through its store with containers of its own around the op's.
-ARTIFACTS_NOT_CARRIED = ("{kind} is not carried: Polyflow moves it through its artifact store with containers "
-                         "of its own around the op's, which the exported template does not have (Argo's own "
-                         "artifacts would carry it; not done yet)")
+PATH_AS_TEXT = ("'{{{{ {ref} }}}}': the location of a path output as text is not carried: Argo hands the "
+                "artifact on to an input of type path (`from`), and what the store holds at its key is Argo's "
+                "tar.gz archive, not the file Polyflow's URI names")
+
+
+def _insert_env(container: dict, name: str, value: str, after: str) -> None:
+    env = container.setdefault("env", [])
+    index = next((i + 1 for i, item in enumerate(env) if item.get("name") == after), len(env))
+    env.insert(index, {"name": name, "value": value})
 
 
 def parameter_name(op: str, param: str) -> str:
@@ -96,8 +105,11 @@ def _has_expression(value: object) -> bool:
 
 
 class _Builder:
-    def __init__(self, plan: Plan, namespace: str | None, starting_deadline: int, name: str):
+    def __init__(self, plan: Plan, namespace: str | None, starting_deadline: int, name: str,
+                 artifact_options: Mapping[str, object] | None = None):
         self.plan = plan
+        self.artifact_options = dict(artifact_options or {})
+        self._location: Location | StoreRefused | None = None
         self.name = name
         self.namespace = namespace
         self.starting_deadline = starting_deadline
@@ -225,18 +237,38 @@ class _Builder:
         item_inputs: list[str] = []
         if op.matrix is not None:
             item_fields, item_inputs = self.matrix_items(op)
+        sources = self.artifact_sources(op)
         for name, value in op.params.items():
-            if name in item_inputs:
+            if name in item_inputs or name in sources:
                 continue
             parameters.append({"name": name, "value": self.argument(op, name, value, "withItems" in item_fields)})
         for name in item_inputs:
             parameters.append({"name": name, "value": f"{{{{item.{name}}}}}"})
         if "withItems" in item_fields:
             parameters.append({"name": TRIAL_INPUT, "value": f"{{{{item.{TRIAL_INPUT}}}}}"})
-        result = dict(item_fields)
+        artifacts = [{"name": name, "from": argo_artifacts.from_task(upstream, output)}
+                     for name, (upstream, output) in sources.items()]
+        arguments: dict = {}
         if parameters:
-            result = {"arguments": {"parameters": parameters}, **item_fields}
-        return result
+            arguments["parameters"] = parameters
+        if artifacts:
+            arguments["artifacts"] = artifacts
+        return {"arguments": arguments, **item_fields} if arguments else dict(item_fields)
+
+    def artifact_sources(self, op: OpSpec) -> dict[str, tuple[str, str]]:
+        """{input: (upstream op, its path output)} of the op's path inputs fed by a path output."""
+        if op.template is None or op.template.build is not None:
+            return {}
+        return artifact_inputs(self.plan, op, op.params)
+
+    def artifact_location(self) -> Location | StoreRefused:
+        """Argo's location for Polyflow's store (the export's options, else the settings), read once."""
+        if self._location is None:
+            try:
+                self._location = argo_artifacts.location(argo_artifacts.settings_of(self.artifact_options))
+            except StoreRefused as refused:
+                self._location = refused
+        return self._location
 
     def argument(self, op: OpSpec, name: str, value: object, with_items: bool) -> str:
         if not _has_expression(value):
@@ -258,6 +290,9 @@ class _Builder:
                                    "carried (Argo gives them as a list of each trial's outputs file)")
                 return ""
             io = upstream.template.output(ref.name) if upstream.template else None
+            if io is not None and io.type == "path":
+                self.refuse(where, PATH_AS_TEXT.format(ref=ref))
+                return ""
             return markers.mark(output_value(ref.op, io, ref.name))
 
         try:
@@ -310,6 +345,9 @@ class _Builder:
                                                "is carried as withParam")
                 return {}, []
             io = upstream.template.output(refs[0].name) if upstream.template else None
+            if io is not None and io.type == "path":
+                self.refuse(f"{where}.values", PATH_AS_TEXT.format(ref=refs[0]))
+                return {}, []
             value: Value = output_value(refs[0].op, io, refs[0].name)
             inputs = [io.name for io in op.template.inputs if io.name not in op.params] if op.template else []
             self.warn(f"{where}.values", "withParam: each item gives the inputs the op's params do not "
@@ -361,13 +399,14 @@ class _Builder:
                                              "build (kaniko); build and push the image, then set "
                                              "container.image")
             return {"name": op.name}
-        for name in (io.name for io in path_outputs(template)):
-            self.refuse(f"{where}.template.outputs.{name}", ARTIFACTS_NOT_CARRIED.format(kind="a path output"))
-        for name in artifact_inputs(self.plan, op, op.params):
-            self.refuse(f"{where}.template.inputs.{name}", ARTIFACTS_NOT_CARRIED.format(kind="a path input"))
+        sources = self.artifact_sources(op)
+        outputs = self.output_artifacts(op)
+        input_artifacts = self.input_artifacts(op, sources)
         markers = Markers()
-        inputs = self.template_inputs(op)
-        params = {name: markers.mark(input_value(template.input(name), name)) for name in inputs}
+        # A path input is the local path Argo unpacks it at, as `container.localized` gives Polyflow's pods.
+        params: dict = {name: argo_artifacts.input_path(name) if name in sources
+                        else markers.mark(input_value(template.input(name), name)) for name in self.template_inputs(op)}
+        inputs = [name for name in params if name not in sources]
         globals_ = self.template_globals(op, markers)
         trial = globals_["trial"]
         submission = Submission(key=op.name, pipeline=self.plan.name, op=op.name, run_uuid=globals_["run_uuid"],
@@ -382,8 +421,14 @@ class _Builder:
         container = markers.fill_all(container)
         # $POLYFLOW_OUTPUTS_FILE on a volume of its own: writable whatever the image's user.
         # The template's own volumes and mounts as the Kubernetes backend gives them (pod_volumes.py).
-        container["volumeMounts"] = [{"name": OUTPUTS_VOLUME, "mountPath": OUTPUTS_DIR},
-                                     *pod_volumes.template_mounts(submission)]
+        mounts = [{"name": OUTPUTS_VOLUME, "mountPath": OUTPUTS_DIR}]
+        volumes = [{"name": OUTPUTS_VOLUME, "emptyDir": {}}]
+        if path_outputs(template):
+            # $POLYFLOW_OUTPUTS_DIR as Polyflow's pods have it, an emptyDir the wait container reads too.
+            _insert_env(container, "POLYFLOW_OUTPUTS_DIR", argo_artifacts.OUTPUTS_DIR, after="POLYFLOW_OUTPUTS_FILE")
+            mounts.append({"name": argo_artifacts.OUTPUTS_VOLUME, "mountPath": argo_artifacts.OUTPUTS_DIR})
+            volumes.append({"name": argo_artifacts.OUTPUTS_VOLUME, "emptyDir": {}})
+        container["volumeMounts"] = [*mounts, *pod_volumes.template_mounts(submission)]
         labels = labels_of(submission)
         for key in (RUN_LABEL, ATTEMPT_LABEL, TRIAL_LABEL):
             labels.pop(key, None)
@@ -396,14 +441,17 @@ class _Builder:
         template_inputs: dict = {}
         if parameters:
             template_inputs["parameters"] = parameters
-        template_inputs["artifacts"] = [{"name": PARAMS_ARTIFACT, "path": PARAMS_FILE, "raw": {"data": params_file}}]
+        template_inputs["artifacts"] = [{"name": PARAMS_ARTIFACT, "path": PARAMS_FILE, "raw": {"data": params_file}},
+                                        *input_artifacts]
         result["inputs"] = template_inputs
         if template.outputs:
             result["outputs"] = {"parameters": [{"name": OUTPUTS_PARAMETER,
                                                  "valueFrom": {"path": OUTPUTS_FILE, "default": "{}"}}]}
+            if outputs:
+                result["outputs"]["artifacts"] = outputs
         result["metadata"] = {"labels": labels, **({"annotations": annotations} if annotations else {})}
         result["container"] = container
-        result["volumes"] = [{"name": OUTPUTS_VOLUME, "emptyDir": {}}, *pod_volumes.template_volumes(submission)]
+        result["volumes"] = [*volumes, *pod_volumes.template_volumes(submission)]
         image_pull_secrets = placement.pop("imagePullSecrets", None)
         result.update(placement)
         if image_pull_secrets:
@@ -418,6 +466,46 @@ class _Builder:
             result["synchronization"] = {"semaphores": [{"configMapKeyRef": {"name": self.limits_name,
                                                                              "key": op.name}}]}
         return result
+
+    def output_artifacts(self, op: OpSpec) -> list[dict]:
+        """An output artifact per path output, at its key in the store; refused where the store is not one."""
+        found = path_outputs(op.template)
+        if not found:
+            return []
+        where = f"ops.{op.name}.template.outputs"
+        location = self.artifact_location()
+        if isinstance(location, StoreRefused):
+            for io in found:
+                self.refuse(f"{where}.{io.name}", f"a path output goes to Polyflow's artifact store: {location}")
+            return []
+        for message in location.warnings:
+            self.warn(f"{where}.{found[0].name}", message)
+        trial = None
+        if op.matrix is not None:
+            # withItems: the trial's index, as Polyflow's layout has it; withParam's items have none.
+            trial = "{{pod.name}}" if isinstance(op.matrix.values, str) else f"{{{{inputs.parameters.{TRIAL_INPUT}}}}}"
+        artifacts = []
+        for io in found:
+            artifact: dict = {"name": io.name, "path": argo_artifacts.output_path(io.name)}
+            if io.is_optional:
+                artifact["optional"] = True
+            artifact.update(location.at(argo_artifacts.output_key(op.name, io.name, trial)))
+            artifacts.append(artifact)
+        return artifacts
+
+    def input_artifacts(self, op: OpSpec, sources: Mapping[str, tuple[str, str]]) -> list[dict]:
+        """An input artifact per path input fed by a path output, unpacked at its local path."""
+        artifacts = []
+        for name, (upstream, _) in sources.items():
+            where = f"ops.{op.name}.params.{name}"
+            (ref,) = references_in(op.params[name])
+            if ref.part != "outputs":
+                self.refuse(where, f"'{{{{ {ref} }}}}': Argo ranks no trials, so a matrix op has no best trial")
+            elif self.plan.op(upstream).matrix is not None:
+                self.refuse(where, f"'{{{{ {ref} }}}}': the path outputs of a matrix op's trials as one list are "
+                                   "not carried (Argo passes one artifact to an input, not one per trial)")
+            artifacts.append({"name": name, "path": argo_artifacts.input_path(name)})
+        return artifacts
 
     @staticmethod
     def template_inputs(op: OpSpec) -> list[str]:

@@ -69,12 +69,19 @@ def warnings_of(target: str, plan, **options) -> dict[str, str]:
 PATHS = {"ops.make.template.outputs.data", "ops.make.template.outputs.extra", "ops.use.template.inputs.data"}
 
 
-@pytest.mark.parametrize(("target", "options"), [("airflow", {"executor": "kubernetes"}), ("argo", {})])
-def test_path_artifacts_in_pods_are_refused_each_where_it_is(target, options):
-    refused = refusals(target, plan_of(ARTIFACTS), **options)
+def test_path_artifacts_in_pods_are_refused_each_where_it_is():
+    refused = refusals("airflow", plan_of(ARTIFACTS), executor="kubernetes")
     assert set(refused) == PATHS
     assert "artifact store" in refused["ops.use.template.inputs.data"]
     assert refused["ops.make.template.outputs.data"].startswith("a path output is not carried")
+
+
+def test_argo_carries_path_artifacts_in_an_object_store_only():
+    # The tests' store is the default, file:// (tests/export/test_argo_artifacts.py: the object stores).
+    refused = refusals("argo", plan_of(ARTIFACTS))
+    assert set(refused) == {"ops.make.template.outputs.data", "ops.make.template.outputs.extra"}
+    assert "ARTIFACTS_STORE" in refused["ops.make.template.outputs.data"]
+    exporter("argo")(plan_of(ARTIFACTS), artifacts_store="s3://bucket/prefix")
 
 
 def test_the_local_executor_carries_path_artifacts_in_the_attempt_directory():
