@@ -137,10 +137,6 @@ class _Builder:
             self.refuse(f"ops.{users.split(', ')[0]}.template",
                         f"action {ref} is not resolved (used by {users}): export a pipeline applied to the "
                         "registry, or give the action's file too")
-        if plan.workspace is not None:
-            self.refuse("workspace", "a claim per run that every op mounts is not carried (Argo's "
-                                     "volumeClaimTemplates would be; not done yet): give the ops a volume of an "
-                                     "existing claim through environment.volumes")
         for op in plan.ops:
             if op.cache:
                 self.warn(f"ops.{op.name}.cache", CACHE_WARNING.format(target="Argo"))
@@ -165,6 +161,8 @@ class _Builder:
             spec["parallelism"] = plan.concurrency
         if plan.timeout:
             spec["activeDeadlineSeconds"] = plan.timeout
+        if plan.workspace is not None:
+            spec.update(self.workspace_claim(plan.workspace))
         spec["templates"] = [dag, *templates]
         labels = {MANAGED_BY: MANAGER, PIPELINE_LABEL: plan.name}
         annotations = {"polyflow.dev/description": plan.description} if plan.description else {}
@@ -174,6 +172,17 @@ class _Builder:
         if self.semaphores:
             documents.append(self.limits_config_map(labels))
         return documents
+
+    @staticmethod
+    def workspace_claim(workspace) -> dict:
+        """A pipeline's `workspace`: a claim Argo creates for each Workflow and deletes when it has
+        completed, every op mounting it, as Polyflow's one PersistentVolumeClaim per run."""
+        claim: dict = {"accessModes": [workspace.access_mode],
+                       "resources": {"requests": {"storage": workspace.size}}}
+        if workspace.storage_class:
+            claim["storageClassName"] = workspace.storage_class
+        return {"volumeClaimTemplates": [{"metadata": {"name": pod_volumes.WORKSPACE_VOLUME}, "spec": claim}],
+                "volumeClaimGC": {"strategy": "OnWorkflowCompletion"}}
 
     def metadata(self, labels: Mapping[str, str], annotations: Mapping[str, str], **name) -> dict:
         metadata = dict(name)
@@ -428,6 +437,9 @@ class _Builder:
             _insert_env(container, "POLYFLOW_OUTPUTS_DIR", argo_artifacts.OUTPUTS_DIR, after="POLYFLOW_OUTPUTS_FILE")
             mounts.append({"name": argo_artifacts.OUTPUTS_VOLUME, "mountPath": argo_artifacts.OUTPUTS_DIR})
             volumes.append({"name": argo_artifacts.OUTPUTS_VOLUME, "emptyDir": {}})
+        if self.plan.workspace is not None:
+            # The run's workspace: the Workflow's claim (volumeClaimTemplates), as the pods' one claim per run.
+            mounts.append({"name": pod_volumes.WORKSPACE_VOLUME, "mountPath": self.plan.workspace.mount_path})
         container["volumeMounts"] = [*mounts, *pod_volumes.template_mounts(submission)]
         labels = labels_of(submission)
         for key in (RUN_LABEL, ATTEMPT_LABEL, TRIAL_LABEL):

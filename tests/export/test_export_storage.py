@@ -95,10 +95,35 @@ def test_the_local_executor_carries_path_artifacts_in_the_attempt_directory():
 
 
 @pytest.mark.parametrize(("target", "options"), [("airflow", {"executor": "kubernetes"}),
-                                                 ("airflow", {"executor": "local"}), ("argo", {})])
-def test_a_workspace_is_refused(target, options):
+                                                 ("airflow", {"executor": "local"})])
+def test_a_workspace_is_refused_by_airflow(target, options):
     refused = refusals(target, storage(top="workspace: {size: 1Gi}\n"), **options)
     assert set(refused) == {"workspace"}
+
+
+def test_argo_carries_a_workspace_as_the_workflows_claim_every_op_mounts():
+    from tests.export.argo_support import templates_by_name, validate_argo, workflow_spec
+
+    text = STORAGE.replace("  - {{name: a, template: {{name: t}}{op}}}",
+                           "  - {{name: a, template: {{name: t}}{op}}}\n  - {{name: b, template: {{name: t}}, "
+                           "dependencies: [a]}}")
+    plan = plan_of(text.format(top="workspace: {size: 2Gi, storage_class: fast, mount_path: /ws}\n", op="",
+                               volumes=CLAIM, mounts=MOUNT))
+    from polyflow.export.argo import argo_documents
+
+    (document,), _ = argo_documents(plan)
+    validate_argo(document)
+    spec = workflow_spec(document)
+    assert spec["volumeClaimTemplates"] == [{"metadata": {"name": "polyflow-workspace"},
+                                             "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "fast",
+                                                      "resources": {"requests": {"storage": "2Gi"}}}}]
+    assert spec["volumeClaimGC"] == {"strategy": "OnWorkflowCompletion"}
+    templates = templates_by_name(document)
+    for name in ("a", "b"):
+        mounts = {m["name"]: m for m in templates[name]["container"]["volumeMounts"]}
+        assert mounts["polyflow-workspace"] == {"name": "polyflow-workspace", "mountPath": "/ws"}
+        assert mounts["data"]["mountPath"] == "/data"  # the template's own mounts stay
+        assert "polyflow-workspace" not in {v["name"] for v in templates[name]["volumes"]}  # the Workflow's claim
 
 
 @pytest.mark.parametrize(("target", "options", "name"), [("airflow", {"executor": "kubernetes"}, "Airflow"),
