@@ -22,8 +22,16 @@ TARGETS = ("airflow", "argo")
 @click.option("--airflow-version", metavar="V",
               help="airflow: pin the DAG file to Airflow 2.10 or 3.x (default: it adapts to the Airflow that "
                    "loads it).")
+@click.option("--namespace", metavar="NS",
+              help="The Kubernetes namespace of the pods (airflow, kubernetes executor; default "
+                   "$POLYFLOW_KUBE_NAMESPACE) or of the Workflow (argo; default: none, kubectl's).")
+@click.option("--name", metavar="NAME",
+              help="argo: the Workflow's generateName prefix, or the CronWorkflow's name (default: the pipeline's).")
+@click.option("--starting-deadline-seconds", type=click.IntRange(min=0), metavar="S",
+              help="argo: a CronWorkflow's startingDeadlineSeconds (default 3600).")
 def export(target: str, files: tuple[str, ...], pipeline_name: str | None, output: str | None,
-           executor: str | None, airflow_version: str | None) -> None:
+           executor: str | None, airflow_version: str | None, namespace: str | None, name: str | None,
+           starting_deadline_seconds: int | None) -> None:
     """Export a pipeline of FILES (read as `polyflow validate` reads them) to TARGET: an Airflow DAG
     file (airflow) or an Argo Workflows document (argo).
 
@@ -50,7 +58,8 @@ def export(target: str, files: tuple[str, ...], pipeline_name: str | None, outpu
     except ImportError:
         click.echo(f"error: export to {target} is not part of this version of Polyflow", err=True)
         raise SystemExit(1) from None
-    options = {"executor": executor, "airflow_version": airflow_version}
+    options = {"executor": executor, "airflow_version": airflow_version, "namespace": namespace, "name": name,
+               "starting_deadline_seconds": starting_deadline_seconds}
     try:
         exported = export_to(plan, **{name: value for name, value in options.items() if value is not None})
     except NotCarried as error:

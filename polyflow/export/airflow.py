@@ -30,7 +30,7 @@ def kube_namespace() -> str:
 
 
 def export(plan: Plan, *, executor: str = "kubernetes", airflow_version: str | None = None,
-           namespace: str | None = None, dag_id: str | None = None, **_) -> Export:
+           namespace: str | None = None, dag_id: str | None = None, **unknown) -> Export:
     """The DAG file for `plan`. `executor`: "kubernetes" (a KubernetesPodOperator per op, the pod Polyflow
     would create) or "local" (a BashOperator per op, run as the local backend runs it). `airflow_version`
     ("2.10", "3"): pin the file to one Airflow; by default it adapts to the Airflow that loads it.
@@ -38,6 +38,10 @@ def export(plan: Plan, *, executor: str = "kubernetes", airflow_version: str | N
 
     Raises NotCarried listing every feature Airflow cannot express; ValueError for a bad option.
     """
+    if unknown:
+        names = sorted(unknown)
+        raise ValueError(f"unknown option{'s' if len(names) > 1 else ''} of the airflow export: {', '.join(names)} "
+                         f"(options: executor, airflow_version, namespace)")
     major = None if airflow_version is None else str(airflow_version).split(".")[0]
     if major is not None and major not in AIRFLOW_VERSIONS:
         raise ValueError(f"airflow_version {airflow_version!r}: the DAG file is written for Airflow 2.10 or 3.x")

@@ -27,7 +27,7 @@ from ..spec.plan import OpSpec, Plan, ScheduleSpec, thaw
 # _EXPRESSION: the spec's own pattern of an expression, so a text splits where Polyflow renders it.
 from ..spec.references import _EXPRESSION, env_var_name, parse_expression, references_in, walk_strings
 from .airflow_runtime import ATTEMPT, DIRECTORY, RUN_UUID, SCHEDULE_AT, TRIAL, placeholder
-from .base import Warning_
+from .base import Warning_, judged_by_last_tasks
 
 EXECUTORS = ("kubernetes", "local")
 # Where KubernetesPodOperator's sidecar reads a task's XCom from.
@@ -143,6 +143,9 @@ def describe(plan: Plan, executor: str = "kubernetes", *, now: dt.datetime | Non
     if plan.timeout is not None:
         findings.warn("timeout", "Airflow's dagrun_timeout fails the DAG run and marks its running tasks "
                                  "skipped (Polyflow stops them); Airflow 2 applies it to scheduled runs only")
+    judged = judged_by_last_tasks(plan, "Airflow", "DAG run")
+    if judged is not None:
+        findings.warn(judged.where, judged.message)
     for where, message in unsupported_storage(plan, executor):
         findings.refuse(where, message)
     for op in plan.ops:

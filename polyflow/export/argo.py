@@ -44,7 +44,7 @@ from .argo_artifacts import Location, StoreRefused
 from .argo_rules import plan_conditions
 from .argo_schedule import DEFAULT_STARTING_DEADLINE, cron_fields
 from .argo_values import OUTPUTS_PARAMETER, TRIAL_INPUT, Markers, Value, input_value, literal, output_value
-from .base import Export, NotCarried, Warning_
+from .base import Export, NotCarried, Warning_, judged_by_last_tasks
 
 API_VERSION = "argoproj.io/v1alpha1"
 OUTPUTS_DIR = "/polyflow-outputs"
@@ -56,8 +56,6 @@ ARTIFACT_OPTIONS = ("artifacts_store", "artifacts_store_options", "artifacts_cre
 OPTIONS = ("name", "namespace", "starting_deadline_seconds", *ARTIFACT_OPTIONS)
 # Argo names a CronWorkflow's runs <name>-<10 digits>: the name leaves room for them.
 MAX_CRON_NAME = 52
-# Rules under which an op may run after an upstream failed: the failure is then "handled" for Argo.
-_RUN_AFTER_FAILURE = frozenset({"all_failed", "all_done", "one_failed", "one_done", "one_succeeded"})
 
 
 def export(plan: Plan, **options) -> Export:
@@ -148,12 +146,9 @@ class _Builder:
         templates = [self.op_template(op) for op in plan.ops]
         # failFast false: every branch goes on after a failure elsewhere, as a Polyflow run does.
         dag = {"name": self.dag_name, "dag": {"failFast": False, "tasks": self.tasks()}}
-        handlers = [op.name for op in plan.ops if op.dependencies and op.trigger in _RUN_AFTER_FAILURE]
-        if handlers:
-            self.warn(f"ops.{handlers[0]}.trigger",
-                      f"{', '.join(handlers)} may run after a failure: Argo judges a Workflow by its last tasks, "
-                      "so a failure followed by such an op that succeeds leaves the Workflow Succeeded, where the "
-                      "Polyflow run is failed")
+        judged = judged_by_last_tasks(plan, "Argo", "Workflow", "Succeeded")
+        if judged is not None:
+            self.warnings.append(judged)
         spec: dict = {"entrypoint": self.dag_name}
         if self.workflow_parameters:
             spec["arguments"] = {"parameters": self.workflow_parameters}

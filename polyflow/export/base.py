@@ -41,3 +41,20 @@ class NotCarried(Exception):
         self.problems = tuple(problems)
         listed = "; ".join(str(problem) for problem in self.problems)
         super().__init__(f"cannot export to {target}: {listed}")
+
+
+# Rules under which an op may run after an upstream failed: the failure is then "handled" for an
+# engine that judges a run by its last tasks (Airflow's leaf tasks, Argo's).
+RUN_AFTER_FAILURE = frozenset({"all_failed", "all_done", "one_failed", "one_done", "one_succeeded"})
+
+
+def judged_by_last_tasks(plan, engine: str, run: str, succeeded: str = "succeeded") -> Warning_ | None:
+    """The warning for ops that may run after a failure: where Polyflow fails the run, `engine`, judging
+    it by its last tasks, may call it a success (`succeeded`: the engine's word for it)."""
+    handlers = [op.name for op in plan.ops if op.dependencies and op.trigger in RUN_AFTER_FAILURE]
+    if not handlers:
+        return None
+    return Warning_(f"ops.{handlers[0]}.trigger",
+                    f"{', '.join(handlers)} may run after a failure: {engine} judges a {run} by its last tasks, so "
+                    f"a failure followed by such an op that succeeds leaves the {run} {succeeded}, where the "
+                    f"Polyflow run is failed")

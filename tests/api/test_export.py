@@ -7,6 +7,7 @@ import ast
 import json
 
 import pytest
+import yaml
 
 from polyflow.services.apply import apply_text
 from tests.api.conftest import assert_error
@@ -80,3 +81,23 @@ def test_argo_is_dispatched_to_its_module(world, alice_api):
 def test_an_option_of_another_target_is_a_400_naming_it(world, alice_api):
     body = assert_error(alice_api.get(EXPORT.format("train"), params={"to": "argo", "executor": "local"}), 400)
     assert "executor" in body["message"]
+
+
+def test_an_argo_option_given_to_airflow_is_a_400_too(world, alice_api):
+    body = assert_error(alice_api.get(EXPORT.format("train"), params={"to": "airflow", "name": "x"}), 400)
+    assert "unknown option of the airflow export: name" in body["message"]
+
+
+@pytest.mark.parametrize("params", [{"to": "argo", "namespace": "Not A Namespace"},
+                                    {"to": "argo", "starting_deadline_seconds": "-1"},
+                                    {"to": "argo", "name": "x" * 64}])
+def test_bad_argo_options_are_a_400(world, alice_api, params):
+    assert_error(alice_api.get(EXPORT.format("train"), params=params), 400)
+
+
+def test_the_workflows_name_and_namespace(world, alice_api):
+    response = alice_api.get(EXPORT.format("train"), params={"to": "argo", "name": "nightly", "namespace": "ml"})
+    assert response.status_code == 200, response.text
+    document = next(yaml.safe_load_all(response.content))
+    assert document["metadata"]["namespace"] == "ml"
+    assert document["metadata"].get("generateName", document["metadata"].get("name", "")).startswith("nightly")

@@ -67,6 +67,16 @@ class ExportQuerySerializer(serializers.Serializer):
     airflow_version = serializers.RegexField(
         r"^[23](\.[0-9]+)*$", required=False, max_length=20,
         help_text="airflow: pin the DAG file to Airflow 2.10 or 3.x (default: it adapts to the Airflow that loads it)")
+    namespace = serializers.RegexField(
+        r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", required=False, max_length=63,
+        help_text="the Kubernetes namespace of the pods (airflow's kubernetes executor) or of the Workflow (argo); "
+                  "default: the server's POLYFLOW['KUBE_NAMESPACE'] (airflow), none (argo)")
+    name = serializers.RegexField(
+        r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", required=False, max_length=63,
+        help_text="argo: the Workflow's generateName prefix, or the CronWorkflow's name (default: the pipeline's)")
+    starting_deadline_seconds = serializers.IntegerField(
+        required=False, min_value=0, max_value=31_536_000,
+        help_text="argo: a CronWorkflow's startingDeadlineSeconds (default 3600)")
 
 
 class SpecVersionSerializer(serializers.Serializer):
