@@ -352,7 +352,7 @@ class _Worker:
             if decision.handover is not None:
                 self.handovers.append(decision)
             if decision.run.pk in engine_decided:
-                handles = {op.pk: op.handle for op in decision.run.ops.values()}
+                handles = {op.pk: op.handle for op in decision.run.every_op()}  # trials too
                 self.engine_ended += [handles[change.pk] for change in decision.changes
                                       if handles.get(change.pk) and (change.status in OP_FINAL
                                                                      or change.status == OpStatus.RETRYING)]

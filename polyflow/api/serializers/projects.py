@@ -29,7 +29,8 @@ class MemberSerializer(serializers.Serializer):
 
 
 class MemberCreateSerializer(serializers.Serializer):
-    user = Text(max_length=150, help_text="a username")
+    # Not stripped: a username is matched exactly (a blank one is no user, never a 400 the schema allows).
+    user = Text(max_length=150, trim_whitespace=False, help_text="a username")
     role = serializers.ChoiceField(choices=ProjectMember.Role.choices, default=ProjectMember.Role.VIEWER)
 
 

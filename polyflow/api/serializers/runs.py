@@ -246,7 +246,9 @@ class RunFilterSerializer(serializers.Serializer):
                                   help_text="only runs whose UUID starts with these hex digits (dashes optional), "
                                             "e.g. `ed2298c4`")
     param = serializers.ListField(
+        # Not stripped: the pattern the schema states is the one checked (" .x=1" is an op " ", no 400).
         child=serializers.RegexField(r"^[^.=\x00]+\.[^=\x00]+=[^\x00]*$", max_length=MAX_PARAM_FILTER,
+                                     trim_whitespace=False,
                                      error_messages={"invalid": "expected OP.NAME=VALUE, e.g. train.lr=0.1"}),
         required=False,
         help_text="only runs triggered with this param value, `OP.NAME=VALUE` as `polyflow trigger --param` "
