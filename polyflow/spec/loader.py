@@ -132,11 +132,18 @@ class _Unusual(Exception):
     """Something the fast path leaves to PyYAML."""
 
 
+class _TooManyOps(Exception):
+    """A document's top-level `ops` list is longer than MAX_OPS: refused before the rest is built."""
+
+
 class _TooManyDocuments(Exception):
     """More documents than the limit: reading stops there, whatever follows."""
 
 
-def _load_events(text: str, max_documents: int) -> list:
+_PLAIN_CACHE = 10_000  # distinct plain scalars whose value one text keeps
+
+
+def _load_events(text: str, max_documents: int, max_ops: int | None = None) -> list:
     """What `list(yaml.load_all(text, Loader=_FastLoader))` gives, for texts of plain
     documents; raises _Unusual (or libyaml's error) for any other, and _TooManyDocuments
     past `max_documents`."""
@@ -145,8 +152,23 @@ def _load_events(text: str, max_documents: int) -> list:
     anchors: dict[str, object] = {}  # per document, as the composer's
     building = object()
 
+    # A plain scalar's value depends on its text alone: keys and common values repeat (`name`,
+    # `template`), and resolving each again (a regex per candidate tag) was a third of the cost.
+    plain: dict[str, object] = {}
+
     def scalar(event):
         value, tag = event.value, event.tag
+        if tag is None and event.implicit[0]:
+            found = plain.get(value, plain)
+            if found is not plain:
+                return found
+            result = resolve(value, tag, event)
+            if len(plain) < _PLAIN_CACHE:
+                plain[value] = result  # values are immutable: str, int, float, bool, None
+            return result
+        return resolve(value, tag, event)
+
+    def resolve(value, tag, event):
         if tag is None or tag == "!":
             if not event.implicit[0]:
                 return value  # quoted, or a non-specific tag: a string
@@ -197,7 +219,10 @@ def _load_events(text: str, max_documents: int) -> list:
                 if item.__class__ is not ScalarEvent or item.anchor is not None:
                     raise _Unusual  # a key that is a list, a mapping or an alias, or has an anchor
                 key = scalar(item)
-                value[key] = build(get_event(), depth)
+                if depth == 1 and key == "ops" and max_ops is not None:
+                    value[key] = ops_list(get_event(), depth)
+                else:
+                    value[key] = build(get_event(), depth)
                 pairs += 1
             if len(value) != pairs:
                 raise _Unusual  # a key given twice
@@ -219,6 +244,35 @@ def _load_events(text: str, max_documents: int) -> list:
                 raise _Unusual
             anchors[event.anchor] = value
         return value
+
+    def ops_list(event, depth):
+        """A pipeline's ops, built only up to MAX_OPS: a list of 80,000 would take a second to build
+        only to be refused (checking.py words the refusal of a list the limit allows but for this)."""
+        if event.__class__ is not SequenceStartEvent or event.anchor is not None:
+            return build(event, depth)
+        if event.tag not in (None, "!", _SEQ_TAG):
+            raise _Unusual
+        items = []
+        while (item := get_event()).__class__ is not SequenceEndEvent:
+            if len(items) == max_ops:
+                raise _TooManyOps(max_ops + _count_rest(item))
+            items.append(build(item, depth + 1))
+        return items
+
+    def _count_rest(item) -> int:
+        """The items of the list from `item` on, counted on the events alone (nothing is built)."""
+        count, open_ = 0, 0
+        while True:
+            kind = item.__class__
+            if open_ == 0:
+                if kind is SequenceEndEvent:
+                    return count
+                count += 1
+            if kind is MappingStartEvent or kind is SequenceStartEvent:
+                open_ += 1
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                open_ -= 1
+            item = get_event()
 
     try:
         documents = []
@@ -283,7 +337,7 @@ def _expanded_size_error(text: str, max_nodes: int) -> str | None:
 _LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"  # libyaml's words (its limit: 1000 levels)
 
 
-def _load_all(text: str, max_documents: int) -> list:
+def _load_all(text: str, max_documents: int, max_ops: int | None = None) -> list:
     def documents(loader) -> list:
         loaded = list(itertools.islice(yaml.load_all(text, Loader=loader), max_documents + 1))
         if len(loaded) > max_documents:
@@ -292,8 +346,8 @@ def _load_all(text: str, max_documents: int) -> list:
 
     try:
         try:
-            return _load_events(text, max_documents)
-        except (yaml.YAMLError, _TooManyDocuments):
+            return _load_events(text, max_documents, max_ops)
+        except (yaml.YAMLError, _TooManyDocuments, _TooManyOps):
             raise  # libyaml refused the text: so would _FastLoader
         except Exception:  # _Unusual, or an error that PyYAML's constructor words (int(), ...)
             return documents(_FastLoader)
@@ -352,8 +406,11 @@ def parse_yaml(text: str, source: str, limits: Limits = DEFAULT_LIMITS) -> list[
         raise SpecValidationError([SpecError(source, "", refusal)])
     try:
         with gc_paused():
-            datas = [(index, data) for index, data in enumerate(_load_all(text, limits.documents), 1)
+            datas = [(index, data) for index, data in enumerate(_load_all(text, limits.documents, limits.ops), 1)
                      if data is not None]
+    except _TooManyOps as many:
+        raise SpecValidationError([SpecError(source, "ops", over_limit(
+            f"{many.args[0]:,} ops", limits.ops, "MAX_OPS"))]) from None
     except _TooManyDocuments:
         raise SpecValidationError([SpecError(source, "", over_limit(
             "too many YAML documents", limits.documents, "MAX_DOCUMENTS"))]) from None

@@ -59,8 +59,9 @@ def typed(value: object) -> object:
 # --- YAML -------------------------------------------------------------------------------
 
 
-def reference_load_all(text: str, max_documents: int) -> list:
-    """loader._load_all without the fast path (the texts here are far from the limit)."""
+def reference_load_all(text: str, max_documents: int, max_ops: int | None = None) -> list:
+    """loader._load_all without the fast path (the texts here are far from the limits; `max_ops`, which
+    the fast path applies while it builds, is checking.py's to refuse here)."""
     try:
         return list(yaml.load_all(text, Loader=loader._FastLoader))
     except yaml.YAMLError:
